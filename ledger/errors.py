@@ -1,0 +1,85 @@
+"""The exceptions of the ledger. Each is also a builtin, so callers may catch either.
+
+    LedgerError
+    ├── InvalidCID (ValueError)            a CID's text or bytes are malformed
+    ├── InvalidEncoding (ValueError)       bytes are not canonical DAG-CBOR / CAR / dag-pb
+    ├── InvalidTally (ValueError)          a tally failed validation; carries field errors
+    ├── InvalidSignature (ValueError)      an EIP-712 signature is missing or wrong
+    ├── InvalidProof (ValueError)          a Merkle proof does not lead to the expected root
+    ├── ConflictingSubmission (ValueError) a submission id was reused with different content
+    ├── NotFound (LookupError)             a record, block, unit or batch is unknown
+    │   └── BlockNotFound                  the content store lacks a block
+    ├── ContentStoreError (OSError)        the content store (disk or IPFS node) failed
+    └── ChainError (ConnectionError)       the JSON-RPC endpoint failed or refused
+
+The API maps these to HTTP statuses in one place (api/errors.py); ledger code never
+raises HTTP errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LedgerError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class InvalidCID(LedgerError, ValueError):
+    pass
+
+
+class InvalidEncoding(LedgerError, ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field. ``path`` is a tuple like ``("party_list", "votes", "31")``."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"path": list(self.path), "message": self.message}
+
+    def __str__(self) -> str:
+        where = ".".join(str(part) for part in self.path) or "(record)"
+        return f"{where}: {self.message}"
+
+
+class InvalidTally(LedgerError, ValueError):
+    def __init__(self, errors: list[FieldError]):
+        self.errors = list(errors)
+        super().__init__("; ".join(str(error) for error in self.errors))
+
+
+class InvalidSignature(LedgerError, ValueError):
+    pass
+
+
+class InvalidProof(LedgerError, ValueError):
+    def __init__(self, message: str, *, expected_root: str | None = None, computed_root: str | None = None):
+        self.expected_root = expected_root
+        self.computed_root = computed_root
+        super().__init__(message)
+
+
+class ConflictingSubmission(LedgerError, ValueError):
+    pass
+
+
+class NotFound(LedgerError, LookupError):
+    pass
+
+
+class BlockNotFound(NotFound):
+    pass
+
+
+class ContentStoreError(LedgerError, OSError):
+    pass
+
+
+class ChainError(LedgerError, ConnectionError):
+    pass
