@@ -10,7 +10,11 @@
     ├── NotFound (LookupError)             a record, block, unit or batch is unknown
     │   └── BlockNotFound                  the content store lacks a block
     ├── ContentStoreError (OSError)        the content store (disk or IPFS node) failed
+    ├── KeystoreError (ValueError)         a key file is missing, malformed or the password is wrong
     └── ChainError (ConnectionError)       the JSON-RPC endpoint failed or refused
+        ├── ChainWiped                     the chain no longer holds our deployment
+        ├── AnchorMismatch                 the chain holds a different root than our batch
+        └── ContractReverted               (ledger.chain.evidence) the contract refused, with its error
 
 The API maps these to HTTP statuses in one place (api/errors.py); ledger code never
 raises HTTP errors.
@@ -83,3 +87,15 @@ class ContentStoreError(LedgerError, OSError):
 
 class ChainError(LedgerError, ConnectionError):
     pass
+
+
+class KeystoreError(LedgerError, ValueError):
+    """A key file is missing, malformed or does not open with the password given."""
+
+
+class ChainWiped(ChainError):
+    """The chain no longer holds the deployment recorded in the manifest."""
+
+
+class AnchorMismatch(ChainError):
+    """The chain holds a different root for a batch than this ledger sealed: stop and investigate."""

@@ -1,0 +1,317 @@
+"""The embedded local chain: one anvil process per data directory.
+
+anvil comes from node_modules (``@foundry-rs/anvil``, pinned in package.json), listens on
+127.0.0.1 only and keeps everything in ``settings.chain_dir``:
+
+    chain/anvil-state.json   the chain (accounts, blocks, receipts, logs); loaded at start,
+                             rewritten every few seconds and on a clean stop
+    chain/anvil-cache/       anvil's state cache (instead of ~/.foundry)
+    chain/anvil.pid          "<pid> <port>" of the running process
+    chain/anvil.log          its output
+
+A stop sends SIGTERM, on which anvil writes the state file; a hard kill loses at most the
+last ``state_interval_seconds`` of blocks, which the anchoring worker finds again by
+reading the contract (see ``ledger.chain.evidence``).
+
+Several processes of the ledger (API, worker, CLI) may share one anvil: :meth:`AnvilNode.start`
+adopts a running anvil whose pid file is in the same chain directory, and refuses a port
+held by anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from ledger.errors import ChainError
+from ledger.settings import Settings
+
+__all__ = ["DEFAULT_CHAIN_ID", "AnvilNode", "find_anvil_binary"]
+
+DEFAULT_CHAIN_ID = 31337
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_PLATFORM_PACKAGES = {
+    ("Linux", "x86_64"): "anvil-linux-amd64",
+    ("Linux", "aarch64"): "anvil-linux-arm64",
+    ("Darwin", "x86_64"): "anvil-darwin-amd64",
+    ("Darwin", "arm64"): "anvil-darwin-arm64",
+    ("Windows", "AMD64"): "anvil-win32-amd64",
+}
+
+
+def find_anvil_binary(node_modules: Path = REPO_ROOT / "node_modules") -> Path:
+    """The anvil executable from ``@foundry-rs/anvil-<platform>``, else ``anvil`` on PATH."""
+    package = _PLATFORM_PACKAGES.get((platform.system(), platform.machine()))
+    if package is not None:
+        name = "anvil.exe" if platform.system() == "Windows" else "anvil"
+        candidate = node_modules / "@foundry-rs" / package / "bin" / name
+        if candidate.is_file():
+            return candidate
+    on_path = shutil.which("anvil")
+    if on_path is not None:
+        return Path(on_path)
+    raise ChainError(
+        f"anvil was not found in {node_modules}/@foundry-rs/{package or '<platform package>'}/bin "
+        "nor on PATH; run `npm ci` in the repository root (scripts/setup.sh does)"
+    )
+
+
+class AnvilNode:
+    """One anvil process whose state lives in ``chain_dir``."""
+
+    def __init__(
+        self,
+        *,
+        chain_dir: Path,
+        port: int = 8545,
+        chain_id: int = DEFAULT_CHAIN_ID,
+        binary: Path | None = None,
+        state_interval_seconds: int = 5,
+    ) -> None:
+        self.chain_dir = chain_dir
+        self.port = port
+        self.chain_id = chain_id
+        self.binary = binary
+        self.state_interval_seconds = state_interval_seconds
+        self._process: subprocess.Popen[bytes] | None = None
+        self._started_here = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnvilNode:
+        return cls(
+            chain_dir=settings.chain_dir,
+            port=settings.anvil_port,
+            chain_id=settings.chain_id or DEFAULT_CHAIN_ID,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def state_file(self) -> Path:
+        return self.chain_dir / "anvil-state.json"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.chain_dir / "anvil.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.chain_dir / "anvil.log"
+
+    def command(self) -> list[str]:
+        binary = self.binary or find_anvil_binary()
+        return [
+            str(binary),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--chain-id", str(self.chain_id),
+            "--state", str(self.state_file),
+            "--state-interval", str(self.state_interval_seconds),
+            "--cache-path", str(self.chain_dir / "anvil-cache"),
+        ]  # fmt: skip
+
+    # -- status -------------------------------------------------------------------------
+
+    def rpc(self, method: str, params: list[object] | None = None, *, timeout: float = 5.0) -> object:
+        """One JSON-RPC call to this node; errors become :class:`ChainError`."""
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+        try:
+            response = requests.post(self.url, json=body, timeout=timeout)
+            response.raise_for_status()
+            answer = response.json()
+        except (requests.RequestException, ValueError) as error:
+            raise ChainError(f"anvil at {self.url} did not answer {method}: {error}") from error
+        if "error" in answer:
+            raise ChainError(f"anvil at {self.url} refused {method}: {answer['error']}")
+        return answer.get("result")
+
+    def is_answering(self) -> bool:
+        try:
+            self.rpc("eth_chainId", timeout=1.0)
+        except ChainError:
+            return False
+        return True
+
+    def running_pid(self) -> int | None:
+        """The pid in this chain directory's pid file, if that process is a live anvil.
+
+        Raises ChainError if it is alive but serving another port: two anvils must never
+        share one state file.
+        """
+        try:
+            pid_text, port_text = self.pid_file.read_text().split()
+            pid, port = int(pid_text), int(port_text)
+        except (OSError, ValueError):
+            return None
+        if not _is_live_anvil(pid):
+            return None
+        if port != self.port:
+            raise ChainError(
+                f"the anvil of {self.chain_dir} already runs on port {port} (pid {pid}), not {self.port}; "
+                f"stop it first (python -m ledger.chain.anvil stop --port {port}) or set TALLY_ANVIL_PORT={port}"
+            )
+        return pid
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self, *, timeout: float = 30.0) -> bool:
+        """Makes sure this directory's anvil answers on the port.
+
+        Returns True if it started a process, False if it adopted one already running.
+        Raises :class:`ChainError` if the port is held by another node or anvil fails to start.
+        """
+        self.chain_dir.mkdir(parents=True, exist_ok=True)
+        if self.running_pid() is not None:
+            self._wait_until_answering(timeout)
+            return False
+        if self.is_answering():
+            client = self._client_version()
+            raise ChainError(
+                f"port {self.port} is already served by another node ({client}) that does not keep "
+                f"its state in {self.chain_dir}; stop it or set TALLY_ANVIL_PORT to a free port"
+            )
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # survives this process; the next one adopts it
+            )
+        self.pid_file.write_text(f"{self._process.pid} {self.port}\n")
+        self._wait_until_answering(timeout)
+        return True
+
+    def stop(self, *, timeout: float = 30.0) -> bool:
+        """Stops this directory's anvil so that it writes its state. True if one was running."""
+        pid = self._process.pid if self._process is not None else self.running_pid()
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if not self._wait_for_exit(pid, timeout):
+            os.kill(pid, signal.SIGKILL)
+            self._wait_for_exit(pid, 5.0)
+            raise ChainError(
+                f"anvil (pid {pid}) did not stop within {timeout:g}s and was killed; its state file "
+                f"may miss the last {self.state_interval_seconds}s of blocks"
+            )
+        self.pid_file.unlink(missing_ok=True)
+        self._process = None
+        return True
+
+    def __enter__(self) -> AnvilNode:
+        self._started_here = self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._started_here:
+            self.stop()
+
+    # -- local-chain helpers ------------------------------------------------------------
+
+    def set_balance(self, address: str, wei: int) -> None:
+        """Gives ``address`` exactly ``wei`` (anvil only; used to fund the local anchorer)."""
+        self.rpc("anvil_setBalance", [address, hex(wei)])
+
+    def _client_version(self) -> str:
+        try:
+            return str(self.rpc("web3_clientVersion", timeout=1.0))
+        except ChainError:
+            return "unknown client"
+
+    def _wait_until_answering(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise ChainError(
+                    f"anvil exited with code {self._process.returncode} while starting; "
+                    f"last lines of {self.log_file}:\n{_tail(self.log_file)}"
+                )
+            if self.is_answering():
+                return
+            time.sleep(0.05)
+        raise ChainError(f"anvil did not answer on {self.url} within {timeout:g}s; see {self.log_file}")
+
+    def _wait_for_exit(self, pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.pid == pid:
+                if self._process.poll() is not None:
+                    return True
+            elif not _is_live_anvil(pid):
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def _is_live_anvil(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():  # Linux: make sure the pid was not reused by another program
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return bool(argv) and Path(argv[0].decode(errors="replace")).name.startswith("anvil")
+    return True
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ledger.chain.anvil start|stop|status [--chain-dir DIR] [--port N]``.
+
+    Without options it uses the settings (``TALLY_DATA_DIR``, ``TALLY_ANVIL_PORT``).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ledger.chain.anvil", description="Run the embedded anvil.")
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("--chain-dir", type=Path, help="default: $TALLY_DATA_DIR/chain")
+    parser.add_argument("--port", type=int, help="default: $TALLY_ANVIL_PORT (8545)")
+    arguments = parser.parse_args(argv)
+    node = AnvilNode.from_settings(Settings())
+    if arguments.chain_dir is not None:
+        node.chain_dir = arguments.chain_dir.resolve()
+    if arguments.port is not None:
+        node.port = arguments.port
+    try:
+        if arguments.action == "start":
+            started = node.start()
+            print(f"anvil {'started' if started else 'already running'} at {node.url}, state in {node.state_file}")
+        elif arguments.action == "stop":
+            print("anvil stopped" if node.stop() else "anvil was not running")
+        else:
+            pid = node.running_pid()
+            print(f"anvil running at {node.url} (pid {pid})" if pid else "anvil is not running")
+            return 0 if pid else 3
+    except ChainError as error:
+        print(f"error: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
