@@ -4,9 +4,7 @@ manifest, anchoring client, and what survives an anvil restart."""
 from __future__ import annotations
 
 import json
-import socket
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from ledger.core.leaf import leaf_hash
 from ledger.core.merkle import build_tree
 from ledger.errors import ChainError, NotFound
 from ledger.settings import Settings
+from tests.conftest import free_port
 from wallets.keystore import (
     KeystoreError,
     create_keystore,
@@ -34,7 +33,6 @@ from wallets.keystore import (
     keystore_path,
     load_or_create_signer,
     load_signer,
-    resolve_password,
 )
 
 MANIFEST_CID = "bafyreigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
@@ -46,29 +44,6 @@ except ChainError:
     HAVE_ANVIL = False
 
 pytestmark = pytest.mark.skipif(not HAVE_ANVIL, reason="anvil not installed (run npm ci)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """A fresh data dir whose anchorer key file is cheap to open (scrypt n = 2**10)."""
-    settings = Settings(data_dir=tmp_path / "data", anvil_port=free_port())
-    settings.ensure_dirs()
-    create_keystore(keystore_path(settings), resolve_password(settings), scrypt_n=2**10)
-    return settings
-
-
-@pytest.fixture
-def anvil(settings: Settings) -> Iterator[AnvilNode]:
-    node = AnvilNode.from_settings(settings)
-    node.start()
-    yield node
-    node.stop()
 
 
 def tree_of(count: int, tag: str):  # type: ignore[no-untyped-def]

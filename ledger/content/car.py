@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ledger.core import dagcbor
-from ledger.core.cid import CID, DAG_CBOR, DAG_PB, RAW, SHA2_256, encode_varint
 from ledger.content.local import block_links, iter_dag_blocks
 from ledger.content.store import ContentStore
+from ledger.core import dagcbor
+from ledger.core.cid import CID, DAG_CBOR, DAG_PB, RAW, SHA2_256, encode_varint
 from ledger.errors import BlockNotFound, InvalidCID, InvalidEncoding
 
 __all__ = [

@@ -1,0 +1,53 @@
+"""Wiring: build the ledger's services from settings (used by the CLI, the API and the demo)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from ledger.batches import Batcher
+from ledger.content import open_content_store
+from ledger.content.store import ContentStore
+from ledger.db import Database
+from ledger.election import Election, load_election
+from ledger.service import Ledger
+from ledger.settings import Settings
+from wallets.keystore import load_or_create_signer
+
+__all__ = ["LedgerApp", "open_app"]
+
+
+@dataclass
+class LedgerApp:
+    settings: Settings
+    database: Database
+    content: ContentStore
+    election: Election
+    ledger: Ledger
+
+    @cached_property
+    def batcher(self) -> Batcher:
+        return Batcher(self.ledger)
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def open_app(settings: Settings | None = None) -> LedgerApp:
+    """Open (and migrate) the ledger under ``settings.data_dir``."""
+    settings = settings or Settings()
+    settings.ensure_dirs()
+    database = Database(settings.resolved_database_url)
+    database.migrate()
+    content = open_content_store(settings)
+    election = load_election(settings.election)
+    receipt_key = bytes(load_or_create_signer(settings, "receipts").key)
+    ledger = Ledger(
+        database=database,
+        content=content,
+        election=election,
+        receipt_key=receipt_key,
+        batch_max_records=settings.batch_max_records,
+        batch_max_age_seconds=settings.batch_max_age_seconds,
+    )
+    return LedgerApp(settings=settings, database=database, content=content, election=election, ledger=ledger)

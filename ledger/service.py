@@ -1,0 +1,164 @@
+"""The submission service: validate → canonical record → content store → index → receipt.
+
+This is the one path by which an entry enters the ledger. It is called by the API, the
+CLI and the demo alike. An accepted entry's block is in the content store and its row is
+committed before a receipt is returned: nothing accepted is ever lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ledger.content.store import ContentStore
+from ledger.core.cid import CID
+from ledger.core.leaf import leaf_hash, leaf_values
+from ledger.core.record import RECEIPT_FORMAT, encode_entry, node_to_json, sign_entry
+from ledger.core.record import content_digest as record_content_digest
+from ledger.core.signing import address_from_private_key
+from ledger.db import Database, Entry
+from ledger.election import Election
+from ledger.errors import ConflictingSubmission, NotFound
+from ledger.validation import validate_tally
+
+__all__ = ["RECEIPT_FORMAT", "Ledger", "format_time"]
+
+
+
+def format_time(moment: datetime) -> str:
+    """UTC time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the form receipts carry)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What a submission returns: the receipt, and whether this call created the entry."""
+
+    receipt: dict[str, Any]
+    created: bool
+
+
+class Ledger:
+    """The ledger's application service. Thread-safe: every call uses its own session."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        content: ContentStore,
+        election: Election,
+        receipt_key: bytes,
+        batch_max_records: int,
+        batch_max_age_seconds: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.database = database
+        self.content = content
+        self.election = election
+        self._receipt_key = receipt_key
+        self.receipt_signer = address_from_private_key(receipt_key)
+        self.batch_max_records = batch_max_records
+        self.batch_max_age = timedelta(seconds=batch_max_age_seconds)
+        self.clock = clock
+
+    # -- submitting ---------------------------------------------------------------
+
+    def submit_tally(self, submission: Mapping[str, Any]) -> Accepted:
+        """Accept one signed tally. Idempotent per (submitter, submission id).
+
+        Raises ``InvalidTally`` (with field errors) or ``ConflictingSubmission`` when the
+        submission id was already used by this submitter for different content.
+        """
+        node = validate_tally(submission, election=self.election, photo_exists=self.content.has_block)
+        unit = self.election.polling_unit(str(node["polling_unit"]))
+        return self._accept(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
+                            signer=str(node["submitter"]), entry_id=str(node["submission_id"]))
+
+    def _accept(
+        self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str, entry_id: str
+    ) -> Accepted:
+        cid, block = encode_entry(node)
+        content_digest = "0x" + record_content_digest(node).hex()
+        existing = self._existing(signer, entry_id)
+        if existing is not None:
+            return self._replay(existing, content_digest, entry_id)
+        self.content.put_block(cid, block)
+        now = self.clock()
+        values = leaf_values(str(cid), subject, signer)
+        leaf = "0x" + leaf_hash(values).hex()
+        receipt = self._receipt(cid=cid, subject=subject, entry_id=entry_id, leaf=leaf, received_at=now)
+        row = Entry(
+            cid=str(cid),
+            kind=kind,
+            election=self.election.id,
+            polling_unit=subject,
+            constituency_id=constituency_id,
+            signer=signer,
+            submission_id=entry_id,
+            content_digest=content_digest,
+            leaf_hash=leaf,
+            received_at=now,
+            seal_deadline=now + self.batch_max_age,
+            document=node_to_json(node),  # type: ignore[arg-type]
+            receipt=receipt,
+        )
+        try:
+            with self.database.session() as session:
+                session.add(row)
+        except IntegrityError:
+            # A concurrent retry of the same submission won the race: answer as it did.
+            existing = self._existing(signer, entry_id)
+            if existing is None:
+                raise
+            return self._replay(existing, content_digest, entry_id)
+        return Accepted(receipt=receipt, created=True)
+
+    def _existing(self, signer: str, entry_id: str) -> Entry | None:
+        with self.database.session() as session:
+            return session.scalars(
+                select(Entry).where(Entry.signer == signer, Entry.submission_id == entry_id)
+            ).one_or_none()
+
+    @staticmethod
+    def _replay(existing: Entry, content_digest: str, entry_id: str) -> Accepted:
+        if existing.content_digest != content_digest:
+            raise ConflictingSubmission(
+                f"submission id {entry_id!r} was already used by {existing.signer} for record "
+                f"{existing.cid} with different content; choose a new submission id for a new report"
+            )
+        return Accepted(receipt=existing.receipt, created=False)
+
+    def _receipt(self, *, cid: CID, subject: str, entry_id: str, leaf: str, received_at: datetime) -> dict[str, Any]:
+        """A receipt signed by the ledger's key with the same EIP-712 scheme as entries."""
+        receipt: dict[str, object] = {
+            "format": RECEIPT_FORMAT,
+            "election": self.election.id,
+            "record_cid": str(cid),
+            "polling_unit": subject,
+            "submission_id": entry_id,
+            "leaf_hash": leaf,
+            "received_at": format_time(received_at),
+            "seal_deadline": format_time(received_at + self.batch_max_age),
+            "ledger": self.receipt_signer,
+        }
+        signed = sign_entry(receipt, self._receipt_key)
+        return node_to_json(signed)  # type: ignore[return-value]
+
+    # -- reading ------------------------------------------------------------------
+
+    def entry(self, cid: str) -> Entry:
+        with self.database.session() as session:
+            row = session.scalars(select(Entry).where(Entry.cid == cid)).one_or_none()
+        if row is None:
+            raise NotFound(f"no record {cid} in this ledger")
+        return row
+
+    def unit_entries(self, unit_id: str) -> list[Entry]:
+        unit = self.election.polling_unit(unit_id)
+        with self.database.session() as session:
+            return list(session.scalars(select(Entry).where(Entry.polling_unit == unit.id).order_by(Entry.id)))

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh checkout: install (scripts/setup.sh), check that the
+# committed contract artifacts are what the pinned compiler makes, run the contract tests
+# under Ape, then every Python test against SQLite and PostgreSQL (when reachable).
+#
+#   scripts/test.sh [pytest options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+echo "== contract artifacts reproduce byte for byte"
+.venv/bin/python scripts/build_contracts.py --check
+echo "== contract tests (Ape, local anvil)"
+scripts/ape_test.sh -q
+echo "== Python tests"
+.venv/bin/python -m pytest -q "$@"
