@@ -23,7 +23,7 @@ SUBMISSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _TIME_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?Z$")
 _TOP_FIELDS = {
     "format", "election", "polling_unit", "submission_id", "submitted_at", "submitter",
-    "registered_voters", "constituency", "party_list", "photos", "signature",
+    "registered_voters", "constituency", "party_list", "photos", "signature", "form_inconsistent",
 }
 _BALLOT_FIELDS = {"ballots_cast", "votes", "invalid", "no_vote"}
 _MAX_COUNT = 10_000_000
@@ -52,7 +52,7 @@ def _count(errors: _Errors, path: tuple[str | int, ...], value: Any) -> int | No
 
 
 def _ballot(
-    errors: _Errors, name: str, raw: Any, known: set[int], noun: str, unit_voters: int
+    errors: _Errors, name: str, raw: Any, known: set[int], noun: str, unit_voters: int, form_inconsistent: bool
 ) -> dict[str, object] | None:
     if not isinstance(raw, Mapping):
         errors.add((name,), "must be an object with ballots_cast, votes, invalid and no_vote")
@@ -88,11 +88,12 @@ def _ballot(
     if cast is None or invalid is None or no_vote is None or not complete:
         return None
     total = sum(votes.values()) + invalid + no_vote
-    if total != cast:
+    if total != cast and not form_inconsistent:
         errors.add(
             (name, "ballots_cast"),
             f"votes ({sum(votes.values())}) + invalid ({invalid}) + no_vote ({no_vote}) = {total}, "
-            f"which is not ballots_cast ({cast})",
+            f"which is not ballots_cast ({cast}); if the signed form itself does not add up, "
+            "report it as written with form_inconsistent: true",
         )
     if cast > unit_voters:
         errors.add((name, "ballots_cast"), f"{cast} ballots cast is more than the unit's {unit_voters} registered voters")
@@ -116,7 +117,7 @@ def validate_tally(
         raise InvalidTally([FieldError((), "a tally must be a JSON object")])
     for extra in sorted(set(submission) - _TOP_FIELDS):
         errors.add((extra,), "is not a field of a tally record")
-    optional = {"format", "election"} | (set() if signed else {"signature"})
+    optional = {"format", "election", "form_inconsistent"} | (set() if signed else {"signature"})
     for required in sorted(_TOP_FIELDS - optional - set(submission)):
         errors.add((required,), "is required")
 
@@ -154,6 +155,10 @@ def validate_tally(
         if registered is not None and unit is not None and registered != unit.registered_voters:
             errors.add(("registered_voters",), f"{registered} does not match unit {unit.id}'s {unit.registered_voters} registered voters")
 
+    form_inconsistent = submission.get("form_inconsistent", False)
+    if not isinstance(form_inconsistent, bool):
+        errors.add(("form_inconsistent",), "must be true or false")
+        form_inconsistent = False
     ballots: dict[str, object] = {}
     if unit is not None:
         constituency = election.constituency(unit.constituency_id)
@@ -162,7 +167,7 @@ def validate_tally(
         voters = min(unit.registered_voters, registered if registered is not None else unit.registered_voters)
         for name in BALLOTS:
             if name in submission:
-                ballot = _ballot(errors, name, submission[name], known[name], nouns[name], voters)
+                ballot = _ballot(errors, name, submission[name], known[name], nouns[name], voters, form_inconsistent)
                 if ballot is not None:
                     ballots[name] = ballot
 
@@ -220,6 +225,8 @@ def validate_tally(
         "party_list": ballots["party_list"],
         "photos": photos,
     }
+    if form_inconsistent:
+        node["form_inconsistent"] = True  # present only when true, so ordinary records stay unchanged
     if not signed:
         return node
     assert signature is not None

@@ -32,7 +32,10 @@ nstamp=node_modules/.tally-installed
 nwant=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$nstamp" 2>/dev/null)" != "$nwant" ]; then
   echo "setup: installing Node tools (locked in package-lock.json)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # Not 'npm ci': npm 11 leaves other platforms' optional packages (anvil for macOS, a
+  # GitHub-only optional dependency of js-ipfs) out of the lock file and then refuses it.
+  # 'npm install' follows the same lock and skips optional packages it cannot fetch.
+  npm install --no-audit --no-fund --loglevel=error
   echo "$nwant" > "$nstamp"
 fi
 echo "setup: ready. Try: .venv/bin/tally demo"

@@ -132,3 +132,17 @@ def test_all_errors_are_reported_at_once() -> None:
 def test_not_an_object() -> None:
     with pytest.raises(InvalidTally, match="JSON object"):
         check([])  # type: ignore[arg-type]
+
+
+def test_a_form_that_does_not_add_up_is_reported_as_written_when_flagged() -> None:
+    tally = signed_tally(ELECTION)
+    unsigned = {k: v for k, v in tally.items() if k != "signature"}
+    unsigned["party_list"] = dict(unsigned["party_list"], no_vote=unsigned["party_list"]["no_vote"] + 3)
+    with pytest.raises(InvalidTally, match="form_inconsistent: true"):
+        validate_tally(unsigned, election=ELECTION, photo_exists=lambda _cid: True, signed=False)
+    unsigned["form_inconsistent"] = True
+    node = check(resign(unsigned))
+    assert node["form_inconsistent"] is True
+    flagged = resign(unsigned)
+    flagged["form_inconsistent"] = "yes"
+    assert errors_of(flagged)["form_inconsistent"] == "must be true or false"

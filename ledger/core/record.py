@@ -17,6 +17,9 @@ A ``tally-record-v1`` node is a map with exactly these keys (DAG-CBOR sorts them
     party_list         {"ballots_cast": int, "votes": {"<party no>": int}, "invalid": int, "no_vote": int}
     photos             {"tally_board": CID, "form_5_18": CID, optional "form_5_18_party_list": CID}
     signature          65 bytes: EIP-712 signature (see ``ledger.core.signing``)
+    form_inconsistent  optional, only ever ``true``: the signed form itself does not add up
+                       (votes + invalid + no_vote ≠ ballots_cast) and is reported as written;
+                       such a record always goes to the constituency head
 
 A receipt (``tally-receipt-v1``) is signed the same way by the ledger's own key: its
 ``subject`` is the record CID, ``entryId`` the submission id, ``createdAt`` the time of
