@@ -22,7 +22,7 @@ stamp=.venv/.tally-installed
 want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv (locked in requirements.lock)"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24" wheel
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24,<27" "setuptools==75.8.0" "wheel==0.45.1"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
