@@ -257,6 +257,18 @@ class AggregateView:
     def provinces(self) -> list[dict[str, Any]]:
         return self._cached("provinces", lambda: [self.province(p) for p in self._election.provinces])
 
+    def constituency_party_shares(self, constituency_id: str, *, exclude_unit: str | None = None) -> dict[str, float]:
+        """Party-list vote shares in a constituency's counted units, leaving one unit out."""
+        with self._lock:
+            sums = list(self._party_sums[constituency_id])
+            excluded = self._units.get(exclude_unit or "")
+            if excluded is not None:
+                sums = [a - b for a, b in zip(sums, excluded[1].party_list)]
+        valid = sum(sums[3:])
+        if valid <= 0:
+            return {}
+        return {str(number): sums[3 + i] / valid for i, number in enumerate(self._layout.party_numbers)}
+
     def party_votes(self) -> dict[int, int]:
         totals = [0] * (3 + len(self._layout.party_numbers))
         for sums in self._party_sums.values():

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from ledger.aggregates import Aggregates
 from ledger.batches import Batcher
 from ledger.content import open_content_store
 from ledger.content.store import ContentStore
 from ledger.db import Database
 from ledger.election import Election, load_election
+from ledger.review import ReviewService
 from ledger.service import Ledger
 from ledger.settings import Settings
 from wallets.keystore import load_or_create_signer
@@ -28,6 +30,25 @@ class LedgerApp:
     @cached_property
     def batcher(self) -> Batcher:
         return Batcher(self.ledger)
+
+    @cached_property
+    def aggregates(self) -> Aggregates:
+        aggregates = Aggregates(database=self.database, election=self.election)
+        aggregates.refresh()
+        return aggregates
+
+    @cached_property
+    def review(self) -> ReviewService:
+        """The hierarchy and verification service; its decision replay is loaded on first use."""
+        review = ReviewService(
+            ledger=self.ledger,
+            aggregates=self.aggregates,
+            verifier_key=bytes(load_or_create_signer(self.settings, "verifier").key),
+            required_organisations=self.settings.required_organisations,
+            max_photo_distance_km=self.settings.max_photo_distance_km,
+        )
+        review.load()
+        return review
 
     def close(self) -> None:
         self.database.dispose()

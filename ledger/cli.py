@@ -19,8 +19,13 @@ app = typer.Typer(
 )
 batch_app = typer.Typer(help="Merkle batches: seal, list, export.", no_args_is_help=True)
 car_app = typer.Typer(help="Move content between stores as CAR v1 files.", no_args_is_help=True)
+verify_app = typer.Typer(
+    help="Audit a deployment trusting only the chain (JSON-RPC) and content checked against its CIDs.",
+    no_args_is_help=True,
+)
 app.add_typer(batch_app, name="batch")
 app.add_typer(car_app, name="car")
+app.add_typer(verify_app, name="verify")
 
 
 def _print_json(value: Any) -> None:
@@ -112,16 +117,222 @@ def car_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)
         typer.echo(str(root))
 
 
+# -- tally verify ---------------------------------------------------------------------
+
+RpcOption = Annotated[str | None, typer.Option("--rpc", help="JSON-RPC URL (default: TALLY_RPC_URL or the local anvil)")]
+ContractOption = Annotated[str | None, typer.Option("--contract", help="EvidenceAnchor address (default: this data dir's deployment)")]
+ContentOption = Annotated[
+    str | None,
+    typer.Option("--content", help="car:FILE, ipfs:URL, blocks:DIR or a ledger gateway URL (default: --api, else the local blocks)"),
+]
+ApiOption = Annotated[str | None, typer.Option("--api", help="A ledger API URL: hints and published numbers to compare")]
+
+
+def _auditor(rpc: str | None, contract: str | None, content: str | None, api: str | None):  # type: ignore[no-untyped-def]
+    import tempfile
+
+    import httpx
+
+    from ledger.audit import Auditor, open_source
+    from ledger.chain.deploy import connect_from_settings, manifest_path, read_manifest
+    from ledger.chain.evidence import EvidenceAnchorClient, connect
+    from ledger.election import load_election
+    from ledger.settings import Settings
+
+    settings = Settings()
+    web3 = connect(rpc, expected_chain_id=settings.chain_id) if rpc else connect_from_settings(settings)
+    deploy_block = 0
+    if contract is None:
+        manifest = read_manifest(manifest_path(settings))
+        if manifest is None:
+            raise typer.BadParameter("no --contract given and no deployment manifest in the data directory")
+        contract, deploy_block = manifest.evidence_anchor.address, manifest.evidence_anchor.deploy_block
+    client = EvidenceAnchorClient(web3, contract, deploy_block=deploy_block)
+    http = httpx.Client(timeout=60) if api else None
+    scratch = Path(tempfile.mkdtemp(prefix="tally-verify-"))
+    source_spec = content or api or f"blocks:{settings.blocks_dir}"
+    source = open_source(source_spec, scratch=scratch, client=http)
+    return Auditor(chain=client, content=source, election=load_election(settings.election), api=http, api_url=api)
+
+
+def _finish(report, what: str) -> None:  # type: ignore[no-untyped-def]
+    for mismatch in report.mismatches:
+        typer.echo(f"MISMATCH {mismatch}")
+    summary = f"{report.batches} batches, {report.records} records, {report.decisions} decisions checked"
+    if report.ok:
+        typer.echo(f"OK {what}: {summary}; everything matches the chain")
+        return
+    typer.echo(f"FAILED {what}: {len(report.mismatches)} mismatches ({summary})", err=True)
+    raise typer.Exit(1)
+
+
+@verify_app.command("record")
+def verify_record(record_cid: str, rpc: RpcOption = None, contract: ContractOption = None,
+                  content: ContentOption = None, api: ApiOption = None) -> None:
+    """Recompute a record's CID, leaf and batch root, and compare with the root on chain."""
+    _finish(_auditor(rpc, contract, content, api).verify_record(record_cid), f"record {record_cid}")
+
+
+@verify_app.command("unit")
+def verify_unit(unit: str, rpc: RpcOption = None, contract: ContractOption = None,
+                content: ContentOption = None, api: ApiOption = None) -> None:
+    """Check every record of a polling unit against the chain."""
+    _finish(_auditor(rpc, contract, content, api).verify_unit(unit), f"unit {unit}")
+
+
+@verify_app.command("batch")
+def verify_batch(batch_id: int, rpc: RpcOption = None, contract: ContractOption = None,
+                 content: ContentOption = None, api: ApiOption = None) -> None:
+    """Rebuild a batch from its manifest and compare its root with the chain's."""
+    from ledger.audit import AuditReport
+
+    report = AuditReport()
+    _auditor(rpc, contract, content, api).verify_batch(batch_id, report)
+    _finish(report, f"batch {batch_id}")
+
+
+@verify_app.command("all")
+def verify_all(rpc: RpcOption = None, contract: ContractOption = None,
+               content: ContentOption = None, api: ApiOption = None) -> None:
+    """Every anchored batch in order, then replay all decisions and compare the certified
+    numbers with what the API publishes."""
+    from rich.progress import Progress
+
+    auditor = _auditor(rpc, contract, content, api)
+    with Progress() as progress:
+        task = progress.add_task("verifying batches", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = auditor.verify_all(progress=advance)
+    certified = report.certified["constituencies"]
+    typer.echo(f"certified: {sum(c['units'] for c in certified.values())} units in {len(certified)} constituencies "
+               f"replayed from {report.decisions} decisions")
+    _finish(report, "all batches")
+
+
 @app.command()
 def demo(
-    units: Annotated[int, typer.Option(help="How many polling units to simulate")] = 200,
-    reports: Annotated[int, typer.Option(help="Reports per unit (several organisations)")] = 2,
+    units: Annotated[int, typer.Option(help="About how many polling units to simulate (whole constituencies)")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same night")] = 2566,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Keep serving the API when the night is done")] = True,
 ) -> None:
-    """Simulate election night on the real 2023 structure, then verify every proof."""
+    """Simulate election night on the real 2023 structure: report, resolve, certify, anchor."""
     from ledger.demo import run_demo
 
-    run_demo(units=units, reports=reports, seed=seed)
+    run_demo(units=units, seed=seed, serve=serve)
+
+
+# -- tally serve, tally seats ---------------------------------------------------------
+
+
+def serve_app(settings: Any = None, *, host: str | None = None, port: int | None = None, access_log: bool = False) -> None:
+    """Run the HTTP API under uvicorn (one process, uvloop and httptools) until interrupted,
+    with the aggregates, sealing and anchoring loops of ``api.runtime`` in the background."""
+    import gc
+    import logging
+
+    import uvicorn
+
+    from api.main import create_app
+    from ledger.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    # The event loop shares the GIL with the writer and background threads; a shorter switch
+    # interval than the default 5 ms keeps answers waiting less behind them.
+    sys.setswitchinterval(0.0005)
+    settings = settings or Settings()
+    api = create_app(settings)
+    # The election definition and the aggregates are large and live as long as the process:
+    # keep them out of the garbage collector's full passes, which would pause every answer.
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(
+        api,
+        host=host or settings.host,
+        port=port or settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=access_log,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default TALLY_HOST, 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default TALLY_PORT, 8000)")] = None,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request")] = False,
+    create_admin_key: Annotated[
+        str | None,
+        typer.Option("--create-admin-key", metavar="NAME", help="Make an admin API key named NAME, print it once, and exit"),
+    ] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs), with aggregates, sealing and anchoring in the background.
+
+    Make the first admin key with `tally serve --create-admin-key NAME`."""
+    from ledger.settings import Settings
+
+    settings = Settings()
+    if create_admin_key is not None:
+        from api.state import AppState
+
+        state = AppState.open(settings)
+        try:
+            principal, token = state.access.create_principal(role="admin", name=create_admin_key)
+        finally:
+            state.close()
+        typer.echo(f"admin key {principal.id} ({create_admin_key}); it is shown only now:", err=True)
+        typer.echo(token)
+        return
+    serve_app(settings, host=host, port=port, access_log=access_log)
+
+
+@app.command()
+def seats(
+    votes_file: Annotated[
+        Path | None,
+        typer.Argument(help='JSON party-list votes, like {"31": 14438851, "29": 10962522}; "-" reads stdin; '
+                            "omit to use this ledger's count", allow_dash=True),
+    ] = None,
+    seat_count: Annotated[int, typer.Option("--seats", help="Party-list seats to allocate")] = 100,
+    view: Annotated[str, typer.Option(help="Without a file: the aggregate view, unofficial or certified")] = "unofficial",
+    house: Annotated[bool, typer.Option("--house", help="Without a file: print the projected House of 500 instead")] = False,
+) -> None:
+    """Allocate party-list seats by the 2023 largest-remainder rule and print the allocation as JSON.
+
+    Ties at the cut-off are reported, never drawn (format tally-party-list-allocation-v1)."""
+    from ledger.seats import allocate_party_list, parse_votes_json
+
+    if votes_file is not None:
+        text = sys.stdin.read() if str(votes_file) == "-" else votes_file.read_text(encoding="utf-8")
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"{votes_file} is not JSON: {exc}") from None
+        _print_json(allocate_party_list(parse_votes_json(document), seat_count).as_json())
+        return
+    ledger_app = _open()
+    aggregate = ledger_app.aggregates.view(view)
+    if house:
+        _print_json(aggregate.house())
+        return
+    _print_json(allocate_party_list(aggregate.party_votes(), seat_count).as_json())
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench(context: typer.Context) -> None:
+    """Replay the national night through the real HTTP API and time every stage
+    (scripts/bench_national.py; `tally bench --help` lists its options)."""
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_national.py"
+    raise typer.Exit(subprocess.call([sys.executable, str(script), *context.args]))
 
 
 def main() -> None:

@@ -7,13 +7,14 @@ committed before a receipt is returned: nothing accepted is ever lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ledger.content.store import ContentStore
 from ledger.core.cid import CID
@@ -21,9 +22,10 @@ from ledger.core.leaf import leaf_hash, leaf_values
 from ledger.core.record import RECEIPT_FORMAT, encode_entry, node_to_json, sign_entry
 from ledger.core.record import content_digest as record_content_digest
 from ledger.core.signing import address_from_private_key
-from ledger.db import Database, Entry
+from ledger.db import Database, Entry, Photo
 from ledger.election import Election
 from ledger.errors import ConflictingSubmission, NotFound
+from ledger.photos import PhotoInfo, ingest_photo
 from ledger.validation import validate_tally
 
 __all__ = ["RECEIPT_FORMAT", "Ledger", "format_time"]
@@ -68,7 +70,9 @@ class Ledger:
 
     # -- submitting ---------------------------------------------------------------
 
-    def submit_tally(self, submission: Mapping[str, Any]) -> Accepted:
+    def submit_tally(
+        self, submission: Mapping[str, Any], *, on_insert: Callable[[Session, Entry], None] | None = None
+    ) -> Accepted:
         """Accept one signed tally. Idempotent per (submitter, submission id).
 
         Raises ``InvalidTally`` (with field errors) or ``ConflictingSubmission`` when the
@@ -77,10 +81,34 @@ class Ledger:
         node = validate_tally(submission, election=self.election, photo_exists=self.content.has_block)
         unit = self.election.polling_unit(str(node["polling_unit"]))
         return self._accept(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
-                            signer=str(node["submitter"]), entry_id=str(node["submission_id"]))
+                            signer=str(node["submitter"]), entry_id=str(node["submission_id"]), on_insert=on_insert)
+
+    def submit_entry(
+        self,
+        node: dict[str, object],
+        *,
+        kind: str,
+        subject: str,
+        constituency_id: str,
+        signer: str,
+        entry_id: str,
+        on_insert: Callable[[Session, Entry], None] | None = None,
+    ) -> Accepted:
+        """Accept an already validated and signed entry (a decision, or a tally checked by
+        the caller). ``on_insert`` runs in the same transaction as the entry's row."""
+        return self._accept(node, kind=kind, subject=subject, constituency_id=constituency_id, signer=signer,
+                            entry_id=entry_id, on_insert=on_insert)
 
     def _accept(
-        self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str, entry_id: str
+        self,
+        node: dict[str, object],
+        *,
+        kind: str,
+        subject: str,
+        constituency_id: str,
+        signer: str,
+        entry_id: str,
+        on_insert: Callable[[Session, Entry], None] | None = None,
     ) -> Accepted:
         cid, block = encode_entry(node)
         content_digest = "0x" + record_content_digest(node).hex()
@@ -114,6 +142,9 @@ class Ledger:
                     # cursors over ids then never skip an entry committed late.
                     session.execute(text("SELECT pg_advisory_xact_lock(2566)"))
                 session.add(row)
+                if on_insert is not None:
+                    session.flush()
+                    on_insert(session, row)
         except IntegrityError:
             # A concurrent retry of the same submission won the race: answer as it did.
             existing = self._existing(signer, entry_id)
@@ -152,6 +183,38 @@ class Ledger:
         }
         signed = sign_entry(receipt, self._receipt_key)
         return node_to_json(signed)  # type: ignore[return-value]
+
+    # -- photos -------------------------------------------------------------------
+
+    def store_photo(self, chunks: Iterable[bytes] | bytes, *, uploader: str | None, max_bytes: int) -> tuple[Photo, bool]:
+        """Ingest a photo (CID computed while it streams, type by its bytes, EXIF read) and
+        index it; returns the row and whether it is new. The same bytes give the same CID."""
+        info = ingest_photo(chunks, content=self.content, max_bytes=max_bytes)
+        return self.record_photo(info, uploader=uploader)
+
+    def record_photo(self, info: PhotoInfo, *, uploader: str | None) -> tuple[Photo, bool]:
+        """Index an ingested photo (first upload wins); returns the row and whether it is new."""
+        exif = dict(info.exif)
+        if info.exif_error:
+            exif["error"] = info.exif_error
+        row = Photo(cid=str(info.cid), size=info.size, media_type=info.media_type, uploaded_at=self.clock(),
+                    uploader=uploader, exif=exif)
+        try:
+            with self.database.session() as session:
+                existing = session.get(Photo, row.cid)
+                if existing is not None:
+                    return existing, False
+                session.add(row)
+        except IntegrityError:  # the same photo, uploaded concurrently
+            return self.photo(row.cid), False
+        return row, True
+
+    def photo(self, cid: str) -> Photo:
+        with self.database.session() as session:
+            row = session.get(Photo, cid)
+        if row is None:
+            raise NotFound(f"no photo {cid} was uploaded here")
+        return row
 
     # -- reading ------------------------------------------------------------------
 

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     batch_max_records: int = Field(default=1000, ge=1, le=1_000_000)
     batch_max_age_seconds: float = Field(default=30.0, gt=0)
 
+    # Verification (ledger/review.py)
+    required_organisations: int = Field(default=2, ge=1, le=50, description="Agreeing organisations for automatic acceptance.")
+    max_photo_distance_km: float = Field(default=5.0, gt=0, description="A photo farther from its unit is flagged.")
+
     # Chain
     rpc_url: str | None = Field(default=None, description="JSON-RPC endpoint; default: the embedded anvil node.")
     chain_id: int | None = Field(default=None, description="Expected chain id; checked against the endpoint.")
@@ -42,6 +46,44 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_photo_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the API (JSON list).")
+
+    # API access (ledger/access.py)
+    session_lifetime_seconds: int = Field(default=4 * 3600, ge=60, le=7 * 24 * 3600, description="Volunteer session lifetime.")
+    challenge_lifetime_seconds: int = Field(
+        default=300, ge=10, le=3600, description="How long a sign-in challenge may be answered."
+    )
+    access_cache_seconds: float = Field(
+        default=30.0, ge=0, le=300,
+        description="API keys and volunteers are cached about this long; a revocation through the API takes effect "
+                    "at once in that process, in other processes within this time.",
+    )
+    rate_limit_enabled: bool = True
+    rate_limit_burst_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="A caller's bucket holds this many seconds of its rate."
+    )
+    rate_limit_anonymous: float = Field(
+        default=20.0, ge=0, description="Requests per second per client IP without credentials (0: unlimited)."
+    )
+    rate_limit_volunteer: float = Field(default=5.0, ge=0, description="Requests per second per volunteer (0: unlimited).")
+    rate_limit_constituency_head: float = Field(default=20.0, ge=0)
+    rate_limit_war_room: float = Field(default=100.0, ge=0)
+    rate_limit_newsroom: float = Field(default=200.0, ge=0)
+    rate_limit_auditor: float = Field(default=50.0, ge=0)
+    rate_limit_admin: float = Field(default=50.0, ge=0)
+
+    # API background work (api/runtime.py); each loop can be turned off, e.g. for tests
+    api_refresh_aggregates: bool = Field(default=True, description="Tail new entries into the aggregates in the API process.")
+    aggregates_refresh_seconds: float = Field(default=0.5, gt=0, le=60)
+    api_seal_batches: bool = Field(default=True, description="Seal due batches in the API process.")
+    seal_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
+    api_anchor_batches: bool = Field(
+        default=True, description="Anchor sealed batches in the API process (starts the embedded anvil)."
+    )
+    feed_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300, description="SSE comment sent when the feed is quiet.")
+    feed_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often an idle SSE stream looks for entries from other processes."
+    )
 
     @field_validator("data_dir")
     @classmethod
@@ -65,8 +107,10 @@ class Settings(BaseSettings):
         return self.data_dir / "keys"
 
     def ensure_dirs(self) -> None:
-        for path in (self.data_dir, self.blocks_dir, self.chain_dir, self.keys_dir):
+        for path in (self.data_dir, self.blocks_dir, self.chain_dir):
             path.mkdir(parents=True, exist_ok=True)
+        self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.keys_dir.chmod(0o700)  # key files are encrypted, but nobody else needs to list them
 
 
 def get_settings() -> Settings:

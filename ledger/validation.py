@@ -17,13 +17,13 @@ from ledger.core.signing import to_checksum_address
 from ledger.election import Election
 from ledger.errors import FieldError, InvalidCID, InvalidSignature, InvalidTally, NotFound
 
-__all__ = ["SUBMISSION_ID_PATTERN", "validate_tally"]
+__all__ = ["SUBMISSION_ID_PATTERN", "validate_decision", "validate_tally"]
 
 SUBMISSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _TIME_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?Z$")
 _TOP_FIELDS = {
     "format", "election", "polling_unit", "submission_id", "submitted_at", "submitter",
-    "registered_voters", "constituency", "party_list", "photos", "signature", "form_inconsistent",
+    "registered_voters", "constituency", "party_list", "photos", "signature", "form_inconsistent", "corrects",
 }
 _BALLOT_FIELDS = {"ballots_cast", "votes", "invalid", "no_vote"}
 _MAX_COUNT = 10_000_000
@@ -117,7 +117,7 @@ def validate_tally(
         raise InvalidTally([FieldError((), "a tally must be a JSON object")])
     for extra in sorted(set(submission) - _TOP_FIELDS):
         errors.add((extra,), "is not a field of a tally record")
-    optional = {"format", "election", "form_inconsistent"} | (set() if signed else {"signature"})
+    optional = {"format", "election", "form_inconsistent", "corrects"} | (set() if signed else {"signature"})
     for required in sorted(_TOP_FIELDS - optional - set(submission)):
         errors.add((required,), "is required")
 
@@ -196,6 +196,18 @@ def validate_tally(
                     continue
                 photos[role] = cid
 
+    corrects: list[CID] = []
+    if "corrects" in submission:
+        raw_corrects = submission["corrects"]
+        if not isinstance(raw_corrects, list) or not raw_corrects or len(raw_corrects) > 20:
+            errors.add(("corrects",), "must be a list of 1 to 20 record CIDs that this record corrects")
+        else:
+            for position, link in enumerate(raw_corrects):
+                try:
+                    corrects.append(CID.parse(link["/"] if isinstance(link, Mapping) and "/" in link else link))
+                except (InvalidCID, TypeError) as exc:
+                    errors.add(("corrects", position), f"is not a CID: {exc}")
+
     signature_raw = submission.get("signature")
     signature: bytes | None = None
     if "signature" in submission:
@@ -225,11 +237,116 @@ def validate_tally(
         "party_list": ballots["party_list"],
         "photos": photos,
     }
+    if corrects:
+        node["corrects"] = corrects
     if form_inconsistent:
         node["form_inconsistent"] = True  # present only when true, so ordinary records stay unchanged
     if not signed:
         return node
     assert signature is not None
+    node["signature"] = signature
+    try:
+        verify_entry_signature(node)
+    except InvalidSignature as exc:
+        raise InvalidTally([FieldError(("signature",), str(exc))]) from None
+    return node
+
+
+_DECISION_FIELDS = {
+    "format", "election", "decision_id", "decided_at", "decider", "role", "action", "subject",
+    "record", "reopens", "reason", "signature",
+}
+
+
+def validate_decision(submission: Mapping[str, Any], *, election: Election, signed: bool = True) -> dict[str, object]:
+    """Check a submitted ``tally-decision-v1`` and return its canonical node (see ledger.decisions).
+
+    This checks the entry's shape and signature only; whether the decision is allowed
+    (role, state) is for ``ledger.decisions.Replay`` and ``ledger.review``.
+    """
+    from ledger.decisions import ACTIONS, DECISION_FORMAT
+
+    errors = _Errors()
+    if not isinstance(submission, Mapping):
+        raise InvalidTally([FieldError((), "a decision must be a JSON object")])
+    for extra in sorted(set(submission) - _DECISION_FIELDS):
+        errors.add((extra,), "is not a field of a decision")
+    required = {"decision_id", "decided_at", "decider", "role", "action", "subject"} | ({"signature"} if signed else set())
+    for name in sorted(required - set(submission)):
+        errors.add((name,), "is required")
+    if submission.get("format", DECISION_FORMAT) != DECISION_FORMAT:
+        errors.add(("format",), f"must be {DECISION_FORMAT!r}")
+    if submission.get("election", election.id) != election.id:
+        errors.add(("election",), f"this ledger reports election {election.id!r}")
+    decision_id = submission.get("decision_id")
+    if "decision_id" in submission and (not isinstance(decision_id, str) or not SUBMISSION_ID_PATTERN.match(decision_id)):
+        errors.add(("decision_id",), "must be 8 to 64 characters of letters, digits, '_' or '-'")
+    decided_at = submission.get("decided_at")
+    if "decided_at" in submission and (not isinstance(decided_at, str) or not _TIME_PATTERN.match(decided_at)):
+        errors.add(("decided_at",), "must be a UTC time like '2023-05-14T19:05:00Z'")
+    decider = None
+    if "decider" in submission:
+        try:
+            decider = to_checksum_address(submission["decider"])
+        except InvalidSignature as exc:
+            errors.add(("decider",), str(exc))
+    role = submission.get("role")
+    if "role" in submission and role not in ("constituency_head", "war_room", "ledger"):
+        errors.add(("role",), "must be constituency_head, war_room or ledger")
+    action = submission.get("action")
+    if "action" in submission and action not in ACTIONS:
+        errors.add(("action",), f"must be one of {', '.join(ACTIONS)}")
+    subject = submission.get("subject")
+    if "subject" in submission:
+        if not isinstance(subject, str):
+            errors.add(("subject",), "must be a polling unit or constituency id")
+        elif action == "certify_constituency" or (action == "reopen" and subject in election.constituencies):
+            if subject not in election.constituencies:
+                errors.add(("subject",), f"no constituency {subject!r} in election {election.id}")
+        else:
+            try:
+                election.polling_unit(subject)
+            except NotFound as exc:
+                errors.add(("subject",), str(exc))
+    links: dict[str, CID] = {}
+    for name in ("record", "reopens"):
+        if name in submission and submission[name] is not None:
+            raw = submission[name]
+            try:
+                links[name] = CID.parse(raw["/"] if isinstance(raw, Mapping) and "/" in raw else raw)
+            except (InvalidCID, TypeError) as exc:
+                errors.add((name,), f"is not a CID: {exc}")
+    reason = submission.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 2000):
+        errors.add(("reason",), "must be text of at most 2000 characters")
+    signature = None
+    if signed and "signature" in submission:
+        raw_signature = submission["signature"]
+        try:
+            if not isinstance(raw_signature, str) or not raw_signature.startswith("0x"):
+                raise ValueError
+            signature = bytes.fromhex(raw_signature[2:])
+            if len(signature) != 65:
+                raise ValueError
+        except ValueError:
+            errors.add(("signature",), "must be a 65-byte EIP-712 signature as 0x-prefixed hex")
+    if errors.items:
+        raise InvalidTally(errors.items)
+    node: dict[str, object] = {
+        "format": DECISION_FORMAT,
+        "election": election.id,
+        "decision_id": decision_id,
+        "decided_at": decided_at,
+        "decider": decider,
+        "role": role,
+        "action": action,
+        "subject": subject,
+        **links,
+    }
+    if reason:
+        node["reason"] = reason
+    if not signed:
+        return node
     node["signature"] = signature
     try:
         verify_entry_signature(node)

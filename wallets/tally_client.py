@@ -10,7 +10,7 @@ from ledger.core.signing import EntryFields, address_from_private_key
 from ledger.election import Election
 from ledger.validation import validate_tally
 
-__all__ = ["sign_tally", "typed_data_for"]
+__all__ = ["sign_decision", "sign_tally", "typed_data_for"]
 
 
 def _canonical(submission: Mapping[str, Any], election: Election) -> dict[str, object]:
@@ -32,5 +32,17 @@ def sign_tally(submission: Mapping[str, Any], private_key: bytes, election: Elec
     prepared["submitter"] = address_from_private_key(private_key)
     prepared.pop("signature", None)
     signed = sign_entry(_canonical(prepared, election), private_key)
+    prepared["signature"] = "0x" + bytes(signed["signature"]).hex()  # type: ignore[arg-type]
+    return prepared
+
+
+def sign_decision(decision: Mapping[str, Any], private_key: bytes, election: Election) -> dict[str, Any]:
+    """Return ``decision`` with ``decider`` set to the key's address and its signature added."""
+    from ledger.validation import validate_decision
+
+    prepared = dict(decision)
+    prepared["decider"] = address_from_private_key(private_key)
+    prepared.pop("signature", None)
+    signed = sign_entry(validate_decision(prepared, election=election, signed=False), private_key)
     prepared["signature"] = "0x" + bytes(signed["signature"]).hex()  # type: ignore[arg-type]
     return prepared

@@ -20,6 +20,8 @@ A ``tally-record-v1`` node is a map with exactly these keys (DAG-CBOR sorts them
     form_inconsistent  optional, only ever ``true``: the signed form itself does not add up
                        (votes + invalid + no_vote ≠ ballots_cast) and is reported as written;
                        such a record always goes to the constituency head
+    corrects           optional list of CID links: the reports of this unit that this record
+                       corrects (a head's tally read from the photos; see ledger.decisions)
 
 A receipt (``tally-receipt-v1``) is signed the same way by the ledger's own key: its
 ``subject`` is the record CID, ``entryId`` the submission id, ``createdAt`` the time of

@@ -1,0 +1,40 @@
+"""Volunteer sign-in (challenge → personal_sign → session) and ``whoami``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import EVERYONE, CallerDep, StateDep, access
+from api.schemas import ChallengeCreate, ChallengePublic, SessionCreate, SessionPublic, WhoAmIPublic
+from ledger.service import format_time
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+@router.post("/challenge", response_model=ChallengePublic, status_code=201, **access(*EVERYONE, errors=(422,)))
+async def create_challenge(body: ChallengeCreate, state: StateDep) -> ChallengePublic:
+    """Ask for a sign-in message for a volunteer address. Sign its ``message`` with
+    ``personal_sign`` (EIP-191) and send the signature to ``POST /v1/auth/session`` before
+    ``expires_at``. Each challenge can be used once."""
+    row = await run_in_threadpool(state.access.issue_challenge, body.address)
+    return ChallengePublic(address=row.address, nonce=row.nonce, message=row.message,
+                           issued_at=format_time(row.issued_at), expires_at=format_time(row.expires_at))
+
+
+@router.post("/session", response_model=SessionPublic, status_code=201, **access(*EVERYONE, errors=(403, 422)))
+async def create_session(body: SessionCreate, state: StateDep) -> SessionPublic:
+    """Trade a signed challenge for a volunteer session token (lifetime
+    ``TALLY_SESSION_LIFETIME_SECONDS``). 401 when the signature or nonce is wrong, 403 when
+    the address is not a registered volunteer."""
+    token, expires_at, address = await run_in_threadpool(
+        state.access.open_session, address=body.address, nonce=body.nonce, signature=body.signature
+    )
+    return SessionPublic(token=token, address=address, expires_at=format_time(expires_at))
+
+
+@router.get("/whoami", response_model=WhoAmIPublic, **access(*EVERYONE))
+async def whoami(caller: CallerDep) -> WhoAmIPublic:
+    """Who the credentials sent stand for (``anonymous`` without any)."""
+    return WhoAmIPublic(role=caller.role, name=caller.name, address=caller.address,
+                        principal_id=caller.principal_id, scope=dict(caller.scope) if caller.scope else None)

@@ -1,0 +1,109 @@
+"""The newsroom feed: every accepted entry in order, as pages or as Server-Sent Events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import FEED_READERS, StateDep, access
+from api.schemas import FeedItemPublic, FeedPagePublic
+from api.state import AppState
+
+router = APIRouter(prefix="/v1/feed", tags=["feed"])
+
+Cursor = Annotated[int, Query(ge=0, le=2**31 - 1, description="Return entries after this cursor (0: from the start)")]
+STREAM_PAGE = 500
+
+
+@router.get("", response_model=FeedPagePublic, **access(*FEED_READERS))
+async def feed_page(state: StateDep, after: Cursor = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> FeedPagePublic:
+    """Entries accepted after ``after``, oldest first, at most ``limit``. Continue with
+    ``after=next_cursor``; ``has_more`` says whether to ask again at once."""
+    items, next_cursor = await run_in_threadpool(state.ledger.changes, after=after, limit=limit)
+    return FeedPagePublic(items=[FeedItemPublic(**item) for item in items], next_cursor=next_cursor, has_more=len(items) == limit)
+
+
+def _event(item: dict[str, Any]) -> bytes:
+    return b"id: %d\nevent: entry\ndata: %s\n\n" % (item["cursor"], orjson.dumps(item))
+
+
+async def _events(
+    state: AppState, request: Request, after: int, max_events: int | None, timeout: float | None
+) -> AsyncIterator[bytes]:
+    state.feed.streams += 1
+    try:
+        async for chunk in _event_stream(state, request, after, max_events, timeout):
+            yield chunk
+    finally:
+        state.feed.streams -= 1
+
+
+async def _event_stream(
+    state: AppState, request: Request, after: int, max_events: int | None, timeout: float | None
+) -> AsyncIterator[bytes]:
+    settings = state.settings
+    started = last_write = time.monotonic()
+    sent = 0
+    cursor = after
+    yield b"retry: 2000\n\n"
+    while True:
+        generation = state.feed.generation
+        items, cursor = await run_in_threadpool(state.ledger.changes, after=cursor, limit=STREAM_PAGE)
+        for item in items:
+            yield _event(item)
+            sent += 1
+            if max_events is not None and sent >= max_events:
+                return
+        if items:
+            last_write = time.monotonic()
+            if len(items) == STREAM_PAGE:
+                continue
+        now = time.monotonic()
+        if timeout is not None and now - started >= timeout:
+            return
+        if await request.is_disconnected():
+            return
+        wait = min(settings.feed_poll_seconds, max(0.0, settings.feed_heartbeat_seconds - (now - last_write)))
+        if timeout is not None:
+            wait = min(wait, max(0.0, timeout - (now - started)))
+        if not await state.feed.wait(generation, wait) and time.monotonic() - last_write >= settings.feed_heartbeat_seconds:
+            yield b": heartbeat\n\n"
+            last_write = time.monotonic()
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    **access(*FEED_READERS, responses={200: {
+        "description": "text/event-stream: one 'entry' event per accepted entry (id = its cursor, data = the feed item as "
+                       "JSON), and ': heartbeat' comments when quiet",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }}),
+)
+async def feed_stream(
+    request: Request,
+    state: StateDep,
+    after: Cursor = 0,
+    last_event_id: Annotated[
+        str | None, Header(description="Resume after this event id (sent by EventSource on reconnect)")
+    ] = None,
+    max_events: Annotated[int | None, Query(ge=1, le=1_000_000, description="End the stream after this many events")] = None,
+    timeout: Annotated[float | None, Query(gt=0, le=86_400, description="End the stream after this many seconds")] = None,
+) -> StreamingResponse:
+    """Server-Sent Events of every entry accepted after ``after`` (or ``Last-Event-ID``,
+    which wins), then live as they arrive. Heartbeats every
+    ``TALLY_FEED_HEARTBEAT_SECONDS`` of quiet; the stream ends when the client goes away,
+    or after ``max_events`` events or ``timeout`` seconds when given."""
+    if last_event_id is not None and last_event_id.strip().isdigit() and len(last_event_id.strip()) < 19:
+        after = int(last_event_id.strip())
+    return StreamingResponse(
+        _events(state, request, min(after, 2**31 - 1), max_events, timeout),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

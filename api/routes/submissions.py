@@ -1,0 +1,130 @@
+"""What volunteers send: photos (streamed) and signed tallies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import EVERYONE, VOLUNTEERS, CallerDep, CidPath, StateDep, access, read_json
+from api.schemas import PhotoPublic, TallyCreate, TallyReceiptPublic
+from ledger.access import check_submitter
+from ledger.core.cid import CID
+from ledger.db import Photo
+from ledger.photos import UnsupportedPhotoType
+from ledger.service import format_time
+
+router = APIRouter(prefix="/v1", tags=["submissions"])
+T = TypeVar("T")
+
+
+TALLY_BODY = {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TallyCreate"}}}}
+"""The body is read by the ledger's own validation (every error at once, with field paths);
+``TallyCreate`` documents it and is added to the OpenAPI components by ``api.main``."""
+EXTRA_SCHEMAS = (TallyCreate,)
+
+PHOTO_BODY = {
+    "required": True,
+    "content": {
+        media: {"schema": {"type": "string", "format": "binary"}}
+        for media in ("image/jpeg", "image/png", "image/heic", "application/octet-stream")
+    },
+}
+
+
+def photo_public(row: Photo) -> PhotoPublic:
+    exif = dict(row.exif or {})
+    gps = exif.get("gps") if isinstance(exif.get("gps"), dict) else None
+    taken_at = exif.get("taken_at") if isinstance(exif.get("taken_at"), str) else None
+    return PhotoPublic(cid=row.cid, size=row.size, media_type=row.media_type, taken_at=taken_at, gps=gps, exif=exif,
+                       uploaded_at=format_time(row.uploaded_at), uploader=row.uploader)
+
+
+async def _in_thread_reading(stream: AsyncIterator[bytes], work: Callable[[Iterator[bytes]], T]) -> T:
+    """Run ``work`` on a worker thread, feeding it ``stream`` as a blocking iterator."""
+
+    async def next_piece() -> bytes:
+        return await stream.__anext__()
+
+    def pieces() -> Iterator[bytes]:
+        while True:
+            try:
+                piece = anyio.from_thread.run(next_piece)
+            except StopAsyncIteration:
+                return
+            if piece:
+                yield piece
+
+    return await anyio.to_thread.run_sync(work, pieces())
+
+
+@router.post(
+    "/photos",
+    status_code=201,
+    response_model=PhotoPublic,
+    **access(*VOLUNTEERS, errors=(413, 415), openapi_extra={"requestBody": PHOTO_BODY}, responses={
+        200: {"model": PhotoPublic, "description": "The same bytes were uploaded before: same CID, nothing stored again"},
+    }),
+)
+async def upload_photo(request: Request, caller: CallerDep, state: StateDep, response: Response) -> PhotoPublic:
+    """Upload one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
+    ``image/heic`` or ``application/octet-stream``; not multipart). The type is decided from
+    the bytes; its CID (as ``ipfs add --cid-version=1``) is computed while it streams, and
+    its EXIF time and place are kept as metadata. 201 the first time, 200 with the same
+    answer when the same bytes come again. Limit: ``TALLY_MAX_PHOTO_BYTES`` (413)."""
+    content_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
+    if content_type.startswith("multipart/"):
+        raise UnsupportedPhotoType("a multipart form; send the photo's bytes themselves as the body")
+    max_bytes = state.settings.max_photo_bytes
+    row, created = await _in_thread_reading(
+        request.stream().__aiter__(),
+        lambda pieces: state.ledger.store_photo(pieces, uploader=caller.address, max_bytes=max_bytes),
+    )
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/content/{row.cid}"
+    return photo_public(row)
+
+
+@router.get("/photos/{cid}", response_model=PhotoPublic, **access(*EVERYONE, errors=(404,)))
+async def photo_metadata(cid: CidPath, state: StateDep) -> PhotoPublic:
+    """What is known of an uploaded photo: size, type, EXIF time and place, who uploaded it.
+    The bytes are at ``GET /v1/content/{cid}``."""
+    canonical = str(CID.parse(cid))
+    return photo_public(await run_in_threadpool(state.ledger.photo, canonical))
+
+
+@router.post(
+    "/tallies",
+    status_code=201,
+    response_model=TallyReceiptPublic,
+    **access(*VOLUNTEERS, errors=(409, 413, 415), openapi_extra={"requestBody": TALLY_BODY}, responses={
+        200: {"model": TallyReceiptPublic, "description": "A retry of an accepted submission: the same receipt"},
+    }),
+)
+async def submit_tally(request: Request, caller: CallerDep, state: StateDep) -> Any:
+    """Submit a signed tally (``TallyCreate``; ``wallets.tally_client.sign_tally`` signs one).
+    201 with the ledger's signed receipt; a retry with the same submission id and content
+    gets 200 and the same receipt; the same submission id with other content is 409;
+    every problem with the tally is listed in one 422 with its field path. The record's
+    ``submitter`` must be the signed-in volunteer (else 403)."""
+    submission = await read_json(request)
+    if isinstance(submission, dict):
+        check_submitter(caller, submission)
+    accepted = await asyncio.get_running_loop().run_in_executor(state.writer, state.ledger.submit_tally, submission)
+    if accepted.created:
+        state.feed.notify()
+    receipt = accepted.receipt
+    return Response(
+        orjson.dumps(receipt),
+        status_code=201 if accepted.created else 200,
+        media_type="application/json",
+        headers={"Location": f"/v1/records/{receipt['record_cid']}"},
+    )
+

@@ -1,0 +1,391 @@
+"""``tally verify``: check the ledger trusting only the chain and the content.
+
+The auditor's inputs are a JSON-RPC endpoint with the ``EvidenceAnchor`` address, and a
+source of content: an IPFS node, a CAR file, a local block store, or a ledger's HTTP
+gateway. Every byte from a content source is checked by recomputing its CID, so a source
+can withhold content but never alter it unnoticed. A ledger's API is used only for hints
+(which batch holds a record) and for the published numbers that the audit compares with
+its own replay; nothing it says is taken as true.
+
+- ``record``: fetch the record, recompute its CID and leaf, find it in its batch's
+  manifest, rebuild the batch root and compare it with the root on chain.
+- ``batch``: rebuild the whole batch from the manifest named in its ``BatchAnchored``
+  event, compare the root with the chain's, and check every record: CID, leaf values,
+  signature.
+- ``all``: every anchored batch in order, then replay every decision to recompute the
+  certified numbers, and compare them with what the API publishes.
+
+Memory stays small: batches are checked one at a time, and only a record → unit map and
+the decisions are kept for the replay.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from ledger.batches import parse_manifest
+from ledger.chain.evidence import EvidenceAnchorClient
+from ledger.content.car import import_car
+from ledger.content.local import LocalBlockStore
+from ledger.content.store import ContentStore
+from ledger.core import dagcbor
+from ledger.core.cid import CID, DAG_CBOR
+from ledger.core.leaf import leaf_hash
+from ledger.core.merkle import build_tree
+from ledger.core.record import TALLY_FORMAT, node_to_json, verify_entry_signature
+from ledger.core.unixfs import file_cid
+from ledger.decisions import DECISION_FORMAT, DecisionRefused, Replay
+from ledger.election import Election
+from ledger.errors import LedgerError, NotFound
+
+__all__ = ["Auditor", "ContentSource", "GatewaySource", "Mismatch", "StoreSource", "open_source"]
+
+
+class ContentSource(Protocol):
+    def node_block(self, cid: CID) -> bytes:
+        """A DAG-CBOR block, checked against its CID."""
+
+    def file_bytes(self, cid: CID) -> bytes:
+        """A whole UnixFS file, checked against its CID."""
+
+
+class StoreSource:
+    """Any content store (local block store, Kubo node, an imported CAR file); stores check
+    every block they return against its hash."""
+
+    def __init__(self, store: ContentStore, label: str):
+        self.store = store
+        self.label = label
+
+    def node_block(self, cid: CID) -> bytes:
+        block = self.store.get_block(cid)
+        if not cid.verify_block(block):
+            raise LedgerError(f"{self.label} returned bytes for {cid} that do not hash to it")
+        return block
+
+    def file_bytes(self, cid: CID) -> bytes:
+        data = b"".join(self.store.cat(cid))
+        if file_cid(data) != cid:
+            raise LedgerError(f"{self.label} returned a file for {cid} whose CID is {file_cid(data)}")
+        return data
+
+
+class GatewaySource:
+    """A ledger's ``/v1/content/{cid}``: untrusted, so every answer is re-hashed."""
+
+    def __init__(self, base_url: str, client: httpx.Client | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.client = client or httpx.Client(timeout=60)
+        self.label = f"gateway {self.base_url}"
+
+    def _get(self, cid: CID) -> bytes:
+        response = self.client.get(f"{self.base_url}/v1/content/{cid}", params={"format": "raw"})
+        if response.status_code == 404:
+            raise NotFound(f"{self.label} does not have {cid}")
+        if response.status_code != 200:
+            raise LedgerError(f"{self.label} answered {response.status_code} for {cid}")
+        return response.content
+
+    def node_block(self, cid: CID) -> bytes:
+        block = self._get(cid)
+        if not cid.verify_block(block):
+            raise LedgerError(f"{self.label} served bytes for {cid} that do not hash to it")
+        return block
+
+    def file_bytes(self, cid: CID) -> bytes:
+        data = self._get(cid)
+        if file_cid(data) != cid:
+            raise LedgerError(f"{self.label} served a file for {cid} whose CID is {file_cid(data)}")
+        return data
+
+
+def open_source(spec: str, *, scratch: Path, client: httpx.Client | None = None) -> ContentSource:
+    """``car:FILE``, ``ipfs:URL`` (Kubo RPC API), ``blocks:DIR`` (a local block store) or an
+    ``http(s)://`` ledger gateway."""
+    kind, _, rest = spec.partition(":")
+    if kind == "car":
+        store = LocalBlockStore(scratch / "car-blocks")
+        import_car(store, Path(rest))
+        return StoreSource(store, f"CAR file {rest}")
+    if kind == "ipfs":
+        from ledger.content.kubo import KuboStore
+
+        return StoreSource(KuboStore(rest), f"IPFS node {rest}")
+    if kind == "blocks":
+        return StoreSource(LocalBlockStore(Path(rest)), f"block store {rest}")
+    if kind in ("http", "https"):
+        return GatewaySource(spec, client)
+    raise ValueError(f"unknown content source {spec!r}: use car:FILE, ipfs:URL, blocks:DIR or an http(s) gateway URL")
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One thing that does not check out: what, where, what was expected and what was found."""
+
+    what: str
+    where: str
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        return f"{self.what} at {self.where}: expected {self.expected}, found {self.found}"
+
+
+@dataclass
+class AuditReport:
+    batches: int = 0
+    records: int = 0
+    decisions: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+    certified: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+class Auditor:
+    def __init__(
+        self,
+        *,
+        chain: EvidenceAnchorClient,
+        content: ContentSource,
+        election: Election,
+        api: httpx.Client | None = None,
+        api_url: str | None = None,
+    ):
+        self.chain = chain
+        self.content = content
+        self.election = election
+        self.api = api
+        self.api_url = (api_url or "").rstrip("/")
+
+    # -- one batch ----------------------------------------------------------------
+
+    def verify_batch(self, batch_id: int, report: AuditReport, *, on_record: Callable[[str, dict[str, Any]], None] | None = None
+                     ) -> list[tuple[str, str, str]]:
+        """Check batch ``batch_id`` against the chain; returns its leaf values."""
+        where = f"batch {batch_id}"
+        event = self.chain.get_batch(batch_id, from_block=self.chain.deploy_block)
+        root = self.chain.get_root(batch_id)
+        if event is None or root is None:
+            report.mismatches.append(Mismatch("anchor", where, "a BatchAnchored event and a root on chain", "nothing"))
+            return []
+        try:
+            manifest = parse_manifest(self.content.file_bytes(CID.parse(event.manifest_cid)))
+        except (LedgerError, ValueError) as exc:
+            report.mismatches.append(Mismatch("manifest", where, f"manifest {event.manifest_cid}", str(exc)))
+            return []
+        values = [tuple(v) for v in manifest["records"]]
+        if manifest.get("batch_id") != batch_id or len(values) != event.record_count:
+            report.mismatches.append(Mismatch("manifest", where, f"batch {batch_id} with {event.record_count} records",
+                                              f"batch {manifest.get('batch_id')} with {len(values)} records"))
+        rebuilt = build_tree([leaf_hash(v) for v in values]).root if values else b""
+        if not hmac.compare_digest(rebuilt, root):
+            report.mismatches.append(Mismatch("batch root", where, f"{_hex(root)} (on chain)", f"{_hex(rebuilt)} (rebuilt)"))
+        for record_cid, subject, signer in values:
+            node = self._record(record_cid, f"{where}, record {record_cid}", report)
+            if node is None:
+                continue
+            self._check_leaf(node, (record_cid, subject, signer), f"{where}, record {record_cid}", report)
+            if on_record is not None:
+                on_record(record_cid, node)
+        report.batches += 1
+        report.records += len(values)
+        return values  # type: ignore[return-value]
+
+    def _record(self, record_cid: str, where: str, report: AuditReport) -> dict[str, Any] | None:
+        try:
+            cid = CID.parse(record_cid)
+            if cid.codec != DAG_CBOR:
+                raise LedgerError(f"{record_cid} is not a DAG-CBOR record")
+            node = dagcbor.decode(self.content.node_block(cid))
+            if not isinstance(node, dict):
+                raise LedgerError("a record must be a map")
+            verify_entry_signature(node)
+            return node
+        except (LedgerError, ValueError) as exc:
+            report.mismatches.append(Mismatch("record", where, "a signed record that hashes to its CID", str(exc)))
+            return None
+
+    @staticmethod
+    def _check_leaf(node: Mapping[str, Any], values: tuple[str, str, str], where: str, report: AuditReport) -> None:
+        if node.get("format") == TALLY_FORMAT:
+            stated = (node.get("polling_unit"), node.get("submitter"))
+        else:
+            stated = (node.get("subject"), node.get("decider"))
+        if (values[1], values[2].lower()) != (stated[0], str(stated[1]).lower()):
+            report.mismatches.append(Mismatch("leaf values", where, f"{stated[0]} signed by {stated[1]}",
+                                              f"{values[1]} signed by {values[2]}"))
+
+    # -- one record ---------------------------------------------------------------
+
+    def _batch_hint(self, record_cid: str) -> int | None:
+        if self.api is None:
+            return None
+        response = self.api.get(f"{self.api_url}/v1/proofs/{record_cid}")
+        if response.status_code != 200:
+            return None
+        batch = (response.json() or {}).get("batch") or {}
+        return batch.get("id") if isinstance(batch.get("id"), int) else None
+
+    def verify_record(self, record_cid: str) -> AuditReport:
+        """Find the record's batch (the API's hint, else every batch), and check it there."""
+        report = AuditReport()
+        hint = self._batch_hint(record_cid)
+        candidates = [hint] if hint else range(1, self.chain.next_batch_id())
+        for batch_id in candidates:
+            event = self.chain.get_batch(batch_id, from_block=self.chain.deploy_block)
+            if event is None:
+                continue
+            try:
+                manifest = parse_manifest(self.content.file_bytes(CID.parse(event.manifest_cid)))
+            except (LedgerError, ValueError) as exc:
+                report.mismatches.append(Mismatch("manifest", f"batch {batch_id}", event.manifest_cid, str(exc)))
+                continue
+            values = [tuple(v) for v in manifest["records"]]
+            positions = [i for i, v in enumerate(values) if v[0] == record_cid]
+            if not positions:
+                continue
+            tree = build_tree([leaf_hash(v) for v in values])
+            root = self.chain.get_root(batch_id) or b""
+            if not hmac.compare_digest(tree.root, root):
+                report.mismatches.append(Mismatch("batch root", f"batch {batch_id}", _hex(root), _hex(tree.root)))
+            node = self._record(record_cid, f"batch {batch_id}, record {record_cid}", report)
+            if node is not None:
+                self._check_leaf(node, values[positions[0]], f"batch {batch_id}, record {record_cid}", report)  # type: ignore[arg-type]
+            report.records += 1
+            report.batches += 1
+            return report
+        report.mismatches.append(Mismatch("inclusion", f"record {record_cid}", "a batch anchored on chain that holds it",
+                                          "no anchored batch lists it"))
+        return report
+
+    def verify_unit(self, unit_id: str) -> AuditReport:
+        """Every record of a unit: from the API's list (a hint), each checked on chain."""
+        self.election.polling_unit(unit_id)
+        report = AuditReport()
+        cids: list[str] = []
+        if self.api is not None:
+            response = self.api.get(f"{self.api_url}/v1/units/{unit_id}/records")
+            if response.status_code == 200:
+                body = response.json()
+                items = body.get("records", body) if isinstance(body, dict) else body
+                cids = [item["record_cid"] if isinstance(item, dict) else str(item) for item in items]
+        if not cids:
+            for batch_id in range(1, self.chain.next_batch_id()):
+                event = self.chain.get_batch(batch_id, from_block=self.chain.deploy_block)
+                if event is not None:
+                    manifest = parse_manifest(self.content.file_bytes(CID.parse(event.manifest_cid)))
+                    cids += [v[0] for v in manifest["records"] if v[1] == unit_id]
+        for record_cid in cids:
+            single = self.verify_record(record_cid)
+            report.records += single.records
+            report.batches += single.batches
+            report.mismatches += single.mismatches
+        return report
+
+    # -- everything ---------------------------------------------------------------
+
+    def verify_all(self, *, progress: Callable[[int, int], None] | None = None) -> AuditReport:
+        report = AuditReport()
+        record_units: dict[str, str] = {}
+        corrects: dict[str, list[str]] = {}
+        decisions: list[tuple[str, dict[str, Any]]] = []
+
+        def collect(record_cid: str, node: dict[str, Any]) -> None:
+            if node.get("format") == TALLY_FORMAT:
+                record_units[record_cid] = str(node["polling_unit"])
+                if node.get("corrects"):
+                    corrects[record_cid] = [str(c) for c in node["corrects"]]
+            elif node.get("format") == DECISION_FORMAT:
+                decisions.append((record_cid, {k: (str(v) if isinstance(v, CID) else v) for k, v in node.items()}))
+
+        last = self.chain.next_batch_id() - 1
+        for batch_id in range(1, last + 1):
+            self.verify_batch(batch_id, report, on_record=collect)
+            if progress is not None:
+                progress(batch_id, last)
+        replay = Replay(
+            record_unit=record_units.get,
+            corrects=lambda cid: corrects.get(cid, []),
+            units_of=lambda constituency: [u.id for u in self.election.polling_units(constituency)],
+        )
+        for decision_cid, decision in decisions:
+            try:
+                replay.apply(decision_cid, decision)
+            except DecisionRefused as exc:
+                report.mismatches.append(Mismatch("decision", f"decision {decision_cid}", "a decision the rules allow", str(exc)))
+        report.decisions = len(decisions)
+        report.certified = self._certified_numbers(replay, report)
+        if self.api is not None:
+            self._compare_with_api(report)
+        return report
+
+    def _certified_numbers(self, replay: Replay, report: AuditReport) -> dict[str, Any]:
+        """Sum the certified records per constituency, and the party list nationally."""
+        constituencies: dict[str, dict[str, Any]] = {}
+        party_votes: dict[str, int] = {}
+        for unit_id, record_cid in sorted(replay.certified_records().items()):
+            node = self._record(record_cid, f"certified record {record_cid} of {unit_id}", report)
+            if node is None:
+                continue
+            document = node_to_json(node)
+            assert isinstance(document, dict)
+            constituency_id = self.election.polling_unit(unit_id).constituency_id
+            totals = constituencies.setdefault(constituency_id, {"units": 0, "ballots_cast": 0, "votes": {}})
+            totals["units"] += 1
+            totals["ballots_cast"] += document["constituency"]["ballots_cast"]
+            for number, votes in document["constituency"]["votes"].items():
+                totals["votes"][number] = totals["votes"].get(number, 0) + votes
+            for number, votes in document["party_list"]["votes"].items():
+                party_votes[number] = party_votes.get(number, 0) + votes
+        return {"constituencies": constituencies, "party_list": party_votes}
+
+    def _compare_with_api(self, report: AuditReport) -> None:
+        assert self.api is not None
+        published = self.api.get(f"{self.api_url}/v1/aggregates/certified/constituencies")
+        if published.status_code != 200:
+            report.mismatches.append(Mismatch("published aggregates", "certified constituencies", "HTTP 200",
+                                              f"HTTP {published.status_code}"))
+            return
+        body = published.json()
+        items = body.get("constituencies", body) if isinstance(body, dict) else body
+        ours = report.certified["constituencies"]
+        for item in items:
+            constituency_id = item["constituency_id"]
+            mine = ours.get(constituency_id, {"units": 0, "ballots_cast": 0, "votes": {}})
+            theirs_votes = {str(c["number"]): c["votes"] for c in item["candidates"] if c["votes"]}
+            mine_votes = {k: v for k, v in mine["votes"].items() if v}
+            found = (item["units_reporting"], item["ballots_cast"], theirs_votes)
+            expected = (mine["units"], mine["ballots_cast"], mine_votes)
+            if found != expected:
+                report.mismatches.append(Mismatch(
+                    "published certified result", f"constituency {constituency_id}",
+                    f"{expected[0]} units, {expected[1]} ballots, votes {expected[2]}",
+                    f"{found[0]} units, {found[1]} ballots, votes {found[2]}",
+                ))
+        party = self.api.get(f"{self.api_url}/v1/aggregates/certified/party-list")
+        if party.status_code == 200:
+            theirs = {str(p["number"]): p["votes"] for p in party.json()["parties"] if p["votes"]}
+            mine = {k: v for k, v in report.certified["party_list"].items() if v}
+            if theirs != mine:
+                diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+                report.mismatches.append(Mismatch("published certified party list", f"parties {', '.join(diff[:5])}",
+                                                  str({k: mine.get(k, 0) for k in diff[:5]}),
+                                                  str({k: theirs.get(k, 0) for k in diff[:5]})))
+
+
+def iter_report_lines(report: AuditReport) -> Iterator[str]:
+    for mismatch in report.mismatches:
+        yield f"MISMATCH {mismatch}"

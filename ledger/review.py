@@ -1,0 +1,591 @@
+"""The volunteer hierarchy and the verification of counts, over the database.
+
+People: organisations register and manage their own volunteers. Level 1 volunteers are
+assigned polling units and may report only those; level 2 heads are assigned
+constituencies and decide their conflicts; level 3 is the war room, which certifies.
+The admin appoints levels 2 and 3; an organisation's coordinator registers and assigns
+its own level-1 volunteers.
+
+Counts: after every report the unit is screened (``ledger.verification``). Agreeing
+reports from enough independent organisations are accepted automatically by a decision
+signed with the ledger's own verifier key; anything else waits for the head. Every
+decision is a signed ``tally-decision-v1`` entry (``ledger.decisions``), batched and
+anchored like tallies. The service keeps a ``Replay`` of all decisions in memory (rebuilt
+from the ledger at start) and refuses any decision the rules forbid; the ``unit_reviews``
+table is an index over that state for the work queues. Certified aggregates count only
+what the replay says is certified.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from ledger.aggregates import Aggregates
+from ledger.core.cid import CID
+from ledger.core.record import sign_entry
+from ledger.core.signing import address_from_private_key, to_checksum_address
+from ledger.db import Entry, Photo
+from ledger.db.review_models import (
+    Assignment,
+    ConstituencyReview,
+    Member,
+    Organisation,
+    PhotoUse,
+    UnitLocation,
+    UnitReview,
+)
+from ledger.decisions import DecisionRefused, Replay
+from ledger.election import Election
+from ledger.errors import InvalidSignature, LedgerError, NotFound
+from ledger.service import Accepted, Ledger, format_time
+from ledger.validation import validate_decision
+from ledger.verification import Assessment, Report, assess_unit
+
+__all__ = ["LEVEL_ROLES", "NotPermitted", "ReviewService"]
+
+LEVEL_ROLES = {1: "volunteer", 2: "constituency_head", 3: "war_room"}
+ORGANISATION_KINDS = ("civil_society", "party", "university", "local_government", "media", "other")
+FLAG_AFTER_REJECTIONS = 3
+
+
+class NotPermitted(LedgerError, PermissionError):
+    """A person acting outside what their level, organisation or assignments allow."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ReviewService:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        aggregates: Aggregates,
+        verifier_key: bytes,
+        required_organisations: int = 2,
+        max_photo_distance_km: float = 5.0,
+        clock: Callable[[], datetime] = _now,
+    ):
+        self.ledger = ledger
+        self.database = ledger.database
+        self.election: Election = ledger.election
+        self.aggregates = aggregates
+        self._verifier_key = verifier_key
+        self.verifier = address_from_private_key(verifier_key)
+        self.required_organisations = required_organisations
+        self.max_photo_distance_km = max_photo_distance_km
+        self.clock = clock
+        self._lock = threading.RLock()
+        self.replay = self._new_replay()
+        self._record_units: dict[str, str] = {}
+        self._record_corrects: dict[str, list[str]] = {}
+        self._decision_cursor = 0
+
+    # -- replay -------------------------------------------------------------------
+
+    def _new_replay(self) -> Replay:
+        return Replay(
+            record_unit=self._record_unit,
+            corrects=lambda cid: self._record_corrects.get(cid) or self._load_record(cid)[1],
+            units_of=lambda constituency: [u.id for u in self.election.polling_units(constituency)],
+        )
+
+    def _load_record(self, cid: str) -> tuple[str | None, list[str]]:
+        with self.database.session() as session:
+            row = session.scalars(select(Entry).where(Entry.cid == cid, Entry.kind == "tally")).one_or_none()
+        if row is None:
+            return None, []
+        corrects = [link["/"] if isinstance(link, Mapping) else str(link) for link in row.document.get("corrects", [])]
+        self._record_units[cid] = row.polling_unit
+        self._record_corrects[cid] = corrects
+        return row.polling_unit, corrects
+
+    def _record_unit(self, cid: str) -> str | None:
+        unit = self._record_units.get(cid)
+        return unit if unit is not None else self._load_record(cid)[0]
+
+    def load(self) -> int:
+        """Replay every decision accepted since the last call (all of them the first time)."""
+        with self._lock:
+            applied = 0
+            while True:
+                with self.database.session() as session:
+                    rows = session.execute(
+                        select(Entry.id, Entry.cid, Entry.document).where(Entry.kind == "decision", Entry.id > self._decision_cursor)
+                        .order_by(Entry.id).limit(5000)
+                    ).all()
+                if not rows:
+                    return applied
+                for row in rows:
+                    self._apply(row.cid, _node_view(row.document))
+                    self._decision_cursor = row.id
+                    applied += 1
+
+    def _apply(self, cid: str, decision: Mapping[str, Any]) -> None:
+        self.replay.apply(cid, decision)
+        subject = str(decision["subject"])
+        if decision["action"] in ("certify_constituency",) or subject in self.election.constituencies:
+            state = self.replay.constituency(subject)
+            with self.database.session() as session:
+                row = session.get(ConstituencyReview, subject)
+                if row is None:
+                    session.add(ConstituencyReview(constituency_id=subject, certified=state.certified, updated_at=self.clock()))
+                else:
+                    row.certified, row.updated_at = state.certified, self.clock()
+            return
+        unit = self.replay.unit(subject)
+        with self.database.session() as session:
+            row = session.get(UnitReview, subject)
+            if row is not None:
+                row.status, row.accepted_cid, row.certified_cid = unit.status, unit.accepted, unit.certified
+                row.updated_at = self.clock()
+        if decision["action"] == "reject":
+            self._count_rejection(str(_link(decision.get("record"))))
+        if unit.status == "certified" and unit.certified:
+            document = self.ledger.entry(unit.certified).document
+            self.aggregates.set_certified(subject, document, unit.certified)
+        else:
+            self.aggregates.set_certified(subject, None)
+
+    # -- people -------------------------------------------------------------------
+
+    def create_organisation(self, *, organisation_id: str, name: str, kind: str) -> Organisation:
+        if kind not in ORGANISATION_KINDS:
+            raise NotPermitted(f"organisation kind must be one of {', '.join(ORGANISATION_KINDS)}")
+        with self.database.session() as session:
+            if session.get(Organisation, organisation_id) is not None:
+                raise NotPermitted(f"organisation {organisation_id!r} exists already")
+            row = Organisation(id=organisation_id, name=name, kind=kind, created_at=self.clock())
+            session.add(row)
+        return row
+
+    def organisations(self) -> list[Organisation]:
+        with self.database.session() as session:
+            return list(session.scalars(select(Organisation).order_by(Organisation.id)))
+
+    def register_member(
+        self,
+        *,
+        address: str,
+        level: int,
+        name: str,
+        organisation_id: str | None,
+        contact: str | None = None,
+        custodial: bool = False,
+        registered_by: str | None = None,
+    ) -> Member:
+        """Register a person at ``level``. Level 1 needs an organisation."""
+        address = to_checksum_address(address)
+        if level not in LEVEL_ROLES:
+            raise NotPermitted("level must be 1 (unit volunteer), 2 (constituency head) or 3 (war room)")
+        if level == 1 and not organisation_id:
+            raise NotPermitted("a level-1 volunteer belongs to an organisation")
+        with self.database.session() as session:
+            if organisation_id is not None and session.get(Organisation, organisation_id) is None:
+                raise NotFound(f"no organisation {organisation_id!r}")
+            if session.get(Member, address) is not None:
+                raise NotPermitted(f"{address} is registered already")
+            row = Member(
+                address=address, public_id="v-" + secrets.token_hex(6), organisation_id=organisation_id, level=level,
+                name=name, contact=contact, custodial=custodial, registered_at=self.clock(), registered_by=registered_by,
+                refused_attempts=0, rejected_reports=0,
+            )
+            session.add(row)
+        return row
+
+    def member(self, address: str) -> Member:
+        with self.database.session() as session:
+            row = session.get(Member, to_checksum_address(address))
+        if row is None:
+            raise NotFound(f"{address} is not a registered member of the coalition")
+        return row
+
+    def assign(self, *, address: str, areas: list[str], assigned_by: str | None = None,
+               organisation_id: str | None = None) -> list[str]:
+        """Assign units (level 1) or constituencies (level 2). With ``organisation_id`` (a
+        coordinator acting), the member must belong to that organisation."""
+        member = self.member(address)
+        if organisation_id is not None and member.organisation_id != organisation_id:
+            raise NotPermitted(f"{member.public_id} belongs to {member.organisation_id}, not to {organisation_id}")
+        if member.level == 3:
+            raise NotPermitted("the war room covers the whole country; it has no assignments")
+        rows = []
+        for area in areas:
+            if member.level == 1:
+                constituency_id = self.election.polling_unit(area).constituency_id
+            else:
+                constituency_id = self.election.constituency(area).id
+            rows.append((area, constituency_id))
+        added = []
+        with self.database.session() as session:
+            existing = set(session.scalars(select(Assignment.area).where(Assignment.address == member.address)))
+            for area, constituency_id in rows:
+                if area not in existing:
+                    session.add(Assignment(address=member.address, area=area, constituency_id=constituency_id,
+                                           assigned_at=self.clock(), assigned_by=assigned_by))
+                    existing.add(area)
+                    added.append(area)
+        return added
+
+    def assigned_areas(self, address: str) -> set[str]:
+        with self.database.session() as session:
+            return set(session.scalars(select(Assignment.area).where(Assignment.address == to_checksum_address(address))))
+
+    def role_of(self, address: str) -> str | None:
+        with self.database.session() as session:
+            row = session.get(Member, to_checksum_address(address))
+        return LEVEL_ROLES[row.level] if row is not None else None
+
+    def check_may_report(self, address: str, unit_id: str) -> Member:
+        """A volunteer may report only their units; a head their constituencies' units
+        (corrected tallies); refusals are counted on the member."""
+        member = self.member(address)
+        unit = self.election.polling_unit(unit_id)
+        areas = self.assigned_areas(member.address)
+        allowed = (
+            (member.level == 1 and unit.id in areas)
+            or (member.level == 2 and unit.constituency_id in areas)
+            or member.level == 3
+        )
+        if not allowed:
+            with self.database.session() as session:
+                session.execute(update(Member).where(Member.address == member.address)
+                                .values(refused_attempts=Member.refused_attempts + 1))
+            raise NotPermitted(f"volunteer {member.public_id} is not assigned to polling unit {unit.id}; "
+                               "ask your coordinator to assign it")
+        return member
+
+    def coverage(self, constituency_id: str | None = None) -> list[dict[str, Any]]:
+        """Per constituency: units with at least one volunteer, and from how many organisations."""
+        with self.database.session() as session:
+            query = (
+                select(Assignment.constituency_id, Assignment.area, Member.organisation_id)
+                .join(Member, Member.address == Assignment.address)
+                .where(Member.level == 1)
+            )
+            if constituency_id:
+                query = query.where(Assignment.constituency_id == constituency_id)
+            rows = session.execute(query).all()
+        per_unit: dict[str, set[str]] = {}
+        for row in rows:
+            per_unit.setdefault(row.area, set()).add(row.organisation_id or "")
+        result = []
+        ids = [constituency_id] if constituency_id else list(self.election.constituencies)
+        for cid in ids:
+            constituency = self.election.constituency(cid)
+            units = [u.id for u in self.election.polling_units(cid)]
+            covered = [u for u in units if u in per_unit]
+            result.append({
+                "constituency_id": cid,
+                "province_id": constituency.province_id,
+                "units_total": len(units),
+                "units_covered": len(covered),
+                "units_by_organisations": {
+                    str(n): sum(1 for u in covered if len(per_unit[u]) == n) for n in sorted({len(per_unit[u]) for u in covered})
+                },
+            })
+        return result
+
+    def uncovered_units(self, constituency_id: str, *, limit: int = 1000) -> list[str]:
+        with self.database.session() as session:
+            covered = set(session.scalars(
+                select(Assignment.area).join(Member, Member.address == Assignment.address)
+                .where(Member.level == 1, Assignment.constituency_id == constituency_id)
+            ))
+        return [u.id for u in self.election.polling_units(constituency_id) if u.id not in covered][:limit]
+
+    # -- reports ------------------------------------------------------------------
+
+    def record_photo_uses(self, session: Session, entry: Entry) -> None:
+        """``on_insert`` hook for tallies: index each photo with its unit."""
+        for link in entry.document.get("photos", {}).values():
+            photo = link["/"] if isinstance(link, Mapping) else str(link)
+            session.add(PhotoUse(photo_cid=photo, record_cid=entry.cid, unit=entry.polling_unit))
+
+    def submit_report(self, submission: Mapping[str, Any], *, reporter: str | None = None) -> Accepted:
+        """A volunteer's report: permission, acceptance into the ledger, then screening."""
+        submitter = submission.get("submitter") if isinstance(submission, Mapping) else None
+        unit_id = submission.get("polling_unit") if isinstance(submission, Mapping) else None
+        if isinstance(submitter, str) and isinstance(unit_id, str):
+            try:
+                self.check_may_report(reporter or submitter, unit_id)
+            except InvalidSignature:
+                pass  # validation reports the malformed address with its field path
+        accepted = self.ledger.submit_tally(submission, on_insert=self.record_photo_uses)
+        if accepted.created:
+            self.screen(str(accepted.receipt["polling_unit"]))
+        return accepted
+
+    def _reports(self, unit_id: str) -> list[Report]:
+        with self.database.session() as session:
+            rows = session.execute(
+                select(Entry.id, Entry.cid, Entry.signer, Entry.document, Member.organisation_id, Member.flagged_at)
+                .outerjoin(Member, Member.address == Entry.signer)
+                .where(Entry.polling_unit == unit_id, Entry.kind == "tally")
+                .order_by(Entry.id)
+            ).all()
+        rejected = self.replay.unit(unit_id).rejected
+        return [
+            Report(row.cid, row.id, row.signer, row.organisation_id, row.document, held=row.flagged_at is not None)
+            for row in rows
+            if row.cid not in rejected
+        ]
+
+    def _context(self, unit_id: str, reports: list[Report]) -> dict[str, Any]:
+        photos = [
+            (link["/"] if isinstance(link, Mapping) else str(link))
+            for r in reports for link in r.document.get("photos", {}).values()
+        ]
+        with self.database.session() as session:
+            uses = session.execute(select(PhotoUse.photo_cid, PhotoUse.unit).where(PhotoUse.photo_cid.in_(photos))).all()
+            exif = session.execute(select(Photo.cid, Photo.exif).where(Photo.cid.in_(photos))).all()
+            location = session.get(UnitLocation, unit_id)
+        photo_units: dict[str, set[str]] = {}
+        for use in uses:
+            photo_units.setdefault(use.photo_cid, set()).add(use.unit)
+        photo_locations = {}
+        for row in exif:
+            gps = (row.exif or {}).get("gps") or {}
+            if "lat" in gps and "lon" in gps:
+                photo_locations[row.cid] = (float(gps["lat"]), float(gps["lon"]))
+        unit = self.election.polling_unit(unit_id)
+        party = self.aggregates.view("unofficial").constituency_party_shares(unit.constituency_id, exclude_unit=unit_id)
+        return {
+            "photo_units": photo_units,
+            "photo_locations": photo_locations,
+            "unit_location": (location.latitude, location.longitude) if location else None,
+            "constituency_shares": party,
+        }
+
+    def screen(self, unit_id: str) -> Assessment:
+        """Assess the unit's reports; accept automatically when they agree."""
+        with self._lock:
+            reports = self._reports(unit_id)
+            assessment = assess_unit(
+                unit_id, reports, required_organisations=self.required_organisations,
+                max_photo_distance_km=self.max_photo_distance_km, **self._context(unit_id, reports),
+            )
+            self._store_assessment(unit_id, assessment, len(reports))
+            state = self.replay.unit(unit_id)
+            if assessment.outcome == "agreed" and state.status == "open" and assessment.accepted_cid:
+                self._auto_accept(unit_id, assessment)
+            return assessment
+
+    def _store_assessment(self, unit_id: str, assessment: Assessment, report_count: int) -> None:
+        now = self.clock()
+        unit = self.election.polling_unit(unit_id)
+        state = self.replay.unit(unit_id)
+        with self.database.session() as session:
+            row = session.get(UnitReview, unit_id)
+            if row is None:
+                row = UnitReview(unit=unit_id, constituency_id=unit.constituency_id, first_report_at=now, status=state.status)
+                session.add(row)
+            row.outcome = assessment.outcome
+            row.flags = [f.as_json() for f in assessment.flags]
+            row.report_count = report_count
+            row.status = state.status
+            row.updated_at = now
+
+    def _auto_accept(self, unit_id: str, assessment: Assessment) -> None:
+        assert assessment.accepted_cid is not None
+        node: dict[str, object] = {
+            "format": "tally-decision-v1",
+            "election": self.election.id,
+            "decision_id": f"auto-{unit_id}-{assessment.accepted_cid[-16:]}",
+            "decided_at": format_time(self.clock()),
+            "decider": self.verifier,
+            "role": "ledger",
+            "action": "accept",
+            "subject": unit_id,
+            "record": CID.parse(assessment.accepted_cid),
+            "reason": f"{len(assessment.agreeing)} reports from {len(assessment.organisations)} organisations agree",
+        }
+        self._accept_decision(sign_entry(node, self._verifier_key))
+
+    # -- decisions ----------------------------------------------------------------
+
+    def decide(self, submission: Mapping[str, Any], *, signed_in_as: str | None = None) -> Accepted:
+        """A person's signed decision: shape and signature, who may decide it, then the rules."""
+        node = validate_decision(submission, election=self.election)
+        decider = str(node["decider"])
+        if signed_in_as is not None and to_checksum_address(signed_in_as) != decider:
+            raise NotPermitted(f"this decision is signed by {decider}, but you are signed in as {signed_in_as}")
+        member = self.member(decider)
+        role = LEVEL_ROLES[member.level]
+        if node["role"] != role:
+            raise NotPermitted(f"{member.public_id} is a {role}, but the decision says {node['role']}")
+        subject = str(node["subject"])
+        if role == "constituency_head":
+            constituency = self.election.polling_unit(subject).constituency_id
+            if constituency not in self.assigned_areas(decider):
+                raise NotPermitted(f"head {member.public_id} does not oversee constituency {constituency}")
+        elif role == "volunteer":
+            raise NotPermitted("unit volunteers report counts; decisions are for heads and the war room")
+        return self._accept_decision(node)
+
+    def _accept_decision(self, node: dict[str, object]) -> Accepted:
+        view = _node_view(node)
+        subject = str(node["subject"])
+        with self._lock:
+            existing = self._existing_decision(str(node["decider"]), str(node["decision_id"]))
+            if existing is None:
+                self.replay.check(view)
+            if subject in self.election.constituencies:
+                constituency_id = subject
+            else:
+                constituency_id = self.election.polling_unit(subject).constituency_id
+            accepted = self.ledger.submit_entry(
+                node, kind="decision", subject=subject, constituency_id=constituency_id,
+                signer=str(node["decider"]), entry_id=str(node["decision_id"]),
+            )
+            if accepted.created:
+                self.load()
+            return accepted
+
+    def _existing_decision(self, decider: str, decision_id: str) -> Entry | None:
+        with self.database.session() as session:
+            return session.scalars(select(Entry).where(
+                Entry.kind == "decision", Entry.signer == decider, Entry.submission_id == decision_id
+            )).one_or_none()
+
+    def _count_rejection(self, record_cid: str) -> None:
+        with self.database.session() as session:
+            signer = session.scalar(select(Entry.signer).where(Entry.cid == record_cid))
+            if signer is None:
+                return
+            member = session.get(Member, signer)
+            if member is None:
+                return
+            member.rejected_reports += 1
+            total = session.scalar(select(func.count()).select_from(Entry).where(Entry.signer == signer, Entry.kind == "tally"))
+            if member.rejected_reports >= FLAG_AFTER_REJECTIONS and member.rejected_reports * 2 >= (total or 0) \
+                    and member.flagged_at is None:
+                member.flagged_at = self.clock()
+
+    # -- queues and views ---------------------------------------------------------
+
+    def head_queue(self, address: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Units in the head's constituencies that need a decision, oldest first: conflicts
+        and flags, then units still waiting for a second organisation."""
+        member = self.member(address)
+        if member.level != 2:
+            raise NotPermitted("the review queue is for constituency heads")
+        constituencies = self.assigned_areas(member.address)
+        with self.database.session() as session:
+            rows = session.scalars(
+                select(UnitReview)
+                .where(UnitReview.constituency_id.in_(constituencies), UnitReview.status == "open",
+                       UnitReview.outcome.in_(("needs_review", "waiting")))
+                .order_by(UnitReview.first_report_at).limit(limit * 2)
+            ).all()
+        ordered = sorted(rows, key=lambda r: (r.outcome != "needs_review", r.first_report_at))[:limit]
+        return [_review_json(r) for r in ordered]
+
+    def war_room_queue(self, *, limit: int = 100) -> dict[str, Any]:
+        with self.database.session() as session:
+            escalated = session.scalars(
+                select(UnitReview).where(UnitReview.status == "escalated").order_by(UnitReview.updated_at).limit(limit)
+            ).all()
+            to_certify = session.scalars(
+                select(UnitReview).where(UnitReview.status == "accepted").order_by(UnitReview.updated_at).limit(limit)
+            ).all()
+        ready = [
+            cid for cid in self.election.constituencies
+            if not self.replay.constituency(cid).certified and all(
+                self.replay.unit(u.id).status in ("certified", "excluded") for u in self.election.polling_units(cid)
+            )
+        ][:limit]
+        return {
+            "escalations": [_review_json(r) for r in escalated],
+            "units_to_certify": [_review_json(r) for r in to_certify],
+            "constituencies_ready": ready,
+        }
+
+    def unit_review(self, unit_id: str) -> dict[str, Any]:
+        """The unit's reports side by side, with their photos, flags and decisions."""
+        unit = self.election.polling_unit(unit_id)
+        with self.database.session() as session:
+            review = session.get(UnitReview, unit.id)
+            rows = session.execute(
+                select(Entry, Member.organisation_id, Member.public_id)
+                .outerjoin(Member, Member.address == Entry.signer)
+                .where(Entry.polling_unit == unit.id).order_by(Entry.id)
+            ).all()
+        state = self.replay.unit(unit.id)
+        return {
+            "unit": unit.id,
+            "constituency_id": unit.constituency_id,
+            "registered_voters": unit.registered_voters,
+            "status": state.status,
+            "accepted": state.accepted,
+            "certified": state.certified,
+            "rejected": sorted(state.rejected),
+            "outcome": review.outcome if review else "waiting",
+            "flags": review.flags if review else [],
+            "reports": [
+                {"record_cid": e.cid, "organisation": org, "volunteer": public_id, "received_at": format_time(e.received_at),
+                 "document": e.document}
+                for e, org, public_id in rows if e.kind == "tally"
+            ],
+            "decisions": [
+                {"decision_cid": e.cid, "action": e.document.get("action"), "role": e.document.get("role"),
+                 "reason": e.document.get("reason"), "decided_at": e.document.get("decided_at")}
+                for e, _org, _public_id in rows if e.kind == "decision"
+            ],
+        }
+
+    def flagged_members(self, organisation_id: str | None = None) -> list[dict[str, Any]]:
+        with self.database.session() as session:
+            query = select(Member).where(Member.flagged_at.is_not(None))
+            if organisation_id:
+                query = query.where(Member.organisation_id == organisation_id)
+            rows = session.scalars(query).all()
+        return [{"volunteer": m.public_id, "address": m.address, "organisation": m.organisation_id,
+                 "rejected_reports": m.rejected_reports, "refused_attempts": m.refused_attempts,
+                 "flagged_at": format_time(m.flagged_at)} for m in rows if m.flagged_at]
+
+    def set_unit_location(self, unit_id: str, latitude: float, longitude: float) -> None:
+        self.election.polling_unit(unit_id)
+        with self.database.session() as session:
+            row = session.get(UnitLocation, unit_id)
+            if row is None:
+                session.add(UnitLocation(unit=unit_id, latitude=latitude, longitude=longitude))
+            else:
+                row.latitude, row.longitude = latitude, longitude
+
+
+def _link(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return str(value.get("/"))
+    return str(value)
+
+
+def _node_view(node: Mapping[str, Any]) -> dict[str, Any]:
+    """A decision with its links as CID strings (the form ``Replay`` reads)."""
+    return {k: (str(v) if isinstance(v, CID) else _link(v) if isinstance(v, Mapping) else v) for k, v in node.items()}
+
+
+def _review_json(row: UnitReview) -> dict[str, Any]:
+    return {
+        "unit": row.unit,
+        "constituency_id": row.constituency_id,
+        "status": row.status,
+        "outcome": row.outcome,
+        "flags": row.flags,
+        "accepted_cid": row.accepted_cid,
+        "report_count": row.report_count,
+        "first_report_at": format_time(row.first_report_at),
+    }
+
+
+__all__ += ["DecisionRefused"]

@@ -1,0 +1,85 @@
+"""``tally verify``'s auditor: it trusts only the chain and content checked against CIDs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ledger.anchoring import AnchorWorker
+from ledger.audit import AuditReport, Auditor, StoreSource, open_source
+from ledger.batches import Batcher
+from ledger.chain.anvil import AnvilNode
+from ledger.content.car import export_car
+from ledger.content.local import LocalBlockStore
+from ledger.core.cid import CID
+from ledger.db import Database
+from ledger.election import Election
+from ledger.settings import Settings
+from tests.test_chain import HAVE_ANVIL, open_client
+from tests.test_review import CONSTITUENCY, address, decide, tally
+from tests.test_review import service as review_service  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.skipif(not HAVE_ANVIL, reason="anvil not installed (run npm ci)")
+
+
+@pytest.fixture
+def night(review_service, settings: Settings, anvil: AnvilNode, election: Election):  # type: ignore[no-untyped-def]
+    """A small certified night in one constituency, sealed and anchored."""
+    service = review_service
+    units = [u.id for u in election.polling_units(CONSTITUENCY)]
+    for unit in units[:3]:
+        service.submit_report(tally(service, "org-a", unit))
+        service.submit_report(tally(service, "org-b", unit))
+    for unit in units[:3]:
+        decide(service, "war-room", "certify", unit, record=service.replay.unit(unit).accepted)
+    Batcher(service.ledger).seal_due(force=True)
+    client = open_client(settings)
+    AnchorWorker(database=service.database, content=service.ledger.content, client=client).drain()
+    return service, client
+
+
+def auditor(service, client, content=None) -> Auditor:  # type: ignore[no-untyped-def]
+    return Auditor(chain=client, content=content or StoreSource(service.ledger.content, "blocks"), election=service.election)
+
+
+def test_an_honest_ledger_checks_out(night) -> None:  # type: ignore[no-untyped-def]
+    service, client = night
+    report = auditor(service, client).verify_all()
+    assert report.ok, report.mismatches
+    assert report.batches == 1 and report.records == 6 + 3 + 3  # tallies, automatic accepts, certifications
+    assert sum(c["units"] for c in report.certified["constituencies"].values()) == 3
+    unit = service.unit_review([u.id for u in service.election.polling_units(CONSTITUENCY)][0])
+    assert auditor(service, client).verify_record(unit["reports"][0]["record_cid"]).ok
+
+
+def test_a_tampered_block_is_caught(night) -> None:  # type: ignore[no-untyped-def]
+    service, client = night
+    record_cid = service.ledger.changes(after=0, limit=1)[0][0]["record_cid"]
+    path = service.ledger.content.path_of(CID.parse(record_cid))
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    report = auditor(service, client).verify_all()
+    assert not report.ok
+    assert any(m.what == "record" and record_cid in m.where for m in report.mismatches)
+
+
+def test_a_car_file_is_a_content_source(night, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    service, client = night
+    roots = [CID.parse(b.manifest_cid) for b in Batcher(service.ledger).batches()]
+    items, _ = service.ledger.changes(after=0, limit=1000)
+    roots += [CID.parse(i["record_cid"]) for i in items]
+    export_car(service.ledger.content, roots, tmp_path / "night.car")
+    source = open_source(f"car:{tmp_path / 'night.car'}", scratch=tmp_path)
+    assert auditor(service, client, source).verify_all().ok
+
+
+def test_a_forged_batch_on_chain_is_caught(night, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    service, client = night
+    # someone anchors batch 2 with a root that its manifest does not give
+    manifest_cid = Batcher(service.ledger).batches()[0].manifest_cid
+    client.wait_for_inclusion(client.anchor(2, b"\x22" * 32, 12, manifest_cid).tx_hash)
+    report = AuditReport()
+    auditor(service, client).verify_batch(2, report)
+    assert [m.what for m in report.mismatches] == ["manifest", "batch root"]

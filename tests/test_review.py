@@ -1,0 +1,216 @@
+"""Issue "Volunteer hierarchy and war-room verification", end to end on the ledger:
+three organisations report a constituency with agreements, a conflict, a form that does
+not add up, a reused photo and an escalation; the head resolves, the war room certifies,
+and the certified aggregate and every decision's proof are right."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.aggregates import Aggregates
+from ledger.batches import Batcher
+from ledger.content.local import LocalBlockStore
+from ledger.core.cid import CID, RAW
+from ledger.db import Database
+from ledger.decisions import DecisionRefused
+from ledger.election import Election
+from ledger.errors import NotFound
+from ledger.proofs import check_proof_document
+from ledger.review import NotPermitted, ReviewService
+from ledger.service import Ledger
+from tests.test_service import RECEIPT_KEY, Clock
+from wallets.tally_client import sign_decision, sign_tally
+
+CONSTITUENCY = "MSN_1"
+VERIFIER_KEY = bytes.fromhex("04" * 32)
+
+
+def key(name: str) -> bytes:
+    return hashlib.sha256(name.encode()).digest()
+
+
+def address(name: str) -> str:
+    from ledger.core.signing import address_from_private_key
+
+    return address_from_private_key(key(name))
+
+
+@pytest.fixture
+def service(database: Database, tmp_path: Path, election: Election) -> ReviewService:
+    content = LocalBlockStore(tmp_path / "blocks")
+    clock = Clock()
+    ledger = Ledger(database=database, content=content, election=election, receipt_key=RECEIPT_KEY,
+                    batch_max_records=50, batch_max_age_seconds=60, clock=clock)
+    aggregates = Aggregates(database=database, election=election)
+    review = ReviewService(ledger=ledger, aggregates=aggregates, verifier_key=VERIFIER_KEY, clock=clock)
+    units = [u.id for u in election.polling_units(CONSTITUENCY)][:5]
+    for org in ("org-a", "org-b", "org-c"):
+        review.create_organisation(organisation_id=org, name=org.upper(), kind="civil_society")
+        review.register_member(address=address(org), level=1, name=f"volunteer of {org}", organisation_id=org,
+                               contact="+66 800 000 000")
+        review.assign(address=address(org), areas=units, organisation_id=org)
+    review.register_member(address=address("head"), level=2, name="head", organisation_id="org-a")
+    review.assign(address=address("head"), areas=[CONSTITUENCY])
+    review.register_member(address=address("other-head"), level=2, name="other head", organisation_id="org-b")
+    review.assign(address=address("other-head"), areas=["BKK_1"])
+    review.register_member(address=address("war-room"), level=3, name="war room", organisation_id=None)
+    return review
+
+
+def photo(service: ReviewService, label: str) -> str:
+    data = f"photo {label}".encode()
+    cid = CID.of(RAW, data)
+    service.ledger.content.put_block(cid, data)
+    return str(cid)
+
+
+def tally(service: ReviewService, org: str, unit: str, *, c1: int = 200, photos: tuple[str, str] | None = None,
+          inconsistent: bool = False, sid: str = "", signer: str | None = None, corrects: list[str] | None = None) -> dict[str, Any]:
+    election = service.election
+    registered = election.polling_unit(unit).registered_voters
+    document: dict[str, Any] = {
+        "polling_unit": unit,
+        "submission_id": sid or f"{org}-{unit}",
+        "submitted_at": "2023-05-14T11:00:00Z",
+        "registered_voters": registered,
+        "constituency": {"ballots_cast": c1 + 110, "votes": {"1": c1, "2": 100}, "invalid": 6 + (3 if inconsistent else 0),
+                         "no_vote": 4},
+        "party_list": {"ballots_cast": 310, "votes": {"31": 200, "29": 100}, "invalid": 5, "no_vote": 5},
+        "photos": {"tally_board": (photos or (photo(service, f"{org}{unit}b"), ""))[0],
+                   "form_5_18": (photos or ("", photo(service, f"{org}{unit}f")))[1]},
+    }
+    if inconsistent:
+        document["form_inconsistent"] = True
+    if corrects:
+        document["corrects"] = corrects
+    return sign_tally(document, key(signer or org), election)
+
+
+def decide(service: ReviewService, who: str, action: str, subject: str, **fields: Any) -> str:
+    role = {"head": "constituency_head", "other-head": "constituency_head", "war-room": "war_room"}[who]
+    decision = {"decision_id": f"{who}-{action}-{subject}-{fields.pop('n', 0)}", "decided_at": "2023-05-14T12:00:00Z",
+                "role": role, "action": action, "subject": subject, **fields}
+    accepted = service.decide(sign_decision(decision, key(who), service.election), signed_in_as=address(who))
+    return str(accepted.receipt["record_cid"])
+
+
+def test_election_night_in_one_constituency(service: ReviewService, election: Election) -> None:
+    units = [u.id for u in election.polling_units(CONSTITUENCY)]
+    u1, u2, u3, u4, u5 = units[:5]
+    cid = {}
+    # u1: two organisations agree -> accepted automatically by the ledger
+    service.submit_report(tally(service, "org-a", u1))
+    assert service.replay.unit(u1).status == "open"
+    cid["u1b"] = service.submit_report(tally(service, "org-b", u1)).receipt["record_cid"]
+    assert service.replay.unit(u1).status == "accepted"
+    # u2: a conflict between two organisations
+    service.submit_report(tally(service, "org-a", u2, c1=200))
+    cid["u2b"] = service.submit_report(tally(service, "org-b", u2, c1=190)).receipt["record_cid"]
+    # u3: the form itself does not add up, reported as written by two organisations
+    a3 = service.submit_report(tally(service, "org-a", u3, inconsistent=True)).receipt["record_cid"]
+    b3 = service.submit_report(tally(service, "org-b", u3, inconsistent=True)).receipt["record_cid"]
+    # u4: org-c reuses a photo of u1
+    reused = service.unit_review(u1)["reports"][0]["document"]["photos"]
+    cid["u4a"] = service.submit_report(tally(service, "org-a", u4)).receipt["record_cid"]
+    cid["u4c"] = service.submit_report(tally(service, "org-c", u4, photos=(reused["tally_board"]["/"],
+                                                                         reused["form_5_18"]["/"]))).receipt["record_cid"]
+    # u5: agreement, but the head escalates it anyway
+    cid["u5a"] = service.submit_report(tally(service, "org-a", u5)).receipt["record_cid"]
+    service.submit_report(tally(service, "org-b", u5))
+
+    queue = service.head_queue(address("head"))
+    assert [item["unit"] for item in queue] == [u2, u3, u4]
+    flags = {item["unit"]: {f["code"] for f in item["flags"]} for item in queue}
+    assert flags == {u2: {"numbers_differ"}, u3: {"form_inconsistent"}, u4: {"photo_reused"}}
+    side_by_side = service.unit_review(u2)
+    assert len(side_by_side["reports"]) == 2 and side_by_side["reports"][0]["organisation"] == "org-a"
+    assert "contact" not in str(side_by_side) and "+66" not in str(side_by_side)
+
+    decisions = [
+        decide(service, "head", "accept", u2, record=cid["u2b"]),
+        # the head reads the form photo and enters the corrected tally
+    ]
+    corrected = service.submit_report(tally(service, "head", u3, sid="head-fix-u3", signer="head", corrects=[a3, b3]))
+    decisions.append(decide(service, "head", "correct", u3, record=corrected.receipt["record_cid"], reason="read from the form"))
+    decisions.append(decide(service, "head", "reject", u4, record=cid["u4c"], reason="photo of another unit"))
+    decisions.append(decide(service, "head", "accept", u4, record=cid["u4a"]))
+    decisions.append(decide(service, "head", "escalate", u5, reason="ballot box seal broken on the photo"))
+    assert service.head_queue(address("head")) == []
+    war_room = service.war_room_queue()
+    assert [e["unit"] for e in war_room["escalations"]] == [u5]
+    decisions.append(decide(service, "war-room", "accept", u5, record=cid["u5a"]))
+
+    accepted = {u: service.replay.unit(u).accepted for u in (u1, u2, u3, u4, u5)}
+    for unit in (u1, u2, u3, u4, u5):
+        decisions.append(decide(service, "war-room", "certify", unit, record=accepted[unit]))
+    with pytest.raises(DecisionRefused, match="neither certified nor excluded"):
+        decide(service, "war-room", "certify_constituency", CONSTITUENCY)
+    for unit in units[5:]:
+        decide(service, "war-room", "exclude", unit, reason="no report before the deadline")
+    assert service.war_room_queue()["constituencies_ready"] == [CONSTITUENCY]
+    decisions.append(decide(service, "war-room", "certify_constituency", CONSTITUENCY))
+
+    # The certified aggregate counts exactly the certified records.
+    certified = service.aggregates.view("certified").constituency(CONSTITUENCY)
+    documents = [service.ledger.entry(accepted[u]).document for u in (u1, u2, u3, u4, u5)]
+    assert certified["units_reporting"] == 5
+    assert certified["ballots_cast"] == sum(d["constituency"]["ballots_cast"] for d in documents)
+    assert {c["number"]: c["votes"] for c in certified["candidates"]}[1] == sum(d["constituency"]["votes"]["1"] for d in documents)
+
+    # Every decision is a ledger entry with a proof, once sealed.
+    batcher = Batcher(service.ledger)
+    batcher.seal_due(force=True)
+    for decision_cid in decisions:
+        document = batcher.proof(decision_cid)
+        check_proof_document(document)
+        assert document["status"] == "sealed"
+
+    # An auditor replaying the decisions from scratch arrives at the same certified records.
+    fresh = ReviewService(ledger=service.ledger, aggregates=Aggregates(database=service.database, election=election),
+                          verifier_key=bytes.fromhex("05" * 32))
+    fresh.load()
+    assert fresh.replay.certified_records() == service.replay.certified_records()
+
+
+def test_permissions(service: ReviewService, election: Election) -> None:
+    units = [u.id for u in election.polling_units(CONSTITUENCY)]
+    stranger_unit = "BKK_1-0001"
+    # the wrong volunteer: a unit not assigned to them is refused, and the attempt counted
+    with pytest.raises(NotPermitted, match="not assigned to polling unit BKK_1-0001"):
+        service.submit_report(tally(service, "org-a", stranger_unit))
+    assert service.member(address("org-a")).refused_attempts == 1
+    # the wrong organisation's coordinator
+    with pytest.raises(NotPermitted, match="belongs to org-b, not to org-a"):
+        service.assign(address=address("org-b"), areas=[units[9]], organisation_id="org-a")
+    # a head outside their constituency
+    record = service.submit_report(tally(service, "org-a", units[0])).receipt["record_cid"]
+    with pytest.raises(NotPermitted, match="does not oversee constituency MSN_1"):
+        decide(service, "other-head", "accept", units[0], record=record)
+    # a decision signed by one person but sent by another
+    decision = sign_decision({"decision_id": "steal-0001", "decided_at": "2023-05-14T12:00:00Z", "role": "constituency_head",
+                              "action": "accept", "subject": units[0], "record": record}, key("head"), election)
+    with pytest.raises(NotPermitted, match="signed in as"):
+        service.decide(decision, signed_in_as=address("org-a"))
+    # a volunteer cannot decide; an unknown person is not a member
+    with pytest.raises(NotPermitted, match="the decision says constituency_head"):
+        service.decide(sign_decision({**decision, "decision_id": "vol-00001"}, key("org-a"), election))
+    with pytest.raises(NotFound, match="not a registered member"):
+        service.decide(sign_decision({**decision, "decision_id": "who-00001"}, key("nobody"), election))
+
+
+def test_a_volunteer_whose_reports_keep_being_rejected_is_flagged_and_held(service: ReviewService, election: Election) -> None:
+    units = [u.id for u in election.polling_units(CONSTITUENCY)][:5]
+    for n, unit in enumerate(units[:3]):
+        bad = service.submit_report(tally(service, "org-c", unit, c1=150)).receipt["record_cid"]
+        decide(service, "head", "reject", unit, record=bad, reason="numbers do not match the photo", n=n)
+    flagged = service.flagged_members("org-c")
+    assert [f["rejected_reports"] for f in flagged] == [3]
+    # their next reports are held: even agreeing numbers are not accepted automatically
+    service.submit_report(tally(service, "org-c", units[3]))
+    service.submit_report(tally(service, "org-a", units[3]))
+    assert service.replay.unit(units[3]).status == "open"
+    assert "held_submitter" in {f["code"] for f in service.unit_review(units[3])["flags"]}
