@@ -9,6 +9,7 @@ the 401/403/429 answers. Authentication and rate limiting run once per request
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import parse_qsl
 from typing import Annotated, Any
 
 import orjson
@@ -178,7 +179,8 @@ async def reject_unknown_query(request: Request) -> None:
     known = _QUERY_NAMES.get(id(route))
     if known is None:
         known = _QUERY_NAMES[id(route)] = frozenset(_query_names(dependant, set()))
-    unknown = sorted(set(request.query_params) - known)
+    names = {name for name, _ in parse_qsl(request.url.query, keep_blank_values=True)} | set(request.query_params)
+    unknown = sorted(names - known)
     if unknown:
         takes = ", ".join(sorted(known)) or "no query parameters"
         raise BadRequestBody(f"unknown query parameter {unknown[0]!r}; this endpoint takes {takes}", path=("query", unknown[0]))

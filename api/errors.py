@@ -54,6 +54,7 @@ from ledger.errors import (
     NotFound,
 )
 from ledger.photos import PhotoTooLarge, UnsupportedPhotoType
+from ledger.decisions import DecisionRefused
 from ledger.seats import InvalidSeatInput
 
 __all__ = ["BadRequestBody", "error_body", "error_response", "install_error_handlers", "status_for"]
@@ -81,6 +82,7 @@ STATUS_BY_ERROR: dict[type[BaseException], int] = {
     Forbidden: 403,
     NotFound: 404,
     ConflictingSubmission: 409,
+    DecisionRefused: 409,  # the decision breaks the rules in the unit's current state
     PhotoTooLarge: 413,
     UnsupportedPhotoType: 415,
     RateLimited: 429,

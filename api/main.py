@@ -47,7 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import MAX_JSON_BYTES, reject_unknown_query
 from api.errors import error_body, install_error_handlers
 from api.fastpath import AggregatesFastPath
-from api.routes import admin, aggregates, auth, content, election, feed, records, submissions
+from api.routes import admin, aggregates, auth, content, election, feed, records, review, submissions
 from api.runtime import Runtime
 from api.state import AppState
 from ledger.settings import Settings
@@ -181,7 +181,7 @@ def create_app(settings: Settings | None = None, *, app_state: AppState | None =
     app.state.tally = state
     app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (auth, admin, submissions, records, content, election, aggregates, feed):
+    for module in (auth, admin, submissions, records, content, election, aggregates, feed, review):
         app.include_router(module.router)
     if fast_paths:
         app.add_middleware(AggregatesFastPath, state=state)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from ledger.access import KEY_ROLES
 
@@ -21,7 +21,7 @@ AreaId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,32}$")]
 Timestamp = Annotated[str, Field(description="UTC time, ISO 8601 with a Z", examples=["2023-05-14T10:31:07.000000Z"])]
 BallotNumber = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,2}$")]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
-KeyRole = Literal["constituency_head", "war_room", "newsroom", "auditor", "admin"]
+KeyRole = Literal["constituency_head", "war_room", "coordinator", "newsroom", "auditor", "admin"]
 assert set(KeyRole.__args__) == set(KEY_ROLES)  # type: ignore[attr-defined]
 
 
@@ -56,6 +56,8 @@ class ErrorPublic(BaseModel):
 class ScopeCreate(_Closed):
     constituencies: list[AreaId] | None = Field(default=None, max_length=400, description="Constituency ids, e.g. BKK_1")
     provinces: list[AreaId] | None = Field(default=None, max_length=77, description="Province ids, e.g. BKK")
+    organisations: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")]] | None = Field(
+        default=None, max_length=50, description="Organisation ids a coordinator manages")
 
 
 class PrincipalCreate(_Closed):
@@ -447,3 +449,60 @@ class FeedPagePublic(BaseModel):
     next_cursor: int
     has_more: bool = Field(description="true when the page was full: ask again at once with after=next_cursor")
 
+
+
+# -- the volunteer hierarchy and review (ledger/review.py) -------------------------------
+
+OrganisationId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")]
+
+
+class OrganisationCreate(_Closed):
+    id: OrganisationId
+    name: Name
+    kind: Literal["civil_society", "party", "university", "local_government", "media", "other"]
+
+
+class OrganisationPublic(BaseModel):
+    id: str
+    name: str
+    kind: str
+
+
+class MemberCreate(_Closed):
+    address: Address | None = Field(default=None, description="The member's own key (self-custody); omit with custodial")
+    custodial: StrictBool = Field(default=False, description="Make and keep a key for a volunteer without a wallet")
+    level: Literal[1, 2, 3] = Field(description="1 unit volunteer, 2 constituency head, 3 war room")
+    name: Name
+    contact: str | None = Field(default=None, max_length=200, description="Private: never shown publicly")
+    organisation: OrganisationId | None = None
+
+
+class MemberPrivate(BaseModel):
+    """What the admin and the member's coordinator see; the public sees only organisation
+    and ``public_id``."""
+
+    address: str
+    public_id: str
+    level: int
+    organisation: str | None
+    name: str
+    contact: str | None
+    custodial: bool
+    refused_attempts: int
+    rejected_reports: int
+    flagged: bool
+
+
+class AssignmentCreate(_Closed):
+    areas: list[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,32}(-[0-9]{4})?$")]] = Field(
+        min_length=1, max_length=5000, description="Unit ids for a level-1 volunteer, constituency ids for a head")
+
+
+class AssignmentResult(BaseModel):
+    address: str
+    added: list[str]
+
+
+class CustodialTallyCreate(_Closed):
+    volunteer: Address
+    tally: dict[str, Any] = Field(description="An unsigned tally (TallyCreate without submitter and signature)")

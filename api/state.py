@@ -119,6 +119,10 @@ class AppState:
         return self.ledger_app.ledger
 
     @property
+    def review(self):  # type: ignore[no-untyped-def]
+        return self.ledger_app.review
+
+    @property
     def refresh_on_read(self) -> bool:
         """Without the background refresh loop, aggregate reads bring the views up to date first."""
         return not self.settings.api_refresh_aggregates
@@ -138,6 +142,7 @@ class AppState:
             sessions=sessions,
             challenge_lifetime_seconds=settings.challenge_lifetime_seconds,
             cache_seconds=settings.access_cache_seconds,
+            member_role=ledger_app.review.role_of,
         )
         limiter = RateLimiter(
             {
@@ -148,6 +153,7 @@ class AppState:
                 "newsroom": settings.rate_limit_newsroom,
                 "auditor": settings.rate_limit_auditor,
                 "admin": settings.rate_limit_admin,
+                "coordinator": settings.rate_limit_coordinator,
             },
             burst_seconds=settings.rate_limit_burst_seconds,
             enabled=settings.rate_limit_enabled,

@@ -83,12 +83,13 @@ __all__ = [
     "require_role",
 ]
 
-ROLES = ("volunteer", "constituency_head", "war_room", "newsroom", "auditor", "admin")
+ROLES = ("volunteer", "constituency_head", "war_room", "coordinator", "newsroom", "auditor", "admin")
 KEY_ROLES = tuple(role for role in ROLES if role != "volunteer")
 ANONYMOUS = "anonymous"
 API_KEY_PREFIX = "tly_"
 SESSION_PREFIX = "tvs1."
 _ID_PATTERN = re.compile(r"^[A-Z0-9_]{1,32}$")
+ORGANISATION_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
 
 # -- errors ------------------------------------------------------------------------
@@ -149,12 +150,12 @@ def require_role(caller: Caller, allowed: Iterable[str]) -> None:
 
 
 def check_submitter(caller: Caller, submission: Mapping[str, Any]) -> None:
-    """A volunteer may submit only records whose ``submitter`` is their own address.
+    """A signed-in person may submit only records whose ``submitter`` is their own address.
 
     A missing or malformed submitter is left for validation to report with its field path.
     """
-    if caller.role != "volunteer" or caller.address is None:
-        raise Forbidden(f"only a signed-in volunteer may submit tallies; you are {caller.role}")
+    if caller.address is None:
+        raise Forbidden(f"only a signed-in person may submit tallies signed with their key; you are {caller.role}")
     stated = submission.get("submitter") if isinstance(submission, Mapping) else None
     if not isinstance(stated, str):
         return
@@ -318,7 +319,12 @@ class AccessService:
         challenge_lifetime_seconds: float = 300,
         cache_seconds: float = 5.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        member_role: Callable[[str], str | None] | None = None,
     ):
+        """``member_role(address)`` gives a signed-in member's role by their level in the
+        hierarchy (unit volunteer, constituency head, war room); plain volunteers without
+        a level sign in as ``volunteer``."""
+        self.member_role = member_role
         self.database = database
         self.election = election
         self.sessions = sessions
@@ -334,16 +340,24 @@ class AccessService:
             return None
         known: dict[str, Mapping[str, object]] = {
             "constituencies": self.election.constituencies, "provinces": self.election.provinces,
+            "organisations": self._organisations(),
         }
         checked: dict[str, list[str]] = {}
         for kind, ids in scope.items():
             if kind not in known:
-                raise InvalidScope(f"scope.{kind}: a scope lists 'constituencies' and/or 'provinces'")
+                raise InvalidScope(f"scope.{kind}: a scope lists 'constituencies', 'provinces' and/or 'organisations'")
             for position, area in enumerate(ids):
-                if not isinstance(area, str) or not _ID_PATTERN.match(area) or area not in known[kind]:
+                pattern = ORGANISATION_ID_PATTERN if kind == "organisations" else _ID_PATTERN
+                if not isinstance(area, str) or not pattern.match(area) or area not in known[kind]:
                     raise InvalidScope(f"scope.{kind}[{position}]: {area!r} is not one of this election's {kind}")
             checked[kind] = sorted(set(ids))
         return checked
+
+    def _organisations(self) -> dict[str, object]:
+        from ledger.db.review_models import Organisation
+
+        with self.database.session() as session:
+            return {row: True for row in session.scalars(select(Organisation.id))}
 
     def create_principal(
         self, *, role: str, name: str, scope: Mapping[str, Any] | None = None, created_by: int | None = None
@@ -522,7 +536,8 @@ class AccessService:
             address = self.sessions.verify(token)
             if not self.is_volunteer(address):
                 raise Unauthenticated(f"{address} is no longer a registered volunteer")
-            return Caller(role="volunteer", rate_key=f"volunteer:{address}", name=address, address=address)
+            role = (self.member_role(address) if self.member_role else None) or "volunteer"
+            return Caller(role=role, rate_key=f"{role}:{address}", name=address, address=address)
         if not token.startswith(API_KEY_PREFIX):
             raise Unauthenticated("unknown kind of token: expected an API key (tly_…) or a volunteer session (tvs1.…)")
         digest = hash_api_key(token)

@@ -46,6 +46,7 @@ class LedgerApp:
             verifier_key=bytes(load_or_create_signer(self.settings, "verifier").key),
             required_organisations=self.settings.required_organisations,
             max_photo_distance_km=self.settings.max_photo_distance_km,
+            open_reporting=self.settings.open_reporting,
         )
         review.load()
         return review

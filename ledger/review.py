@@ -31,7 +31,8 @@ from ledger.aggregates import Aggregates
 from ledger.core.cid import CID
 from ledger.core.record import sign_entry
 from ledger.core.signing import address_from_private_key, to_checksum_address
-from ledger.db import Entry, Photo
+from ledger.access import ORGANISATION_ID_PATTERN
+from ledger.db import Entry, Photo, Volunteer
 from ledger.db.review_models import (
     Assignment,
     ConstituencyReview,
@@ -72,6 +73,7 @@ class ReviewService:
         verifier_key: bytes,
         required_organisations: int = 2,
         max_photo_distance_km: float = 5.0,
+        open_reporting: bool = False,
         clock: Callable[[], datetime] = _now,
     ):
         self.ledger = ledger
@@ -82,6 +84,7 @@ class ReviewService:
         self.verifier = address_from_private_key(verifier_key)
         self.required_organisations = required_organisations
         self.max_photo_distance_km = max_photo_distance_km
+        self.open_reporting = open_reporting
         self.clock = clock
         self._lock = threading.RLock()
         self.replay = self._new_replay()
@@ -158,6 +161,8 @@ class ReviewService:
     # -- people -------------------------------------------------------------------
 
     def create_organisation(self, *, organisation_id: str, name: str, kind: str) -> Organisation:
+        if not ORGANISATION_ID_PATTERN.match(organisation_id or ""):
+            raise NotPermitted("an organisation id is 2-40 characters of lowercase letters, digits and '-', like 'civic-watch'")
         if kind not in ORGANISATION_KINDS:
             raise NotPermitted(f"organisation kind must be one of {', '.join(ORGANISATION_KINDS)}")
         with self.database.session() as session:
@@ -199,6 +204,8 @@ class ReviewService:
                 refused_attempts=0, rejected_reports=0,
             )
             session.add(row)
+            if session.get(Volunteer, address) is None:  # members sign in like volunteers; their level sets the role
+                session.add(Volunteer(address=address, name=None, registered_at=self.clock()))
         return row
 
     def member(self, address: str) -> Member:
@@ -316,9 +323,17 @@ class ReviewService:
         unit_id = submission.get("polling_unit") if isinstance(submission, Mapping) else None
         if isinstance(submitter, str) and isinstance(unit_id, str):
             try:
-                self.check_may_report(reporter or submitter, unit_id)
+                who = to_checksum_address(reporter or submitter)
             except InvalidSignature:
-                pass  # validation reports the malformed address with its field path
+                who = None  # validation reports the malformed address with its field path
+            if who is not None and self.role_of(who) is not None:
+                try:
+                    self.check_may_report(who, unit_id)
+                except NotFound:
+                    pass  # an unknown unit: validation reports it with its field path
+            elif who is not None and not self.open_reporting:
+                raise NotPermitted(f"{who} is not a member of the coalition's hierarchy; "
+                                   "a coordinator registers volunteers and assigns their units")
         accepted = self.ledger.submit_tally(submission, on_insert=self.record_photo_uses)
         if accepted.created:
             self.screen(str(accepted.receipt["polling_unit"]))
@@ -478,7 +493,10 @@ class ReviewService:
         member = self.member(address)
         if member.level != 2:
             raise NotPermitted("the review queue is for constituency heads")
-        constituencies = self.assigned_areas(member.address)
+        return self.constituency_queue(sorted(self.assigned_areas(member.address)), limit=limit)
+
+    def constituency_queue(self, constituencies: list[str], *, limit: int = 100) -> list[dict[str, Any]]:
+        """Units needing a decision in these constituencies (a head signed in with an API key)."""
         with self.database.session() as session:
             rows = session.scalars(
                 select(UnitReview)

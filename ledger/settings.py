@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     # Verification (ledger/review.py)
     required_organisations: int = Field(default=2, ge=1, le=50, description="Agreeing organisations for automatic acceptance.")
     max_photo_distance_km: float = Field(default=5.0, gt=0, description="A photo farther from its unit is flagged.")
+    open_reporting: bool = Field(
+        default=False,
+        description="Let registered volunteers who are not (yet) members of the hierarchy report any unit; "
+        "members are always held to their assignments.",
+    )
 
     # Chain
     rpc_url: str | None = Field(default=None, description="JSON-RPC endpoint; default: the embedded anvil node.")
@@ -71,6 +76,7 @@ class Settings(BaseSettings):
     rate_limit_newsroom: float = Field(default=200.0, ge=0)
     rate_limit_auditor: float = Field(default=50.0, ge=0)
     rate_limit_admin: float = Field(default=50.0, ge=0)
+    rate_limit_coordinator: float = Field(default=50.0, ge=0)
 
     # API background work (api/runtime.py); each loop can be turned off, e.g. for tests
     api_refresh_aggregates: bool = Field(default=True, description="Tail new entries into the aggregates in the API process.")

@@ -18,12 +18,17 @@ from eth_account.messages import encode_defunct
 from api.main import create_app
 from api.state import AppState
 from ledger.core.cid import CID, RAW
-from tests.factories import VOLUNTEER_KEY, signed_tally
+from tests.factories import VOLUNTEER_KEY, signed_tally, tally_json
+from wallets.custodial import CustodialWallets
 from tests.test_api_support import KEYED_ROLES, VOLUNTEER, TestClient, make_settings, sign_in
 
 ROLES = ("anonymous", "volunteer", *KEYED_ROLES)
 EVERYONE = frozenset(ROLES)
 VOLUNTEERS = frozenset({"volunteer"})
+REPORTERS = frozenset({"volunteer", "constituency_head", "war_room"})
+MANAGERS = frozenset({"admin", "coordinator"})
+OVERSIGHT = frozenset({"admin", "coordinator", "war_room"})
+DECIDERS = frozenset({"constituency_head", "war_room"})
 FEED = frozenset({"newsroom", "war_room", "admin"})
 ADMIN = frozenset({"admin"})
 JPEG = (Path(__file__).resolve().parent / "vectors" / "photos" / "jpeg_no_exif.jpg").read_bytes()
@@ -35,8 +40,16 @@ class World:
         self.client = client
         self.state = state
         self.tokens: dict[str, str | None] = {"anonymous": None}
+        self.organisations = 0
+        state.review.create_organisation(organisation_id="matrix-org", name="Matrix", kind="civil_society")
+        scopes = {"coordinator": {"organisations": ["matrix-org"]}, "constituency_head": {"constituencies": ["BKK_1"]}}
         for role in KEYED_ROLES:
-            _, self.tokens[role] = state.access.create_principal(role=role, name=f"matrix {role}")
+            _, self.tokens[role] = state.access.create_principal(role=role, name=f"matrix {role}", scope=scopes.get(role))
+        self.member = CustodialWallets(state.settings).create()
+        state.review.register_member(address=self.member, level=1, name="Malee", organisation_id="matrix-org", custodial=True)
+        state.review.assign(address=self.member, areas=["BKK_1-0010"])
+        self.custodial_tally = {k: v for k, v in tally_json(state.ledger_app.election, "BKK_1-0010",
+                                                              submission_id="custodial-0001").items()}
         state.access.register_volunteer(address=VOLUNTEER)
         state.access.register_volunteer(address=THROWAWAY_VOLUNTEER)
         self.tokens["volunteer"] = sign_in(client, VOLUNTEER_KEY)
@@ -47,6 +60,10 @@ class World:
         state.ledger_app.batcher.seal_due(force=True)
         volunteer = {"Authorization": f"Bearer {self.tokens['volunteer']}", "Content-Type": "image/jpeg"}
         self.photo_cid = client.post("/v1/photos", content=JPEG, headers=volunteer).json()["cid"]
+
+    def next_organisation(self) -> str:
+        self.organisations += 1
+        return f"matrix-org-{self.organisations}"
 
     def headers(self, role: str) -> dict[str, str]:
         token = self.tokens[role]
@@ -88,7 +105,7 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
         VOLUNTEERS, lambda w, h: w.client.post("/v1/photos", content=JPEG, headers={**h, "Content-Type": "image/jpeg"}),
         {200, 201}),
     "GET /v1/photos/{cid}": (EVERYONE, get("/v1/photos/{w.photo_cid}"), {200}),
-    "POST /v1/tallies": (VOLUNTEERS, lambda w, h: w.client.post("/v1/tallies", json=w.tally, headers=h), {200, 201}),
+    "POST /v1/tallies": (REPORTERS, lambda w, h: w.client.post("/v1/tallies", json=w.tally, headers=h), {200, 201}),
     "GET /v1/records/{cid}": (EVERYONE, get("/v1/records/{w.record_cid}"), {200}),
     "GET /v1/units/{unit_id}/records": (EVERYONE, get("/v1/units/BKK_1-0009/records"), {200}),
     "GET /v1/proofs/{cid}": (EVERYONE, get("/v1/proofs/{w.record_cid}"), {200}),
@@ -110,6 +127,28 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
     "GET /v1/aggregates/{view}/house": (EVERYONE, get("/v1/aggregates/unofficial/house"), {200}),
     "GET /v1/feed": (FEED, get("/v1/feed?limit=5"), {200}),
     "GET /v1/feed/stream": (FEED, get("/v1/feed/stream?max_events=1"), {200}),
+    # the hierarchy and review: allowed roles get past the role check (200/201, or a 4xx
+    # about the body or the caller's own scope); everyone else gets 401/403 from it
+    "POST /v1/organisations": (
+        ADMIN, lambda w, h: w.client.post("/v1/organisations", json={"id": w.next_organisation(), "name": "Org",
+                                                                       "kind": "university"}, headers=h), {201}),
+    "GET /v1/organisations": (EVERYONE, get("/v1/organisations"), {200}),
+    "POST /v1/members": (
+        MANAGERS, lambda w, h: w.client.post("/v1/members", json={"custodial": True, "level": 1, "name": "Somchai",
+                                                                   "organisation": "matrix-org"}, headers=h), {201}),
+    "GET /v1/members/{address}": (MANAGERS, get("/v1/members/{w.member}"), {200}),
+    "POST /v1/members/{address}/assignments": (
+        MANAGERS, lambda w, h: w.client.post(f"/v1/members/{w.member}/assignments", json={"areas": ["BKK_2-0001"]},
+                                              headers=h), {200}),
+    "GET /v1/members-flagged": (OVERSIGHT, get("/v1/members-flagged"), {200}),
+    "GET /v1/coverage": (EVERYONE, get("/v1/coverage?constituency=BKK_2"), {200}),
+    "GET /v1/coverage/{constituency_id}/uncovered": (OVERSIGHT, get("/v1/coverage/BKK_2/uncovered?limit=5"), {200}),
+    "GET /v1/review/queue": (DECIDERS, get("/v1/review/queue"), {200}),
+    "GET /v1/units/{unit_id}/review": (EVERYONE, get("/v1/units/BKK_1-0009/review"), {200}),
+    "POST /v1/decisions": (DECIDERS, lambda w, h: w.client.post("/v1/decisions", json={}, headers=h), {422}),
+    "POST /v1/custodial/tallies": (
+        frozenset({"coordinator"}), lambda w, h: w.client.post(
+            "/v1/custodial/tallies", json={"volunteer": w.member, "tally": w.custodial_tally}, headers=h), {200, 201}),
 }
 
 

@@ -27,7 +27,13 @@ MAX_EXAMPLES = 25
 # Bodies whose validity the schema cannot state: a tally must be signed, add up and name
 # stored photos; a photo must be a JPEG, PNG or HEIC by its bytes. For these, a body that
 # fits the schema may still be refused (422, 415): every other check still applies.
-SEMANTIC_BODIES = {"/v1/tallies", "/v1/photos"}
+# Bodies whose validity the schema cannot express: a signature, an image's bytes, or names
+# that must exist in the ledger (scopes, organisations, members, units, records). For these
+# only "schema-valid requests are accepted" is not checked; everything else still is.
+SEMANTIC_BODIES = {
+    "/v1/tallies", "/v1/photos", "/v1/admin/principals", "/v1/members", "/v1/members/{address}/assignments",
+    "/v1/decisions", "/v1/custodial/tallies",
+}
 JPEG = (Path(__file__).resolve().parent / "vectors" / "photos" / "jpeg_exif_gps.jpg").read_bytes()
 
 
@@ -75,10 +81,15 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_to_its_openapi_document(case: Any, target: Target) -> None:
+    if case.operation.path == "/v1/feed/stream":
+        pytest.skip("the stream runs until the client leaves; tests/test_api_flows.py bounds it")
     roles = case.operation.definition.raw.get("x-roles", [])
     token = target.volunteer if roles == ["volunteer"] else target.admin
     headers = dict(case.headers or {})
-    headers.setdefault("Authorization", f"Bearer {token}")
+    if case.headers is None or "Authorization" in headers:
+        # Replace whatever credentials were generated with real ones, except where the case
+        # left the header out on purpose (a negative case: it must then be refused).
+        headers["Authorization"] = f"Bearer {token}" if headers.get("Authorization", "Bearer ") == "Bearer " else headers["Authorization"]
     excluded = []
     if case.operation.method.upper() == "POST" and case.operation.path in SEMANTIC_BODIES:
         excluded.append(positive_data_acceptance)

@@ -40,7 +40,7 @@ __all__ = [
     "world",
 ]
 
-KEYED_ROLES = ("constituency_head", "war_room", "newsroom", "auditor", "admin")
+KEYED_ROLES = ("constituency_head", "war_room", "coordinator", "newsroom", "auditor", "admin")
 VOLUNTEER = address_from_private_key(VOLUNTEER_KEY)
 OTHER_VOLUNTEER = address_from_private_key(OTHER_KEY)
 
@@ -54,12 +54,14 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "api_anchor_batches": False,
         "rate_limit_enabled": False,
         "access_cache_seconds": 0.0,
+        "open_reporting": True,
     }
     values.update(overrides)
     settings = Settings(**values)
     settings.ensure_dirs()
     # The ledger's receipt key, made cheaply (scrypt n = 2**10) so each test opens it fast.
-    create_keystore(keystore_path(settings, "receipts"), resolve_password(settings, "receipts"), scrypt_n=2**10)
+    for alias in ("receipts", "verifier"):
+        create_keystore(keystore_path(settings, alias), resolve_password(settings, alias), scrypt_n=2**10)
     return settings
 
 

@@ -22,6 +22,8 @@ from ledger.photos import UnsupportedPhotoType
 from ledger.service import format_time
 
 router = APIRouter(prefix="/v1", tags=["submissions"])
+REPORTERS = ("volunteer", "constituency_head", "war_room")
+"""Unit volunteers report their units; heads and the war room enter corrected tallies."""
 T = TypeVar("T")
 
 
@@ -104,7 +106,7 @@ async def photo_metadata(cid: CidPath, state: StateDep) -> PhotoPublic:
     "/tallies",
     status_code=201,
     response_model=TallyReceiptPublic,
-    **access(*VOLUNTEERS, errors=(409, 413, 415), openapi_extra={"requestBody": TALLY_BODY}, responses={
+    **access(*REPORTERS, errors=(409, 413, 415), openapi_extra={"requestBody": TALLY_BODY}, responses={
         200: {"model": TallyReceiptPublic, "description": "A retry of an accepted submission: the same receipt"},
     }),
 )
@@ -115,9 +117,10 @@ async def submit_tally(request: Request, caller: CallerDep, state: StateDep) -> 
     every problem with the tally is listed in one 422 with its field path. The record's
     ``submitter`` must be the signed-in volunteer (else 403)."""
     submission = await read_json(request)
-    if isinstance(submission, dict):
+    if isinstance(submission, dict) and caller.address is not None:
         check_submitter(caller, submission)
-    accepted = await asyncio.get_running_loop().run_in_executor(state.writer, state.ledger.submit_tally, submission)
+    accepted = await asyncio.get_running_loop().run_in_executor(
+        state.writer, lambda: state.review.submit_report(submission, reporter=caller.address))
     if accepted.created:
         state.feed.notify()
     receipt = accepted.receipt

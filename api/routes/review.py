@@ -1,0 +1,193 @@
+"""The volunteer hierarchy and the verification of counts (``ledger.review``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import EVERYONE, AreaPath, CallerDep, StateDep, UnitPath, access, read_json
+from api.schemas import (
+    AssignmentCreate,
+    AssignmentResult,
+    CustodialTallyCreate,
+    MemberCreate,
+    MemberPrivate,
+    OrganisationCreate,
+    OrganisationPublic,
+    TallyReceiptPublic,
+)
+from ledger.access import Caller, Forbidden
+from ledger.db.review_models import Member
+from wallets.custodial import CustodialWallets
+
+router = APIRouter(prefix="/v1", tags=["review"])
+
+ADMIN = ("admin",)
+PEOPLE_MANAGERS = ("admin", "coordinator")
+DECIDERS = ("constituency_head", "war_room")
+OVERSIGHT = ("admin", "coordinator", "war_room")
+AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="A member's address")]
+DECISION_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+def _organisations_of(caller: Caller) -> set[str] | None:
+    """The organisations a coordinator manages; ``None`` for the admin (all of them)."""
+    if caller.role == "admin":
+        return None
+    return set((caller.scope or {}).get("organisations", []))
+
+
+def _check_organisation(caller: Caller, organisation: str | None) -> None:
+    managed = _organisations_of(caller)
+    if managed is not None and organisation not in managed:
+        raise Forbidden(f"coordinator {caller.name!r} manages {', '.join(sorted(managed)) or 'no organisation'}, "
+                        f"not {organisation or 'members without an organisation'}")
+
+
+def member_private(row: Member) -> MemberPrivate:
+    return MemberPrivate(address=row.address, public_id=row.public_id, level=row.level, organisation=row.organisation_id,
+                         name=row.name, contact=row.contact, custodial=row.custodial, refused_attempts=row.refused_attempts,
+                         rejected_reports=row.rejected_reports, flagged=row.flagged_at is not None)
+
+
+@router.post("/organisations", response_model=OrganisationPublic, status_code=201, **access(*ADMIN, errors=(409,)))
+async def create_organisation(body: OrganisationCreate, state: StateDep) -> OrganisationPublic:
+    """Register a coalition member organisation (admin)."""
+    row = await run_in_threadpool(state.review.create_organisation, organisation_id=body.id, name=body.name, kind=body.kind)
+    return OrganisationPublic(id=row.id, name=row.name, kind=row.kind)
+
+
+@router.get("/organisations", response_model=list[OrganisationPublic], **access(*EVERYONE))
+async def list_organisations(state: StateDep) -> list[OrganisationPublic]:
+    """The coalition's organisations (open data)."""
+    rows = await run_in_threadpool(state.review.organisations)
+    return [OrganisationPublic(id=r.id, name=r.name, kind=r.kind) for r in rows]
+
+
+@router.post("/members", response_model=MemberPrivate, status_code=201, **access(*PEOPLE_MANAGERS, errors=(404, 409)))
+async def register_member(body: MemberCreate, caller: CallerDep, state: StateDep) -> MemberPrivate:
+    """Register a person. The admin appoints levels 2 and 3; a coordinator registers level-1
+    volunteers of their own organisation. With ``custodial`` the ledger makes a key for a
+    volunteer who has never used a wallet and keeps it encrypted."""
+    if caller.role == "coordinator":
+        if body.level != 1:
+            raise Forbidden("coordinators register level-1 volunteers; the admin appoints heads and the war room")
+        _check_organisation(caller, body.organisation)
+    if body.custodial == (body.address is not None):
+        raise Forbidden("give either your own address or custodial: true, not both or neither")
+    address = body.address
+    if body.custodial:
+        address = await run_in_threadpool(CustodialWallets(state.settings).create)
+    row = await run_in_threadpool(
+        state.review.register_member, address=str(address), level=body.level, name=body.name,
+        organisation_id=body.organisation, contact=body.contact, custodial=body.custodial, registered_by=caller.name,
+    )
+    return member_private(row)
+
+
+@router.get("/members/{address}", response_model=MemberPrivate, **access(*PEOPLE_MANAGERS, errors=(404,)))
+async def get_member(address: AddressPath, caller: CallerDep, state: StateDep) -> MemberPrivate:
+    """A member's record with personal data (admin, or the coordinator of their organisation)."""
+    row = await run_in_threadpool(state.review.member, address)
+    _check_organisation(caller, row.organisation_id)
+    return member_private(row)
+
+
+@router.post("/members/{address}/assignments", response_model=AssignmentResult, **access(*PEOPLE_MANAGERS, errors=(404,)))
+async def assign(address: AddressPath, body: AssignmentCreate, caller: CallerDep, state: StateDep) -> AssignmentResult:
+    """Assign polling units to a level-1 volunteer, or constituencies to a head."""
+    managed = _organisations_of(caller)
+    organisation = None
+    if managed is not None:
+        row = await run_in_threadpool(state.review.member, address)
+        _check_organisation(caller, row.organisation_id)
+        organisation = row.organisation_id
+    added = await run_in_threadpool(state.review.assign, address=address, areas=body.areas, assigned_by=caller.name,
+                                    organisation_id=organisation)
+    return AssignmentResult(address=address, added=added)
+
+
+@router.get("/members-flagged", **access(*OVERSIGHT))
+async def flagged_members(caller: CallerDep, state: StateDep) -> list[dict[str, Any]]:
+    """Volunteers whose reports keep being rejected (their pending reports are held)."""
+    managed = _organisations_of(caller) if caller.role == "coordinator" else None
+    rows = await run_in_threadpool(state.review.flagged_members)
+    return [r for r in rows if managed is None or r["organisation"] in managed]
+
+
+@router.get("/coverage", **access(*EVERYONE, errors=(404,)))
+async def coverage(
+    state: StateDep, constituency: Annotated[str | None, Query(pattern=r"^[A-Z0-9_]{1,32}$")] = None
+) -> list[dict[str, Any]]:
+    """Per constituency: units with volunteers, and from how many organisations (open data)."""
+    return await run_in_threadpool(state.review.coverage, constituency)
+
+
+@router.get("/coverage/{constituency_id}/uncovered", **access(*OVERSIGHT, errors=(404,)))
+async def uncovered(constituency_id: AreaPath, state: StateDep,
+                    limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[str]:
+    """Units of a constituency that no volunteer covers yet, for recruiting."""
+    state.ledger_app.election.constituency(constituency_id)
+    return await run_in_threadpool(state.review.uncovered_units, constituency_id, limit=limit)
+
+
+@router.get("/review/queue", **access(*DECIDERS, errors=(404,)))
+async def queue(caller: CallerDep, state: StateDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    """A head's units needing a decision (oldest first), or the war room's escalations,
+    units to certify and constituencies ready to certify."""
+    if caller.role == "war_room":
+        return await run_in_threadpool(state.review.war_room_queue, limit=limit)
+    if caller.address is not None:
+        return await run_in_threadpool(state.review.head_queue, caller.address, limit=limit)
+    constituencies = list((caller.scope or {}).get("constituencies", []))
+    return await run_in_threadpool(state.review.constituency_queue, constituencies, limit=limit)
+
+
+@router.get("/units/{unit_id}/review", **access(*EVERYONE, errors=(404,)))
+async def unit_review(unit_id: UnitPath, state: StateDep) -> dict[str, Any]:
+    """A unit's reports side by side with their photos, flags and decisions. Reporters
+    appear only as organisation and opaque volunteer id."""
+    return await run_in_threadpool(state.review.unit_review, unit_id)
+
+
+def _receipt_response(accepted: Any) -> Response:
+    return Response(orjson.dumps(accepted.receipt), status_code=201 if accepted.created else 200,
+                    media_type="application/json",
+                    headers={"Location": f"/v1/records/{accepted.receipt['record_cid']}"})
+
+
+@router.post(
+    "/decisions", status_code=201, response_model=TallyReceiptPublic,
+    **access(*DECIDERS, errors=(404, 409, 413, 415), openapi_extra={"requestBody": DECISION_BODY}),
+)
+async def decide(request: Request, caller: CallerDep, state: StateDep) -> Response:
+    """A signed ``tally-decision-v1`` (``wallets.tally_client.sign_decision``): accept,
+    correct, reject, escalate (heads, in their constituencies), certify, exclude,
+    certify_constituency, reopen (war room). 201 with the ledger's receipt; 200 on a retry."""
+    body = await read_json(request)
+    if isinstance(body, dict) and body.get("role") not in (None, caller.role):
+        raise Forbidden(f"you are signed in as {caller.role}, but the decision is a {body.get('role')}'s")
+    accepted = await asyncio.get_running_loop().run_in_executor(
+        state.writer, lambda: state.review.decide(body, signed_in_as=caller.address))
+    state.feed.notify()
+    return _receipt_response(accepted)
+
+
+@router.post("/custodial/tallies", status_code=201, response_model=TallyReceiptPublic,
+             **access("coordinator", errors=(404, 409)))
+async def custodial_tally(body: CustodialTallyCreate, caller: CallerDep, state: StateDep) -> Response:
+    """A coordinator relays the count of a volunteer of their organisation who has a
+    custodial key; the ledger signs it with that key and submits it."""
+    member = await run_in_threadpool(state.review.member, body.volunteer)
+    _check_organisation(caller, member.organisation_id)
+    if not member.custodial:
+        raise Forbidden(f"{member.public_id} holds their own key; they sign their tallies themselves")
+    wallets = CustodialWallets(state.settings)
+    signed = await run_in_threadpool(wallets.sign_tally, member.address, body.tally, state.ledger_app.election)
+    accepted = await asyncio.get_running_loop().run_in_executor(state.writer, state.review.submit_report, signed)
+    state.feed.notify()
+    return _receipt_response(accepted)
