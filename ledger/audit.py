@@ -22,6 +22,7 @@ the decisions are kept for the replay.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,20 @@ class StoreSource:
         return data
 
 
+def polite_get(client: Any, url: str, *, params: dict[str, str] | None = None, attempts: int = 8) -> Any:
+    """GET that waits out 429 answers (``Retry-After``), as a well-behaved client does."""
+    for attempt in range(attempts):
+        response = client.get(url, params=params) if params else client.get(url)
+        if response.status_code != 429 or attempt == attempts - 1:
+            return response
+        try:
+            delay = float(response.headers.get("Retry-After", "1"))
+        except ValueError:
+            delay = 1.0
+        time.sleep(min(max(delay, 0.05), 30.0))
+    return response
+
+
 class GatewaySource:
     """A ledger's ``/v1/content/{cid}``: untrusted, so every answer is re-hashed."""
 
@@ -85,7 +100,7 @@ class GatewaySource:
         self.label = f"gateway {self.base_url}"
 
     def _get(self, cid: CID) -> bytes:
-        response = self.client.get(f"{self.base_url}/v1/content/{cid}", params={"format": "raw"})
+        response = polite_get(self.client, f"{self.base_url}/v1/content/{cid}", params={"format": "raw"})
         if response.status_code == 404:
             raise NotFound(f"{self.label} does not have {cid}")
         if response.status_code != 200:
@@ -233,7 +248,7 @@ class Auditor:
     def _batch_hint(self, record_cid: str) -> int | None:
         if self.api is None:
             return None
-        response = self.api.get(f"{self.api_url}/v1/proofs/{record_cid}")
+        response = polite_get(self.api, f"{self.api_url}/v1/proofs/{record_cid}")
         if response.status_code != 200:
             return None
         batch = (response.json() or {}).get("batch") or {}
@@ -277,7 +292,7 @@ class Auditor:
         report = AuditReport()
         cids: list[str] = []
         if self.api is not None:
-            response = self.api.get(f"{self.api_url}/v1/units/{unit_id}/records")
+            response = polite_get(self.api, f"{self.api_url}/v1/units/{unit_id}/records")
             if response.status_code == 200:
                 body = response.json()
                 items = body.get("records", body) if isinstance(body, dict) else body
@@ -354,7 +369,7 @@ class Auditor:
 
     def _compare_with_api(self, report: AuditReport) -> None:
         assert self.api is not None
-        published = self.api.get(f"{self.api_url}/v1/aggregates/certified/constituencies")
+        published = polite_get(self.api, f"{self.api_url}/v1/aggregates/certified/constituencies")
         if published.status_code != 200:
             report.mismatches.append(Mismatch("published aggregates", "certified constituencies", "HTTP 200",
                                               f"HTTP {published.status_code}"))
@@ -375,7 +390,7 @@ class Auditor:
                     f"{expected[0]} units, {expected[1]} ballots, votes {expected[2]}",
                     f"{found[0]} units, {found[1]} ballots, votes {found[2]}",
                 ))
-        party = self.api.get(f"{self.api_url}/v1/aggregates/certified/party-list")
+        party = polite_get(self.api, f"{self.api_url}/v1/aggregates/certified/party-list")
         if party.status_code == 200:
             theirs = {str(p["number"]): p["votes"] for p in party.json()["parties"] if p["votes"]}
             mine = {k: v for k, v in report.certified["party_list"].items() if v}

@@ -126,9 +126,12 @@ ContentOption = Annotated[
     typer.Option("--content", help="car:FILE, ipfs:URL, blocks:DIR or a ledger gateway URL (default: --api, else the local blocks)"),
 ]
 ApiOption = Annotated[str | None, typer.Option("--api", help="A ledger API URL: hints and published numbers to compare")]
+ApiKeyOption = Annotated[str | None, typer.Option("--api-key", envvar="TALLY_AUDITOR_KEY",
+                                                  help="An auditor API key (higher rate limits); optional")]
 
 
-def _auditor(rpc: str | None, contract: str | None, content: str | None, api: str | None):  # type: ignore[no-untyped-def]
+def _auditor(rpc: str | None, contract: str | None, content: str | None, api: str | None,  # type: ignore[no-untyped-def]
+             api_key: str | None = None):
     import tempfile
 
     import httpx
@@ -148,7 +151,8 @@ def _auditor(rpc: str | None, contract: str | None, content: str | None, api: st
             raise typer.BadParameter("no --contract given and no deployment manifest in the data directory")
         contract, deploy_block = manifest.evidence_anchor.address, manifest.evidence_anchor.deploy_block
     client = EvidenceAnchorClient(web3, contract, deploy_block=deploy_block)
-    http = httpx.Client(timeout=60) if api else None
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    http = httpx.Client(timeout=60, headers=headers) if api else None
     scratch = Path(tempfile.mkdtemp(prefix="tally-verify-"))
     source_spec = content or api or f"blocks:{settings.blocks_dir}"
     source = open_source(source_spec, scratch=scratch, client=http)
@@ -168,37 +172,41 @@ def _finish(report, what: str) -> None:  # type: ignore[no-untyped-def]
 
 @verify_app.command("record")
 def verify_record(record_cid: str, rpc: RpcOption = None, contract: ContractOption = None,
-                  content: ContentOption = None, api: ApiOption = None) -> None:
+                  content: ContentOption = None, api: ApiOption = None,
+                  api_key: ApiKeyOption = None) -> None:
     """Recompute a record's CID, leaf and batch root, and compare with the root on chain."""
-    _finish(_auditor(rpc, contract, content, api).verify_record(record_cid), f"record {record_cid}")
+    _finish(_auditor(rpc, contract, content, api, api_key).verify_record(record_cid), f"record {record_cid}")
 
 
 @verify_app.command("unit")
 def verify_unit(unit: str, rpc: RpcOption = None, contract: ContractOption = None,
-                content: ContentOption = None, api: ApiOption = None) -> None:
+                content: ContentOption = None, api: ApiOption = None,
+                  api_key: ApiKeyOption = None) -> None:
     """Check every record of a polling unit against the chain."""
-    _finish(_auditor(rpc, contract, content, api).verify_unit(unit), f"unit {unit}")
+    _finish(_auditor(rpc, contract, content, api, api_key).verify_unit(unit), f"unit {unit}")
 
 
 @verify_app.command("batch")
 def verify_batch(batch_id: int, rpc: RpcOption = None, contract: ContractOption = None,
-                 content: ContentOption = None, api: ApiOption = None) -> None:
+                 content: ContentOption = None, api: ApiOption = None,
+                  api_key: ApiKeyOption = None) -> None:
     """Rebuild a batch from its manifest and compare its root with the chain's."""
     from ledger.audit import AuditReport
 
     report = AuditReport()
-    _auditor(rpc, contract, content, api).verify_batch(batch_id, report)
+    _auditor(rpc, contract, content, api, api_key).verify_batch(batch_id, report)
     _finish(report, f"batch {batch_id}")
 
 
 @verify_app.command("all")
 def verify_all(rpc: RpcOption = None, contract: ContractOption = None,
-               content: ContentOption = None, api: ApiOption = None) -> None:
+               content: ContentOption = None, api: ApiOption = None,
+                  api_key: ApiKeyOption = None) -> None:
     """Every anchored batch in order, then replay all decisions and compare the certified
     numbers with what the API publishes."""
     from rich.progress import Progress
 
-    auditor = _auditor(rpc, contract, content, api)
+    auditor = _auditor(rpc, contract, content, api, api_key)
     with Progress() as progress:
         task = progress.add_task("verifying batches", total=None)
 
