@@ -42,6 +42,8 @@ class Runtime:
         self.stop_event.clear()
         if settings.api_refresh_aggregates:
             self._spawn("aggregates", self._refresh_loop)
+        if self.state.ledger_app.defer_screening:
+            self._spawn("screening", self._screening_loop)
         if settings.api_seal_batches:
             self._spawn("sealer", self._seal_loop)
         if settings.api_anchor_batches:
@@ -83,6 +85,11 @@ class Runtime:
 
     def _refresh_loop(self) -> None:
         self._repeat("aggregates", self.state.settings.aggregates_refresh_seconds, self.refresh_once)
+
+    def _screening_loop(self) -> None:
+        review = self.state.review
+        review.screen_unscreened()  # reports a previous process accepted but did not screen
+        self._repeat("screening", self.state.settings.aggregates_refresh_seconds, review.screen_pending)
 
     def _seal_loop(self) -> None:
         batcher = self.state.ledger_app.batcher

@@ -132,6 +132,8 @@ class AppState:
         owns = ledger_app is None
         ledger_app = ledger_app or open_app(settings)
         settings = ledger_app.settings
+        if owns:
+            ledger_app.defer_screening = settings.api_defer_screening
         sessions = SessionSigner(
             load_or_create_session_secret(settings.keys_dir / "session.secret"),
             lifetime_seconds=settings.session_lifetime_seconds,

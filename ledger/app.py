@@ -26,6 +26,8 @@ class LedgerApp:
     content: ContentStore
     election: Election
     ledger: Ledger
+    defer_screening: bool = False
+    """The API screens reports in a background loop (``ReviewService.screen_pending``)."""
 
     @cached_property
     def batcher(self) -> Batcher:
@@ -47,6 +49,7 @@ class LedgerApp:
             required_organisations=self.settings.required_organisations,
             max_photo_distance_km=self.settings.max_photo_distance_km,
             open_reporting=self.settings.open_reporting,
+            defer_screening=self.defer_screening,
         )
         review.load()
         return review

@@ -74,6 +74,7 @@ class ReviewService:
         required_organisations: int = 2,
         max_photo_distance_km: float = 5.0,
         open_reporting: bool = False,
+        defer_screening: bool = False,
         clock: Callable[[], datetime] = _now,
     ):
         self.ledger = ledger
@@ -85,6 +86,9 @@ class ReviewService:
         self.required_organisations = required_organisations
         self.max_photo_distance_km = max_photo_distance_km
         self.open_reporting = open_reporting
+        self.defer_screening = defer_screening
+        self._pending_units: set[str] = set()
+        self._pending_lock = threading.Lock()
         self.clock = clock
         self._lock = threading.RLock()
         self.replay = self._new_replay()
@@ -336,8 +340,35 @@ class ReviewService:
                                    "a coordinator registers volunteers and assigns their units")
         accepted = self.ledger.submit_tally(submission, on_insert=self.record_photo_uses)
         if accepted.created:
-            self.screen(str(accepted.receipt["polling_unit"]))
+            unit_id = str(accepted.receipt["polling_unit"])
+            if self.defer_screening:
+                with self._pending_lock:
+                    self._pending_units.add(unit_id)
+            else:
+                self.screen(unit_id)
         return accepted
+
+    def screen_pending(self) -> int:
+        """Screen every unit that received reports since the last call (deferred screening,
+        which keeps the submission path short: the API's runtime calls this every moment)."""
+        with self._pending_lock:
+            units, self._pending_units = self._pending_units, set()
+        for unit_id in sorted(units):
+            self.screen(unit_id)
+        return len(units)
+
+    def screen_unscreened(self) -> int:
+        """Screen units whose reports outnumber what their review has seen (after a restart
+        lost the in-memory queue of deferred screening)."""
+        with self.database.session() as session:
+            counts = dict(session.execute(
+                select(Entry.polling_unit, func.count()).where(Entry.kind == "tally").group_by(Entry.polling_unit)
+            ).all())
+            seen = dict(session.execute(select(UnitReview.unit, UnitReview.report_count)).all())
+        stale = [unit for unit, count in counts.items() if seen.get(unit, 0) < count]
+        for unit_id in stale:
+            self.screen(unit_id)
+        return len(stale)
 
     def _reports(self, unit_id: str) -> list[Report]:
         with self.database.session() as session:

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     api_refresh_aggregates: bool = Field(default=True, description="Tail new entries into the aggregates in the API process.")
     aggregates_refresh_seconds: float = Field(default=0.5, gt=0, le=60)
     api_seal_batches: bool = Field(default=True, description="Seal due batches in the API process.")
+    api_defer_screening: bool = Field(
+        default=True, description="Screen new reports in a background loop, off the submission path (within a second)."
+    )
     seal_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
     api_anchor_batches: bool = Field(
         default=True, description="Anchor sealed batches in the API process (starts the embedded anvil)."

@@ -55,6 +55,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "rate_limit_enabled": False,
         "access_cache_seconds": 0.0,
         "open_reporting": True,
+        "api_defer_screening": False,
     }
     values.update(overrides)
     settings = Settings(**values)

@@ -214,3 +214,21 @@ def test_a_volunteer_whose_reports_keep_being_rejected_is_flagged_and_held(servi
     service.submit_report(tally(service, "org-a", units[3]))
     assert service.replay.unit(units[3]).status == "open"
     assert "held_submitter" in {f["code"] for f in service.unit_review(units[3])["flags"]}
+
+
+def test_deferred_screening_catches_up_even_after_a_restart(service: ReviewService, election: Election) -> None:
+    unit = [u.id for u in election.polling_units(CONSTITUENCY)][0]
+    service.defer_screening = True
+    service.submit_report(tally(service, "org-a", unit))
+    service.submit_report(tally(service, "org-b", unit))
+    assert service.replay.unit(unit).status == "open"  # accepted, not screened yet
+    assert service.screen_pending() == 1
+    assert service.replay.unit(unit).status == "accepted"
+    other = [u.id for u in election.polling_units(CONSTITUENCY)][1]
+    service.submit_report(tally(service, "org-a", other))
+    service.submit_report(tally(service, "org-b", other))
+    # the process dies before its queue is screened; the next one finds what was missed
+    restarted = ReviewService(ledger=service.ledger, aggregates=service.aggregates, verifier_key=VERIFIER_KEY)
+    restarted.load()
+    assert restarted.screen_unscreened() == 1
+    assert restarted.replay.unit(other).status == "accepted"
