@@ -9,8 +9,8 @@ the 401/403/429 answers. Authentication and rate limiting run once per request
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import parse_qsl
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import Depends, Path, Request

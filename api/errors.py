@@ -40,6 +40,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from ledger.access import Forbidden, InvalidScope, RateLimited, Unauthenticated
+from ledger.decisions import DecisionRefused
 from ledger.errors import (
     ChainError,
     ConflictingSubmission,
@@ -54,7 +55,6 @@ from ledger.errors import (
     NotFound,
 )
 from ledger.photos import PhotoTooLarge, UnsupportedPhotoType
-from ledger.decisions import DecisionRefused
 from ledger.seats import InvalidSeatInput
 
 __all__ = ["BadRequestBody", "error_body", "error_response", "install_error_handlers", "status_for"]

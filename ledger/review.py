@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ledger.access import ORGANISATION_ID_PATTERN
 from ledger.aggregates import Aggregates
 from ledger.core.cid import CID
 from ledger.core.record import sign_entry
 from ledger.core.signing import address_from_private_key, to_checksum_address
-from ledger.access import ORGANISATION_ID_PATTERN
 from ledger.db import Entry, Photo, Volunteer
 from ledger.db.review_models import (
     Assignment,

@@ -37,6 +37,54 @@ class _Errors:
         self.items.append(FieldError(path, message))
 
 
+def _entry_id(errors: _Errors, submission: Mapping[str, Any], name: str) -> Any:
+    value = submission.get(name)
+    if name in submission and (not isinstance(value, str) or not SUBMISSION_ID_PATTERN.match(value)):
+        errors.add((name,), "must be 8 to 64 characters of letters, digits, '_' or '-'")
+    return value
+
+
+def _utc_time(errors: _Errors, submission: Mapping[str, Any], name: str) -> Any:
+    value = submission.get(name)
+    if name in submission and (not isinstance(value, str) or not _TIME_PATTERN.match(value)):
+        errors.add((name,), "must be a UTC time like '2023-05-14T17:05:00Z'")
+    return value
+
+
+def _address(errors: _Errors, submission: Mapping[str, Any], name: str) -> str | None:
+    if name not in submission:
+        return None
+    try:
+        return to_checksum_address(submission[name])
+    except InvalidSignature as exc:
+        errors.add((name,), str(exc))
+        return None
+
+
+def _link(errors: _Errors, path: tuple[str | int, ...], raw: Any) -> CID | None:
+    try:
+        return CID.parse(raw["/"] if isinstance(raw, Mapping) and "/" in raw else raw)
+    except (InvalidCID, TypeError) as exc:
+        errors.add(path, f"is not a CID: {exc}")
+        return None
+
+
+def _signature(errors: _Errors, submission: Mapping[str, Any]) -> bytes | None:
+    if "signature" not in submission:
+        return None
+    raw = submission["signature"]
+    try:
+        if not isinstance(raw, str) or not raw.startswith("0x"):
+            raise ValueError
+        signature = bytes.fromhex(raw[2:])
+        if len(signature) != 65:
+            raise ValueError
+        return signature
+    except ValueError:
+        errors.add(("signature",), "must be a 65-byte EIP-712 signature as 0x-prefixed hex")
+        return None
+
+
 def _count(errors: _Errors, path: tuple[str | int, ...], value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
@@ -136,18 +184,9 @@ def validate_tally(
         except NotFound as exc:
             errors.add(("polling_unit",), str(exc))
 
-    submission_id = submission.get("submission_id")
-    if "submission_id" in submission and (not isinstance(submission_id, str) or not SUBMISSION_ID_PATTERN.match(submission_id)):
-        errors.add(("submission_id",), "must be 8 to 64 characters of letters, digits, '_' or '-'")
-    submitted_at = submission.get("submitted_at")
-    if "submitted_at" in submission and (not isinstance(submitted_at, str) or not _TIME_PATTERN.match(submitted_at)):
-        errors.add(("submitted_at",), "must be a UTC time like '2023-05-14T17:05:00Z'")
-    submitter = None
-    if "submitter" in submission:
-        try:
-            submitter = to_checksum_address(submission["submitter"])
-        except InvalidSignature as exc:
-            errors.add(("submitter",), str(exc))
+    submission_id = _entry_id(errors, submission, "submission_id")
+    submitted_at = _utc_time(errors, submission, "submitted_at")
+    submitter = _address(errors, submission, "submitter")
 
     registered = None
     if "registered_voters" in submission:
@@ -185,11 +224,8 @@ def validate_tally(
             for role in REQUIRED_PHOTOS + OPTIONAL_PHOTOS:
                 if role not in raw_photos:
                     continue
-                text = raw_photos[role]
-                try:
-                    cid = CID.parse(text["/"] if isinstance(text, Mapping) and "/" in text else text)
-                except (InvalidCID, TypeError) as exc:
-                    errors.add(("photos", role), f"is not a CID: {exc}")
+                cid = _link(errors, ("photos", role), raw_photos[role])
+                if cid is None:
                     continue
                 if not photo_exists(cid):
                     errors.add(("photos", role), f"photo {cid} is not stored here; upload it first")
@@ -203,23 +239,11 @@ def validate_tally(
             errors.add(("corrects",), "must be a list of 1 to 20 record CIDs that this record corrects")
         else:
             for position, link in enumerate(raw_corrects):
-                try:
-                    corrects.append(CID.parse(link["/"] if isinstance(link, Mapping) and "/" in link else link))
-                except (InvalidCID, TypeError) as exc:
-                    errors.add(("corrects", position), f"is not a CID: {exc}")
+                corrected = _link(errors, ("corrects", position), link)
+                if corrected is not None:
+                    corrects.append(corrected)
 
-    signature_raw = submission.get("signature")
-    signature: bytes | None = None
-    if "signature" in submission:
-        try:
-            if not isinstance(signature_raw, str) or not signature_raw.startswith("0x"):
-                raise ValueError
-            signature = bytes.fromhex(signature_raw[2:])
-            if len(signature) != 65:
-                raise ValueError
-        except ValueError:
-            errors.add(("signature",), "must be a 65-byte EIP-712 signature as 0x-prefixed hex")
-            signature = None
+    signature = _signature(errors, submission)
 
     if errors.items:
         raise InvalidTally(errors.items)
@@ -278,18 +302,9 @@ def validate_decision(submission: Mapping[str, Any], *, election: Election, sign
         errors.add(("format",), f"must be {DECISION_FORMAT!r}")
     if submission.get("election", election.id) != election.id:
         errors.add(("election",), f"this ledger reports election {election.id!r}")
-    decision_id = submission.get("decision_id")
-    if "decision_id" in submission and (not isinstance(decision_id, str) or not SUBMISSION_ID_PATTERN.match(decision_id)):
-        errors.add(("decision_id",), "must be 8 to 64 characters of letters, digits, '_' or '-'")
-    decided_at = submission.get("decided_at")
-    if "decided_at" in submission and (not isinstance(decided_at, str) or not _TIME_PATTERN.match(decided_at)):
-        errors.add(("decided_at",), "must be a UTC time like '2023-05-14T19:05:00Z'")
-    decider = None
-    if "decider" in submission:
-        try:
-            decider = to_checksum_address(submission["decider"])
-        except InvalidSignature as exc:
-            errors.add(("decider",), str(exc))
+    decision_id = _entry_id(errors, submission, "decision_id")
+    decided_at = _utc_time(errors, submission, "decided_at")
+    decider = _address(errors, submission, "decider")
     role = submission.get("role")
     if "role" in submission and role not in ("constituency_head", "war_room", "ledger"):
         errors.add(("role",), "must be constituency_head, war_room or ledger")
@@ -311,25 +326,13 @@ def validate_decision(submission: Mapping[str, Any], *, election: Election, sign
     links: dict[str, CID] = {}
     for name in ("record", "reopens"):
         if name in submission and submission[name] is not None:
-            raw = submission[name]
-            try:
-                links[name] = CID.parse(raw["/"] if isinstance(raw, Mapping) and "/" in raw else raw)
-            except (InvalidCID, TypeError) as exc:
-                errors.add((name,), f"is not a CID: {exc}")
+            link = _link(errors, (name,), submission[name])
+            if link is not None:
+                links[name] = link
     reason = submission.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 2000):
         errors.add(("reason",), "must be text of at most 2000 characters")
-    signature = None
-    if signed and "signature" in submission:
-        raw_signature = submission["signature"]
-        try:
-            if not isinstance(raw_signature, str) or not raw_signature.startswith("0x"):
-                raise ValueError
-            signature = bytes.fromhex(raw_signature[2:])
-            if len(signature) != 65:
-                raise ValueError
-        except ValueError:
-            errors.add(("signature",), "must be a 65-byte EIP-712 signature as 0x-prefixed hex")
+    signature = _signature(errors, submission) if signed else None
     if errors.items:
         raise InvalidTally(errors.items)
     node: dict[str, object] = {

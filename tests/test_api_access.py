@@ -19,8 +19,8 @@ from api.main import create_app
 from api.state import AppState
 from ledger.core.cid import CID, RAW
 from tests.factories import VOLUNTEER_KEY, signed_tally, tally_json
-from wallets.custodial import CustodialWallets
 from tests.test_api_support import KEYED_ROLES, VOLUNTEER, TestClient, make_settings, sign_in
+from wallets.custodial import CustodialWallets
 
 ROLES = ("anonymous", "volunteer", *KEYED_ROLES)
 EVERYONE = frozenset(ROLES)

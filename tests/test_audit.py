@@ -7,17 +7,15 @@ from pathlib import Path
 import pytest
 
 from ledger.anchoring import AnchorWorker
-from ledger.audit import AuditReport, Auditor, StoreSource, open_source
+from ledger.audit import Auditor, AuditReport, StoreSource, open_source
 from ledger.batches import Batcher
 from ledger.chain.anvil import AnvilNode
 from ledger.content.car import export_car
-from ledger.content.local import LocalBlockStore
 from ledger.core.cid import CID
-from ledger.db import Database
 from ledger.election import Election
 from ledger.settings import Settings
 from tests.test_chain import HAVE_ANVIL, open_client
-from tests.test_review import CONSTITUENCY, address, decide, tally
+from tests.test_review import CONSTITUENCY, decide, tally
 from tests.test_review import service as review_service  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.skipif(not HAVE_ANVIL, reason="anvil not installed (run npm ci)")

@@ -1,10 +1,36 @@
-"""Database access: engine and sessions (``session``), models (``models``), migrations."""
+"""Database access: engine and sessions (``session``), models (``models``), migrations.
 
-from ledger.db.models import Base, Batch, Entry, Photo
+Importing the model modules here registers their tables with ``Base.metadata`` (Alembic
+compares against it)."""
+
 from ledger.db.access_models import AuthChallenge, Principal, Volunteer  # noqa: I001  (after Base: registers with it)
+from ledger.db.models import Base, Batch, Entry, Photo
+from ledger.db.review_models import (  # noqa: I001
+    Assignment,
+    ConstituencyReview,
+    Member,
+    Organisation,
+    PhotoUse,
+    UnitLocation,
+    UnitReview,
+)
 from ledger.db.session import Database, migrate
 
-__all__ = ["AuthChallenge", "Base", "Batch", "Database", "Entry", "Photo", "Principal", "Volunteer", "migrate"]
-from ledger.db.review_models import (  # noqa: E402, I001  (after Base: registers with it)
-    Assignment, ConstituencyReview, Member, Organisation, PhotoUse, UnitLocation, UnitReview,
-)
+__all__ = [
+    "Assignment",
+    "AuthChallenge",
+    "Base",
+    "Batch",
+    "ConstituencyReview",
+    "Database",
+    "Entry",
+    "Member",
+    "Organisation",
+    "Photo",
+    "PhotoUse",
+    "Principal",
+    "UnitLocation",
+    "UnitReview",
+    "Volunteer",
+    "migrate",
+]
