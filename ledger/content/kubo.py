@@ -31,10 +31,11 @@ from typing import Any
 
 import httpx
 
+from ledger.content.store import decode_node
 from ledger.core import dagcbor
 from ledger.core.cid import CID, DAG_CBOR, DAG_JSON, DAG_PB, RAW, SHA2_256
 from ledger.core.unixfs import CHUNK_SIZE, FileDagBuilder, iter_file_bytes
-from ledger.errors import BlockNotFound, ContentStoreError, InvalidCID, InvalidEncoding
+from ledger.errors import BlockNotFound, ContentStoreError, InvalidCID
 
 __all__ = ["KuboStore"]
 
@@ -323,13 +324,7 @@ class KuboStore:
         return cid
 
     def get_node(self, cid: CID) -> object:
-        if cid.codec != DAG_CBOR:
-            raise InvalidEncoding(f"{cid} is a {cid.codec_name} block, not a dag-cbor node")
-        block = self.get_block(cid)
-        try:
-            return dagcbor.decode(block)
-        except InvalidEncoding as exc:
-            raise InvalidEncoding(f"block {cid}: {exc}") from exc
+        return decode_node(cid, self.get_block)
 
     # -- pins and CAR files -------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
+from ledger.content.store import decode_node
 from ledger.core import dagcbor
 from ledger.core.cid import CID, DAG_CBOR, DAG_PB, RAW, SHA2_256
 from ledger.core.unixfs import iter_file_blocks, iter_file_bytes, pbnode_links
@@ -189,13 +190,7 @@ class LocalBlockStore:
         return cid
 
     def get_node(self, cid: CID) -> object:
-        if cid.codec != DAG_CBOR:
-            raise InvalidEncoding(f"{cid} is a {cid.codec_name} block, not a dag-cbor node")
-        block = self.get_block(cid)
-        try:
-            return dagcbor.decode(block)
-        except InvalidEncoding as exc:
-            raise InvalidEncoding(f"block {cid}: {exc}") from exc
+        return decode_node(cid, self.get_block)
 
     # -- DAGs -------------------------------------------------------------------------
 

@@ -7,10 +7,12 @@ Two adapters implement it: ``LocalBlockStore`` (files on disk, the embedded defa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, runtime_checkable
 
-from ledger.core.cid import CID
+from ledger.core import dagcbor
+from ledger.core.cid import CID, DAG_CBOR
+from ledger.errors import InvalidEncoding
 
 
 @runtime_checkable
@@ -41,3 +43,14 @@ class ContentStore(Protocol):
 
     def pin(self, cid: CID) -> None:
         """Keep ``cid`` and everything it links to (checks the DAG is complete)."""
+
+
+def decode_node(cid: CID, get_block: Callable[[CID], bytes]) -> object:
+    """Fetch a DAG-CBOR block with ``get_block`` and decode it; errors name the CID."""
+    if cid.codec != DAG_CBOR:
+        raise InvalidEncoding(f"{cid} is a {cid.codec_name} block, not a dag-cbor node")
+    block = get_block(cid)
+    try:
+        return dagcbor.decode(block)
+    except InvalidEncoding as exc:
+        raise InvalidEncoding(f"block {cid}: {exc}") from exc
