@@ -28,7 +28,10 @@ from ledger.errors import ConflictingSubmission, NotFound
 from ledger.photos import PhotoInfo, ingest_photo
 from ledger.validation import validate_tally
 
-__all__ = ["RECEIPT_FORMAT", "Ledger", "format_time"]
+__all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Ledger", "format_time"]
+
+CERTIFIED_FEED_ACTIONS = ("certify", "exclude", "reopen", "certify_constituency")
+"""Decisions that change the certified results, and so appear in the certified feed."""
 
 
 
@@ -225,24 +228,48 @@ class Ledger:
             raise NotFound(f"no record {cid} in this ledger")
         return row
 
-    def changes(self, *, after: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
-        """Entries accepted after cursor ``after`` (oldest first) and the cursor to ask next."""
-        with self.database.session() as session:
-            rows = session.scalars(select(Entry).where(Entry.id > after).order_by(Entry.id).limit(limit)).all()
-        items = [
-            {
-                "cursor": row.id,
-                "kind": row.kind,
-                "record_cid": row.cid,
-                "polling_unit": row.polling_unit,
-                "constituency_id": row.constituency_id,
-                "signer": row.signer,
-                "received_at": format_time(row.received_at),
-                "document": row.document,
-            }
-            for row in rows
-        ]
-        return items, (rows[-1].id if rows else after)
+    def changes(self, *, after: int = 0, limit: int = 100, view: str = "unofficial") -> tuple[list[dict[str, Any]], int]:
+        """Entries accepted after cursor ``after`` (oldest first) and the cursor to ask next.
+
+        ``unofficial``: every accepted entry (reports and decisions), labelled as such.
+        ``certified``: only what changes the certified results (units certified, excluded or
+        reopened, constituencies certified), each certification with the certified numbers.
+        """
+        if view not in ("unofficial", "certified"):
+            raise NotFound(f"no feed view {view!r}; views are unofficial, certified")
+        items: list[dict[str, Any]] = []
+        cursor = after
+        while len(items) < limit:
+            with self.database.session() as session:
+                rows = session.scalars(select(Entry).where(Entry.id > cursor).order_by(Entry.id).limit(limit)).all()
+            if not rows:
+                break
+            for row in rows:
+                cursor = row.id
+                if view == "certified" and not (
+                    row.kind == "decision" and row.document.get("action") in CERTIFIED_FEED_ACTIONS
+                ):
+                    continue
+                item = {
+                    "cursor": row.id,
+                    "view": view,
+                    "kind": row.kind,
+                    "record_cid": row.cid,
+                    "polling_unit": row.polling_unit,
+                    "constituency_id": row.constituency_id,
+                    "signer": row.signer,
+                    "received_at": format_time(row.received_at),
+                    "document": row.document,
+                }
+                if view == "certified" and row.document.get("action") == "certify":
+                    record = row.document.get("record") or {}
+                    item["certified_record"] = self.entry(str(record.get("/"))).document
+                items.append(item)
+                if len(items) == limit:
+                    break
+            if view == "unofficial":
+                break
+        return items, cursor
 
     def unit_entries(self, unit_id: str) -> list[Entry]:
         unit = self.election.polling_unit(unit_id)

@@ -232,3 +232,17 @@ def test_deferred_screening_catches_up_even_after_a_restart(service: ReviewServi
     restarted.load()
     assert restarted.screen_unscreened() == 1
     assert restarted.replay.unit(other).status == "accepted"
+
+
+def test_the_certified_feed_carries_only_certifications_with_their_numbers(service: ReviewService, election: Election) -> None:
+    units = [u.id for u in election.polling_units(CONSTITUENCY)][:2]
+    for unit in units:
+        service.submit_report(tally(service, "org-a", unit))
+        service.submit_report(tally(service, "org-b", unit))
+    decide(service, "war-room", "certify", units[0], record=service.replay.unit(units[0]).accepted)
+    unofficial, _ = service.ledger.changes(after=0, limit=100)
+    assert {i["view"] for i in unofficial} == {"unofficial"} and len(unofficial) == 4 + 2 + 1
+    certified, cursor = service.ledger.changes(after=0, limit=100, view="certified")
+    assert [(i["polling_unit"], i["document"]["action"]) for i in certified] == [(units[0], "certify")]
+    assert certified[0]["certified_record"]["polling_unit"] == units[0]
+    assert service.ledger.changes(after=cursor, view="certified") == ([], cursor)

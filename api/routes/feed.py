@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
@@ -18,14 +18,18 @@ from api.state import AppState
 router = APIRouter(prefix="/v1/feed", tags=["feed"])
 
 Cursor = Annotated[int, Query(ge=0, le=2**31 - 1, description="Return entries after this cursor (0: from the start)")]
+View = Annotated[Literal["unofficial", "certified"], Query(
+    description="unofficial: every accepted entry, labelled as such; certified: only units certified, excluded or "
+                "reopened and constituencies certified, each certification with its numbers")]
 STREAM_PAGE = 500
 
 
 @router.get("", response_model=FeedPagePublic, **access(*FEED_READERS))
-async def feed_page(state: StateDep, after: Cursor = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> FeedPagePublic:
+async def feed_page(state: StateDep, after: Cursor = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    view: View = "unofficial") -> FeedPagePublic:
     """Entries accepted after ``after``, oldest first, at most ``limit``. Continue with
     ``after=next_cursor``; ``has_more`` says whether to ask again at once."""
-    items, next_cursor = await run_in_threadpool(state.ledger.changes, after=after, limit=limit)
+    items, next_cursor = await run_in_threadpool(state.ledger.changes, after=after, limit=limit, view=view)
     return FeedPagePublic(items=[FeedItemPublic(**item) for item in items], next_cursor=next_cursor, has_more=len(items) == limit)
 
 
@@ -34,18 +38,18 @@ def _event(item: dict[str, Any]) -> bytes:
 
 
 async def _events(
-    state: AppState, request: Request, after: int, max_events: int | None, timeout: float | None
+    state: AppState, request: Request, after: int, max_events: int | None, timeout: float | None, view: str = "unofficial"
 ) -> AsyncIterator[bytes]:
     state.feed.streams += 1
     try:
-        async for chunk in _event_stream(state, request, after, max_events, timeout):
+        async for chunk in _event_stream(state, request, after, max_events, timeout, view):
             yield chunk
     finally:
         state.feed.streams -= 1
 
 
 async def _event_stream(
-    state: AppState, request: Request, after: int, max_events: int | None, timeout: float | None
+    state: AppState, request: Request, after: int, max_events: int | None, timeout: float | None, view: str = "unofficial"
 ) -> AsyncIterator[bytes]:
     settings = state.settings
     started = last_write = time.monotonic()
@@ -54,7 +58,7 @@ async def _event_stream(
     yield b"retry: 2000\n\n"
     while True:
         generation = state.feed.generation
-        items, cursor = await run_in_threadpool(state.ledger.changes, after=cursor, limit=STREAM_PAGE)
+        items, cursor = await run_in_threadpool(state.ledger.changes, after=cursor, limit=STREAM_PAGE, view=view)
         for item in items:
             yield _event(item)
             sent += 1
@@ -95,6 +99,7 @@ async def feed_stream(
     ] = None,
     max_events: Annotated[int | None, Query(ge=1, le=1_000_000, description="End the stream after this many events")] = None,
     timeout: Annotated[float | None, Query(gt=0, le=86_400, description="End the stream after this many seconds")] = None,
+    view: View = "unofficial",
 ) -> StreamingResponse:
     """Server-Sent Events of every entry accepted after ``after`` (or ``Last-Event-ID``,
     which wins), then live as they arrive. Heartbeats every
@@ -103,7 +108,7 @@ async def feed_stream(
     if last_event_id is not None and last_event_id.strip().isdigit() and len(last_event_id.strip()) < 19:
         after = int(last_event_id.strip())
     return StreamingResponse(
-        _events(state, request, min(after, 2**31 - 1), max_events, timeout),
+        _events(state, request, min(after, 2**31 - 1), max_events, timeout, view),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
