@@ -305,6 +305,9 @@ def seats(
         typer.Argument(help='JSON party-list votes, like {"31": 14438851, "29": 10962522}; "-" reads stdin; '
                             "omit to use this ledger's count", allow_dash=True),
     ] = None,
+    party_list_votes: Annotated[
+        Path | None, typer.Option("--party-list-votes", help="The same JSON file as the argument", allow_dash=True)
+    ] = None,
     seat_count: Annotated[int, typer.Option("--seats", help="Party-list seats to allocate")] = 100,
     view: Annotated[str, typer.Option(help="Without a file: the aggregate view, unofficial or certified")] = "unofficial",
     house: Annotated[bool, typer.Option("--house", help="Without a file: print the projected House of 500 instead")] = False,
@@ -314,6 +317,7 @@ def seats(
     Ties at the cut-off are reported, never drawn (format tally-party-list-allocation-v1)."""
     from ledger.seats import allocate_party_list, parse_votes_json
 
+    votes_file = votes_file or party_list_votes
     if votes_file is not None:
         text = sys.stdin.read() if str(votes_file) == "-" else votes_file.read_text(encoding="utf-8")
         try:
