@@ -332,6 +332,7 @@ class AccessService:
         self.clock = clock
         self._principals = _TTLCache(cache_seconds)
         self._volunteers = _TTLCache(cache_seconds)
+        self._session_roles = _TTLCache(cache_seconds)
 
     # -- principals ----------------------------------------------------------------
 
@@ -424,6 +425,7 @@ class AccessService:
             assert existing is not None
             return existing, False
         self._volunteers.clear()
+        self._session_roles.clear()
         return row, True
 
     def volunteers(self, *, offset: int = 0, limit: int = 1000) -> list[Volunteer]:
@@ -440,6 +442,7 @@ class AccessService:
             if row.revoked_at is None:
                 row.revoked_at = self.clock()
         self._volunteers.clear()
+        self._session_roles.clear()
         return row
 
     def is_volunteer(self, address: str) -> bool:
@@ -518,11 +521,12 @@ class AccessService:
         if token.startswith(SESSION_PREFIX):
             address = self.sessions.verify(token)
             hit, registered = self._volunteers.get(address)
-            if not hit:
+            role_hit, role = self._session_roles.get(address)
+            if not hit or not role_hit:
                 return None
             if not registered:
                 raise Unauthenticated(f"{address} is no longer a registered volunteer")
-            return Caller(role="volunteer", rate_key=f"volunteer:{address}", name=address, address=address)
+            return Caller(role=role, rate_key=f"{role}:{address}", name=address, address=address)
         if token.startswith(API_KEY_PREFIX):
             hit, caller = self._principals.get(hash_api_key(token))
             return caller if hit else None
@@ -537,6 +541,7 @@ class AccessService:
             if not self.is_volunteer(address):
                 raise Unauthenticated(f"{address} is no longer a registered volunteer")
             role = (self.member_role(address) if self.member_role else None) or "volunteer"
+            self._session_roles.put(address, role)  # the role of a member's level, for peek
             return Caller(role=role, rate_key=f"{role}:{address}", name=address, address=address)
         if not token.startswith(API_KEY_PREFIX):
             raise Unauthenticated("unknown kind of token: expected an API key (tly_…) or a volunteer session (tvs1.…)")

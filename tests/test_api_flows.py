@@ -409,3 +409,20 @@ def test_the_aggregates_fast_path_answers_exactly_as_the_routes(tmp_path: Path, 
                     assert again.status_code == 304 and again.headers["ETag"] == answer.headers["ETag"]
     finally:
         state.close()
+
+
+def test_a_members_session_keeps_its_role_when_served_from_the_cache(tmp_path: Path) -> None:
+    """Regression: with the access cache on, a war-room member's second request was
+    treated as a plain volunteer's (403)."""
+    from tests.test_review import address, key
+
+    settings = make_settings(tmp_path / "data", f"sqlite:///{tmp_path / 'tally.db'}", access_cache_seconds=30.0)
+    state = AppState.open(settings)
+    state.review.register_member(address=address("war-room"), level=3, name="war room", organisation_id=None)
+    with TestClient(create_app(app_state=state)) as client:
+        headers = {"Authorization": f"Bearer {sign_in(client, key('war-room'))}"}
+        for _ in range(3):
+            answer = client.get("/v1/review/queue", headers=headers)
+            assert answer.status_code == 200, answer.text
+        assert client.get("/v1/auth/whoami", headers=headers).json()["role"] == "war_room"
+    state.close()
