@@ -6,9 +6,9 @@ import asyncio
 import hashlib
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from api.writer import Writer
 from ledger.access import AccessService, RateLimiter, SessionSigner, load_or_create_session_secret
 from ledger.aggregates import Aggregates, AggregateView
 from ledger.app import LedgerApp, open_app
@@ -110,9 +110,12 @@ class AppState:
     feed: FeedSignal = field(default_factory=FeedSignal)
     renders: RenderCache = field(default_factory=RenderCache)
     owns_ledger: bool = True
-    writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="tally-writer"))
-    """Where submissions run. One thread for SQLite: concurrent writers there only wait on
-    each other's locks (with SQLite's sleeping busy handler), so one at a time is fastest."""
+    writer: Writer = field(default=None)  # type: ignore[assignment]
+    """Where submissions run: one thread, committing reports in groups (``api.writer``)."""
+
+    def __post_init__(self) -> None:
+        if self.writer is None:
+            self.writer = Writer(self.ledger_app.review.submit_reports)
 
     @property
     def ledger(self):  # type: ignore[no-untyped-def]
@@ -162,11 +165,10 @@ class AppState:
         )
         # The app's own aggregates: the review service feeds its certified view.
         aggregates = ledger_app.aggregates
-        writers = 1 if ledger_app.database.engine.dialect.name == "sqlite" else 4
         return cls(settings=settings, ledger_app=ledger_app, aggregates=aggregates, access=access, limiter=limiter,
-                   owns_ledger=owns, writer=ThreadPoolExecutor(writers, thread_name_prefix="tally-writer"))
+                   owns_ledger=owns)
 
     def close(self) -> None:
-        self.writer.shutdown(wait=True)
+        self.writer.shutdown()
         if self.owns_ledger:
             self.ledger_app.close()

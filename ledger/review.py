@@ -24,8 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, select, update
 
 from ledger.access import ORGANISATION_ID_PATTERN
 from ledger.aggregates import Aggregates
@@ -45,12 +44,13 @@ from ledger.db.review_models import (
 from ledger.decisions import DecisionRefused, Replay
 from ledger.election import Election
 from ledger.errors import InvalidSignature, LedgerError, NotFound
-from ledger.service import Accepted, Ledger, format_time
+from ledger.service import Accepted, Ledger, Prepared, format_time
 from ledger.validation import validate_decision
 from ledger.verification import Assessment, Report, assess_unit
 
 __all__ = ["LEVEL_ROLES", "NotPermitted", "ReviewService"]
 
+PHOTO_USES = PhotoUse.__table__
 LEVEL_ROLES = {1: "volunteer", 2: "constituency_head", 3: "war_room"}
 ORGANISATION_KINDS = ("civil_society", "party", "university", "local_government", "media", "other")
 FLAG_AFTER_REJECTIONS = 3
@@ -255,24 +255,66 @@ class ReviewService:
             row = session.get(Member, to_checksum_address(address))
         return LEVEL_ROLES[row.level] if row is not None else None
 
-    def check_may_report(self, address: str, unit_id: str) -> Member:
+    def check_may_report(self, address: str, unit_id: str) -> None:
         """A volunteer may report only their units; a head their constituencies' units
-        (corrected tallies); refusals are counted on the member."""
-        member = self.member(address)
-        unit = self.election.polling_unit(unit_id)
-        areas = self.assigned_areas(member.address)
-        allowed = (
-            (member.level == 1 and unit.id in areas)
-            or (member.level == 2 and unit.constituency_id in areas)
-            or member.level == 3
-        )
-        if not allowed:
+        (corrected tallies); refusals are counted on the member. Raises ``NotFound`` for a
+        person who is not a member (or an unknown unit), ``NotPermitted`` for a refusal."""
+        self.election.polling_unit(unit_id)  # NotFound for an unknown unit
+        answer = self._may_report([(to_checksum_address(address), unit_id)])[0]
+        if isinstance(answer, NotPermitted):
+            raise answer
+        if not answer:
+            raise NotFound(f"{address} is not a registered member of the coalition")
+
+    def _may_report(self, requests: list[tuple[str, str]]) -> list[bool | NotPermitted]:
+        """``check_may_report`` for many (checksummed address, unit) pairs in one query (it
+        runs on every submission). Per pair: True if allowed, a ``NotPermitted`` (counted
+        on the member) if refused, False when the address is not a member at all. A member
+        and a unit that does not exist is True: validation reports the unit with its path."""
+        units: dict[str, Any] = {}
+        for _, unit_id in requests:
+            try:
+                units[unit_id] = self.election.polling_unit(unit_id)
+            except NotFound:
+                units[unit_id] = None
+        areas = sorted({area for unit in units.values() if unit is not None for area in (unit.id, unit.constituency_id)})
+        addresses = sorted({address for address, _ in requests})
+        levels: dict[str, tuple[int, str]] = {}
+        assigned: set[tuple[str, str]] = set()
+        with self.database.session() as session:
+            rows = session.execute(
+                select(Member.address, Member.level, Member.public_id, Assignment.area)
+                .outerjoin(Assignment, and_(Assignment.address == Member.address, Assignment.area.in_(areas)))
+                .where(Member.address.in_(addresses))
+            )
+            for row in rows:
+                levels[row.address] = (row.level, row.public_id)
+                if row.area is not None:
+                    assigned.add((row.address, row.area))
+        answers: list[bool | NotPermitted] = []
+        refused: list[str] = []
+        for address, unit_id in requests:
+            unit = units[unit_id]
+            if address not in levels or unit is None:
+                answers.append(address in levels)
+                continue
+            level, public_id = levels[address]
+            if (
+                (level == 1 and (address, unit.id) in assigned)
+                or (level == 2 and (address, unit.constituency_id) in assigned)
+                or level == 3
+            ):
+                answers.append(True)
+                continue
+            refused.append(address)
+            answers.append(NotPermitted(f"volunteer {public_id} is not assigned to polling unit {unit.id}; "
+                                        "ask your coordinator to assign it"))
+        if refused:
             with self.database.session() as session:
-                session.execute(update(Member).where(Member.address == member.address)
-                                .values(refused_attempts=Member.refused_attempts + 1))
-            raise NotPermitted(f"volunteer {member.public_id} is not assigned to polling unit {unit.id}; "
-                               "ask your coordinator to assign it")
-        return member
+                for address in refused:
+                    session.execute(update(Member).where(Member.address == address)
+                                    .values(refused_attempts=Member.refused_attempts + 1))
+        return answers
 
     def coverage(self, constituency_id: str | None = None) -> list[dict[str, Any]]:
         """Per constituency: units with at least one volunteer, and from how many organisations."""
@@ -315,38 +357,67 @@ class ReviewService:
 
     # -- reports ------------------------------------------------------------------
 
-    def record_photo_uses(self, session: Session, entry: Entry) -> None:
-        """``on_insert`` hook for tallies: index each photo with its unit."""
-        for link in entry.document.get("photos", {}).values():
-            photo = link["/"] if isinstance(link, Mapping) else str(link)
-            session.add(PhotoUse(photo_cid=photo, record_cid=entry.cid, unit=entry.polling_unit))
+    @staticmethod
+    def photo_uses(cid: str, node: Mapping[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+        """Index rows for a tally: each photo with its record and unit (finds reused photos)."""
+        photos = {link["/"] if isinstance(link, Mapping) else str(link) for link in node.get("photos", {}).values()}
+        return [(PHOTO_USES, {"photo_cid": photo, "record_cid": cid, "unit": node["polling_unit"]})
+                for photo in sorted(photos)]
 
     def submit_report(self, submission: Mapping[str, Any], *, reporter: str | None = None) -> Accepted:
         """A volunteer's report: permission, acceptance into the ledger, then screening."""
-        submitter = submission.get("submitter") if isinstance(submission, Mapping) else None
-        unit_id = submission.get("polling_unit") if isinstance(submission, Mapping) else None
-        if isinstance(submitter, str) and isinstance(unit_id, str):
-            try:
-                who = to_checksum_address(reporter or submitter)
-            except InvalidSignature:
-                who = None  # validation reports the malformed address with its field path
-            if who is not None and self.role_of(who) is not None:
+        answer = self.submit_reports([(submission, reporter)])[0]
+        if isinstance(answer, LedgerError):
+            raise answer
+        return answer
+
+    def submit_reports(self, reports: list[tuple[Mapping[str, Any], str | None]]) -> list[Accepted | LedgerError]:
+        """Many reports ``(submission, reporter)`` at once, committed in one transaction: what
+        a busy server does with the submissions that arrived while it committed the last
+        group. One answer per report, in order: its ``Accepted``, or the ``LedgerError`` that
+        refused it (permission, validation, a reused submission id). A refusal never affects
+        the other reports of the group."""
+        answers: list[Accepted | LedgerError | None] = [None] * len(reports)
+        asking: list[tuple[int, str, str]] = []
+        for position, (submission, reporter) in enumerate(reports):
+            submitter = submission.get("submitter") if isinstance(submission, Mapping) else None
+            unit_id = submission.get("polling_unit") if isinstance(submission, Mapping) else None
+            if isinstance(submitter, str) and isinstance(unit_id, str):
                 try:
-                    self.check_may_report(who, unit_id)
-                except NotFound:
-                    pass  # an unknown unit: validation reports it with its field path
-            elif who is not None and not self.open_reporting:
-                raise NotPermitted(f"{who} is not a member of the coalition's hierarchy; "
-                                   "a coordinator registers volunteers and assigns their units")
-        accepted = self.ledger.submit_tally(submission, on_insert=self.record_photo_uses)
-        if accepted.created:
-            unit_id = str(accepted.receipt["polling_unit"])
-            if self.defer_screening:
-                with self._pending_lock:
-                    self._pending_units.add(unit_id)
-            else:
+                    asking.append((position, to_checksum_address(reporter or submitter), unit_id))
+                except InvalidSignature:
+                    pass  # validation reports the malformed address with its field path
+        if asking:
+            for (position, who, _), allowed in zip(asking, self._may_report([(w, u) for _, w, u in asking]), strict=True):
+                if isinstance(allowed, NotPermitted):
+                    answers[position] = allowed
+                elif not allowed and not self.open_reporting:
+                    answers[position] = NotPermitted(f"{who} is not a member of the coalition's hierarchy; "
+                                                     "a coordinator registers volunteers and assigns their units")
+        group: list[Prepared] = []
+        positions: list[int] = []
+        for position, (submission, _) in enumerate(reports):
+            if answers[position] is not None:
+                continue
+            try:
+                group.append(self.ledger.prepare_tally(submission, index=self.photo_uses))
+                positions.append(position)
+            except LedgerError as refused:
+                answers[position] = refused
+        created: set[str] = set()
+        for position, answer in zip(positions, self.ledger.commit(group), strict=True):
+            answers[position] = answer
+            if isinstance(answer, Accepted) and answer.created:
+                created.add(str(answer.receipt["polling_unit"]))
+        if self.defer_screening:
+            with self._pending_lock:
+                self._pending_units.update(created)
+        else:
+            for unit_id in sorted(created):
                 self.screen(unit_id)
-        return accepted
+        done = [answer for answer in answers if answer is not None]
+        assert len(done) == len(reports), "every report has its answer"
+        return done
 
     def screen_pending(self) -> int:
         """Screen every unit that received reports since the last call (deferred screening,

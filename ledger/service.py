@@ -7,14 +7,13 @@ committed before a receipt is returned: nothing accepted is ever lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, insert, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from ledger.content.store import ContentStore
 from ledger.core.cid import CID
@@ -28,11 +27,30 @@ from ledger.errors import ConflictingSubmission, NotFound
 from ledger.photos import PhotoInfo, ingest_photo
 from ledger.validation import validate_tally
 
-__all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Ledger", "format_time"]
+__all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "format_time"]
 
 CERTIFIED_FEED_ACTIONS = ("certify", "exclude", "reopen", "certify_constituency")
 """Decisions that change the certified results, and so appear in the certified feed."""
 
+
+
+def _single(answers: list[Accepted | ConflictingSubmission]) -> Accepted:
+    (answer,) = answers
+    if isinstance(answer, ConflictingSubmission):
+        raise answer
+    return answer
+
+
+def _replay(prior: tuple[str, dict[str, Any]], prepared: Prepared) -> Accepted | ConflictingSubmission:
+    """The answer to a submission whose (signer, submission id) is already taken."""
+    digest, receipt = prior
+    if digest != prepared.row["content_digest"]:
+        signer, entry_id = prepared.key
+        return ConflictingSubmission(
+            f"submission id {entry_id!r} was already used by {signer} for record "
+            f"{receipt['record_cid']} with different content; choose a new submission id for a new report"
+        )
+    return Accepted(receipt=receipt, created=False)
 
 
 def format_time(moment: datetime) -> str:
@@ -46,6 +64,27 @@ class Accepted:
 
     receipt: dict[str, Any]
     created: bool
+
+
+IndexRows = Callable[[str, Mapping[str, Any]], Iterable[tuple[Table, dict[str, Any]]]]
+"""Given an entry's CID and node, rows of other tables to commit with it (e.g. photo uses)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An entry ready to commit: its block, its ``entries`` row, its receipt, and the rows
+    of other tables that go in the same transaction."""
+
+    cid: CID
+    block: bytes
+    row: dict[str, Any]
+    receipt: dict[str, Any]
+    index: tuple[tuple[Table, dict[str, Any]], ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What makes a submission unique: (signer, submission id)."""
+        return self.row["signer"], self.row["submission_id"]
 
 
 class Ledger:
@@ -72,104 +111,112 @@ class Ledger:
         self.clock = clock
 
     # -- submitting ---------------------------------------------------------------
+    #
+    # Two steps, so that a busy server commits many submissions in one transaction:
+    # ``prepare_*`` (pure work: validation, canonical block, CID, receipt) and ``commit``
+    # (content store, then one transaction for a whole group). ``submit_*`` do both for one.
 
-    def submit_tally(
-        self, submission: Mapping[str, Any], *, on_insert: Callable[[Session, Entry], None] | None = None
-    ) -> Accepted:
+    def submit_tally(self, submission: Mapping[str, Any]) -> Accepted:
         """Accept one signed tally. Idempotent per (submitter, submission id).
 
         Raises ``InvalidTally`` (with field errors) or ``ConflictingSubmission`` when the
         submission id was already used by this submitter for different content.
         """
+        return _single(self.commit([self.prepare_tally(submission)]))
+
+    def submit_entry(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
+                     entry_id: str) -> Accepted:
+        """Accept an already validated and signed entry (a decision, or a tally checked by the caller)."""
+        return _single(self.commit([self.prepare(node, kind=kind, subject=subject, constituency_id=constituency_id,
+                                                 signer=signer, entry_id=entry_id)]))
+
+    def prepare_tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None) -> Prepared:
+        """Validate a signed tally (``InvalidTally`` with every field error) and prepare it."""
         node = validate_tally(submission, election=self.election, photo_exists=self.content.has_block)
         unit = self.election.polling_unit(str(node["polling_unit"]))
-        return self._accept(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
-                            signer=str(node["submitter"]), entry_id=str(node["submission_id"]), on_insert=on_insert)
+        return self.prepare(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
+                            signer=str(node["submitter"]), entry_id=str(node["submission_id"]), index=index)
 
-    def submit_entry(
-        self,
-        node: dict[str, object],
-        *,
-        kind: str,
-        subject: str,
-        constituency_id: str,
-        signer: str,
-        entry_id: str,
-        on_insert: Callable[[Session, Entry], None] | None = None,
-    ) -> Accepted:
-        """Accept an already validated and signed entry (a decision, or a tally checked by
-        the caller). ``on_insert`` runs in the same transaction as the entry's row."""
-        return self._accept(node, kind=kind, subject=subject, constituency_id=constituency_id, signer=signer,
-                            entry_id=entry_id, on_insert=on_insert)
-
-    def _accept(
-        self,
-        node: dict[str, object],
-        *,
-        kind: str,
-        subject: str,
-        constituency_id: str,
-        signer: str,
-        entry_id: str,
-        on_insert: Callable[[Session, Entry], None] | None = None,
-    ) -> Accepted:
+    def prepare(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
+                entry_id: str, index: IndexRows | None = None) -> Prepared:
+        """The block, row and signed receipt of a validated entry; nothing is stored yet."""
         cid, block = encode_entry(node)
-        content_digest = "0x" + record_content_digest(node).hex()
-        # The block goes to the content store before the row is committed (nothing accepted
-        # is ever missing its content); a retry finds its row through the unique constraint
-        # below, so the common path makes no extra query.
-        self.content.put_block(cid, block)
         now = self.clock()
-        values = leaf_values(str(cid), subject, signer)
-        leaf = "0x" + leaf_hash(values).hex()
+        leaf = "0x" + leaf_hash(leaf_values(str(cid), subject, signer)).hex()
         receipt = self._receipt(cid=cid, subject=subject, entry_id=entry_id, leaf=leaf, received_at=now)
-        row = Entry(
-            cid=str(cid),
-            kind=kind,
-            election=self.election.id,
-            polling_unit=subject,
-            constituency_id=constituency_id,
-            signer=signer,
-            submission_id=entry_id,
-            content_digest=content_digest,
-            leaf_hash=leaf,
-            received_at=now,
-            seal_deadline=now + self.batch_max_age,
-            document=node_to_json(node),  # type: ignore[arg-type]
-            receipt=receipt,
-        )
+        row = {
+            "cid": str(cid),
+            "kind": kind,
+            "election": self.election.id,
+            "polling_unit": subject,
+            "constituency_id": constituency_id,
+            "signer": signer,
+            "submission_id": entry_id,
+            "content_digest": "0x" + record_content_digest(node).hex(),
+            "leaf_hash": leaf,
+            "received_at": now,
+            "seal_deadline": now + self.batch_max_age,
+            "document": node_to_json(node),
+            "receipt": receipt,
+        }
+        extra = tuple(index(str(cid), node)) if index is not None else ()
+        return Prepared(cid=cid, block=block, row=row, receipt=receipt, index=extra)
+
+    def commit(self, group: Sequence[Prepared]) -> list[Accepted | ConflictingSubmission]:
+        """Store a group of prepared entries: blocks to the content store first (nothing
+        accepted is ever missing its content), then every row in one transaction.
+
+        One answer per entry, in order: ``Accepted`` (``created`` False for a retry of an
+        accepted submission, with its original receipt, also within the group), or
+        ``ConflictingSubmission`` for a submission id reused with different content.
+        """
+        if not group:
+            return []
+        for prepared in group:
+            self.content.put_block(prepared.cid, prepared.block)
         try:
-            with self.database.session() as session:
-                if session.bind is not None and session.bind.dialect.name == "postgresql":
-                    # Serialize inserts so ids become visible in order: feed and aggregate
-                    # cursors over ids then never skip an entry committed late.
-                    session.execute(text("SELECT pg_advisory_xact_lock(2566)"))
-                session.add(row)
-                if on_insert is not None:
-                    session.flush()
-                    on_insert(session, row)
+            return self._commit_group(group)
         except IntegrityError:
-            # A concurrent retry of the same submission won the race: answer as it did.
-            existing = self._existing(signer, entry_id)
-            if existing is None:
-                raise
-            return self._replay(existing, content_digest, entry_id)
-        return Accepted(receipt=receipt, created=True)
+            if len(group) == 1:
+                # A concurrent writer (another process) committed the same submission
+                # between our look-up and our insert: its row is visible now.
+                return self._commit_group(group)
+            # Someone else's row collided with one of ours: settle each on its own.
+            return [self.commit([prepared])[0] for prepared in group]
 
-    def _existing(self, signer: str, entry_id: str) -> Entry | None:
+    def _commit_group(self, group: Sequence[Prepared]) -> list[Accepted | ConflictingSubmission]:
+        keys = list({prepared.key for prepared in group})
         with self.database.session() as session:
-            return session.scalars(
-                select(Entry).where(Entry.signer == signer, Entry.submission_id == entry_id)
-            ).one_or_none()
-
-    @staticmethod
-    def _replay(existing: Entry, content_digest: str, entry_id: str) -> Accepted:
-        if existing.content_digest != content_digest:
-            raise ConflictingSubmission(
-                f"submission id {entry_id!r} was already used by {existing.signer} for record "
-                f"{existing.cid} with different content; choose a new submission id for a new report"
-            )
-        return Accepted(receipt=existing.receipt, created=False)
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                # Serialize inserts so ids become visible in order: feed and aggregate
+                # cursors over ids then never skip an entry committed late.
+                session.execute(text("SELECT pg_advisory_xact_lock(2566)"))
+            known: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+            for start in range(0, len(keys), 400):
+                rows = session.execute(
+                    select(Entry.signer, Entry.submission_id, Entry.content_digest, Entry.receipt)
+                    .where(tuple_(Entry.signer, Entry.submission_id).in_(keys[start:start + 400]))
+                )
+                for row in rows:
+                    known[(row.signer, row.submission_id)] = (row.content_digest, row.receipt)
+            answers: list[Accepted | ConflictingSubmission] = []
+            entries: list[dict[str, Any]] = []
+            index: dict[Table, list[dict[str, Any]]] = {}
+            for prepared in group:
+                prior = known.get(prepared.key)
+                if prior is not None:
+                    answers.append(_replay(prior, prepared))
+                    continue
+                known[prepared.key] = (prepared.row["content_digest"], prepared.receipt)
+                entries.append(prepared.row)
+                for table, values in prepared.index:
+                    index.setdefault(table, []).append(values)
+                answers.append(Accepted(receipt=prepared.receipt, created=True))
+            if entries:
+                session.execute(insert(Entry.__table__), entries)
+            for table, values_list in index.items():
+                session.execute(insert(table), values_list)
+        return answers
 
     def _receipt(self, *, cid: CID, subject: str, entry_id: str, leaf: str, received_at: datetime) -> dict[str, Any]:
         """A receipt signed by the ledger's key with the same EIP-712 scheme as entries."""

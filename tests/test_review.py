@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from ledger.aggregates import Aggregates
 from ledger.batches import Batcher
 from ledger.content.local import LocalBlockStore
 from ledger.core.cid import CID, RAW
 from ledger.db import Database
+from ledger.db.review_models import UnitReview
 from ledger.decisions import DecisionRefused
 from ledger.election import Election
-from ledger.errors import NotFound
+from ledger.errors import InvalidTally, NotFound
 from ledger.proofs import check_proof_document
 from ledger.review import NotPermitted, ReviewService
 from ledger.service import Ledger
@@ -246,3 +248,26 @@ def test_the_certified_feed_carries_only_certifications_with_their_numbers(servi
     assert [(i["polling_unit"], i["document"]["action"]) for i in certified] == [(units[0], "certify")]
     assert certified[0]["certified_record"]["polling_unit"] == units[0]
     assert service.ledger.changes(after=cursor, view="certified") == ([], cursor)
+
+
+def test_reports_committed_as_a_group_are_answered_one_by_one(service: ReviewService, election: Election) -> None:
+    """``submit_reports`` (the API's group commit): each report gets its own answer, and a
+    refused report (permission, validation, reused id) never refuses its neighbours."""
+    units = [u.id for u in election.polling_units(CONSTITUENCY)]
+    good = tally(service, "org-a", units[0])
+    bad = tally(service, "org-b", units[1])
+    bad["constituency"]["invalid"] = -1
+    stranger = tally(service, "org-c", "BKK_1-0001")
+    same_photo = photo(service, "one shot of both")
+    both_roles = tally(service, "org-c", units[2], photos=(same_photo, same_photo))
+    answers = service.submit_reports([(good, None), (bad, None), (stranger, None), (both_roles, None), (good, None)])
+    assert answers[0].created and not answers[4].created  # type: ignore[union-attr]
+    assert answers[4].receipt == answers[0].receipt  # type: ignore[union-attr]
+    assert isinstance(answers[1], InvalidTally) and "constituency.invalid" in str(answers[1])
+    assert isinstance(answers[2], NotPermitted)
+    assert answers[3].created  # type: ignore[union-attr]
+    assert service.member(address("org-c")).refused_attempts == 1
+    # the created units were screened (inline here: screening is not deferred), the refused one was not
+    with service.database.session() as session:
+        screened = {row.unit: row.report_count for row in session.scalars(select(UnitReview))}
+    assert screened == {units[0]: 1, units[2]: 1}

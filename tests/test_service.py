@@ -145,3 +145,29 @@ def test_oz_dump_loads_in_the_javascript_library_with_our_root(ledger: Ledger, e
              "console.log(t.root)"
     out = subprocess.run(["node", "-e", script, str(path)], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == sealed.root
+
+
+def test_a_group_commit_answers_each_entry_in_order(ledger: Ledger, election: Election) -> None:
+    """``commit`` takes many prepared entries in one transaction; retries and reused ids in
+    the same group, or against rows committed earlier, get the answers they get alone."""
+    earlier = ledger.submit_tally(signed_tally(election, "BKK_1-0002", submission_id="earlier-01"))
+    units = [u.id for u in election.polling_units("BKK_1")][:4]
+    fresh = [ledger.prepare_tally(signed_tally(election, unit, submission_id=f"group-{unit}")) for unit in units]
+    retry_of_earlier = ledger.prepare_tally(signed_tally(election, "BKK_1-0002", submission_id="earlier-01"))
+    changed_earlier = ledger.prepare_tally(signed_tally(election, "BKK_1-0003", submission_id="earlier-01"))
+    twice = ledger.prepare_tally(signed_tally(election, units[0], submission_id=f"group-{units[0]}"))
+    changed_in_group = ledger.prepare_tally(
+        signed_tally(election, units[1], submission_id=f"group-{units[1]}", cast=401))
+    answers = ledger.commit([*fresh, retry_of_earlier, changed_earlier, twice, changed_in_group])
+    assert [getattr(a, "created", None) for a in answers] == [True, True, True, True, False, None, False, None]
+    assert answers[4].receipt == earlier.receipt  # type: ignore[union-attr]
+    assert answers[6].receipt == answers[0].receipt  # type: ignore[union-attr]
+    assert isinstance(answers[5], ConflictingSubmission) and earlier.receipt["record_cid"] in str(answers[5])
+    assert isinstance(answers[7], ConflictingSubmission)
+    # rows were inserted in the group's order, so the feed (ordered by id) shows them so
+    items, _ = ledger.changes(after=0, limit=10)
+    assert [item["record_cid"] for item in items] == [earlier.receipt["record_cid"]] + [
+        a.receipt["record_cid"] for a in answers[:4]  # type: ignore[union-attr]
+    ]
+    assert ledger.commit([]) == []
+

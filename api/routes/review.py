@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import orjson
@@ -171,8 +170,7 @@ async def decide(request: Request, caller: CallerDep, state: StateDep) -> Respon
     body = await read_json(request)
     if isinstance(body, dict) and body.get("role") not in (None, caller.role):
         raise Forbidden(f"you are signed in as {caller.role}, but the decision is a {body.get('role')}'s")
-    accepted = await asyncio.get_running_loop().run_in_executor(
-        state.writer, lambda: state.review.decide(body, signed_in_as=caller.address))
+    accepted = await state.writer.run(lambda: state.review.decide(body, signed_in_as=caller.address))
     state.feed.notify()
     return _receipt_response(accepted)
 
@@ -188,6 +186,6 @@ async def custodial_tally(body: CustodialTallyCreate, caller: CallerDep, state: 
         raise Forbidden(f"{member.public_id} holds their own key; they sign their tallies themselves")
     wallets = CustodialWallets(state.settings)
     signed = await run_in_threadpool(wallets.sign_tally, member.address, body.tally, state.ledger_app.election)
-    accepted = await asyncio.get_running_loop().run_in_executor(state.writer, state.review.submit_report, signed)
+    accepted = await state.writer.report(signed, None)
     state.feed.notify()
     return _receipt_response(accepted)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -119,8 +118,7 @@ async def submit_tally(request: Request, caller: CallerDep, state: StateDep) -> 
     submission = await read_json(request)
     if isinstance(submission, dict) and caller.address is not None:
         check_submitter(caller, submission)
-    accepted = await asyncio.get_running_loop().run_in_executor(
-        state.writer, lambda: state.review.submit_report(submission, reporter=caller.address))
+    accepted = await state.writer.report(submission, caller.address)
     if accepted.created:
         state.feed.notify()
     receipt = accepted.receipt

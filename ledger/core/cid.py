@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ledger.errors import InvalidCID
 
@@ -107,6 +107,8 @@ class CID:
     version: int
     codec: int
     multihash: bytes
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
+    """The text form, computed once (a CID is printed many times on its way through the ledger)."""
 
     @classmethod
     def of(cls, codec: int, block: bytes) -> CID:
@@ -193,9 +195,14 @@ class CID:
         return self.hash_code == SHA2_256 and hashlib.sha256(block).digest() == self.digest
 
     def __str__(self) -> str:
-        if self.version == 0:
-            return _b58encode(self.multihash)
-        return "b" + base64.b32encode(self.bytes).decode("ascii").lower().rstrip("=")
+        text = self._text
+        if text is None:
+            if self.version == 0:
+                text = _b58encode(self.multihash)
+            else:
+                text = "b" + base64.b32encode(self.bytes).decode("ascii").lower().rstrip("=")
+            object.__setattr__(self, "_text", text)
+        return text
 
     def __repr__(self) -> str:
         return f"CID({self})"

@@ -48,9 +48,27 @@ def _head(major: int, value: int) -> bytes:
     return bytes((major << 5 | 27,)) + value.to_bytes(8, "big")
 
 
+_SMALL_HEADS = tuple(tuple(bytes((major << 5 | value,)) for value in range(24)) for major in range(8))
+
+
+def _sort_key(pair: tuple[bytes, object]) -> tuple[int, bytes]:
+    return len(pair[0]), pair[0]
+
+
 def _encode_into(out: bytearray, value: object, depth: int) -> None:
     if depth > _MAX_DEPTH:
         raise InvalidEncoding(f"nesting deeper than {_MAX_DEPTH} levels")
+    # Fast paths for the exact types that make up nearly every node; each does what the
+    # general branch below does for that type (the vectors and property tests pin both).
+    kind = type(value)
+    if kind is str:
+        data = value.encode("utf-8")  # type: ignore[attr-defined]
+        out += _SMALL_HEADS[3][len(data)] if len(data) < 24 else _head(3, len(data))
+        out += data
+        return
+    if kind is int and 0 <= value < 24:  # type: ignore[operator]
+        out += _SMALL_HEADS[0][value]  # type: ignore[index]
+        return
     if value is None:
         out.append(0xF6)
     elif value is True:
@@ -83,7 +101,7 @@ def _encode_into(out: bytearray, value: object, depth: int) -> None:
             if not isinstance(key, str):
                 raise InvalidEncoding(f"map keys must be strings, got {type(key).__name__} {key!r}")
             items.append((key.encode("utf-8"), item))
-        items.sort(key=lambda pair: (len(pair[0]), pair[0]))
+        items.sort(key=_sort_key)
         out += _head(5, len(items))
         for key_bytes, item in items:
             out += _head(3, len(key_bytes))

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 import coincurve
-from eth_hash.auto import keccak
+from sha3 import keccak_256 as _keccak_256  # safe-pysha3: C keccak, ~5x faster per call than pycryptodome
 
 from ledger.errors import InvalidSignature
 
@@ -46,6 +47,12 @@ __all__ = [
 DOMAIN_NAME = "Tally Ledger"
 DOMAIN_VERSION = "1"
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+
+def keccak(data: bytes) -> bytes:
+    return _keccak_256(data).digest()
+
 
 _DOMAIN_TYPE_HASH = keccak(b"EIP712Domain(string name,string version)")
 _DOMAIN_SEPARATOR = keccak(_DOMAIN_TYPE_HASH + keccak(DOMAIN_NAME.encode()) + keccak(DOMAIN_VERSION.encode()))
@@ -101,9 +108,17 @@ def to_checksum_address(address: str) -> str:
     """EIP-55 form of a 0x-prefixed 20-byte hex address; raises ``InvalidSignature`` if malformed."""
     if not isinstance(address, str) or len(address) != 42 or not address.startswith(("0x", "0X")):
         raise InvalidSignature(f"{address!r} is not an address: expected 0x followed by 40 hex digits")
+    return _checksum(address)
+
+
+@lru_cache(maxsize=1 << 16)
+def _checksum(address: str) -> str:
+    """The EIP-55 form of a 42-character ``0x`` string (pure, so cached: the same few
+    hundred thousand volunteer addresses come back all night)."""
     body = address[2:]
     try:
-        bytes.fromhex(body)
+        if len(bytes.fromhex(body)) != 20:  # fromhex skips whitespace: "00 11…" is shorter
+            raise ValueError
     except ValueError:
         raise InvalidSignature(f"{address!r} is not an address: it has non-hex characters") from None
     lower = body.lower()

@@ -1,0 +1,83 @@
+"""The API's writing thread: group commit, answers in order, faults reported to each caller."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from api.writer import Writer
+from ledger.errors import InvalidTally, LedgerError
+from ledger.service import Accepted
+
+
+class SlowLedger:
+    """Stands in for ``ReviewService.submit_reports`` (the real one is exercised through the
+    API in test_api_flows): slow enough that reports queue up behind a group."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[Any]] = []
+        self.thread_names: set[str] = set()
+
+    def submit_reports(self, reports: list[tuple[Any, Any]]) -> list[Accepted | LedgerError]:
+        self.groups.append([submission for submission, _ in reports])
+        self.thread_names.add(threading.current_thread().name)
+        time.sleep(0.02)
+        return [InvalidTally([]) if submission == "bad" else Accepted(receipt={"n": submission}, created=True)
+                for submission, _ in reports]
+
+
+def test_reports_that_wait_are_committed_together_and_answered_in_order() -> None:
+    ledger = SlowLedger()
+    writer = Writer(ledger.submit_reports, max_group=16)
+
+    async def main() -> list[Any]:
+        jobs = [writer.report(n if n != 7 else "bad", None) for n in range(40)]  # type: ignore[arg-type]
+        order: list[str] = []
+        jobs.insert(20, writer.run(lambda: order.append("single") or "ran"))  # type: ignore[func-returntype]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        writer.shutdown()
+    reports = [a for i, a in enumerate(answers) if i != 20]
+    assert answers[20] == "ran"
+    assert isinstance(reports[7], InvalidTally)
+    assert [a.receipt["n"] for i, a in enumerate(reports) if i != 7] == [n for n in range(40) if n != 7]
+    assert sum(len(g) for g in ledger.groups) == 40
+    assert len(ledger.groups) < 40 and max(len(g) for g in ledger.groups) <= 16  # grouped, within the limit
+    assert ledger.thread_names == {"tally-writer"}
+    assert writer.reports == 40
+
+
+def test_a_fault_of_the_server_reaches_every_report_of_the_group() -> None:
+    def broken(reports: list[Any]) -> list[Any]:
+        raise RuntimeError("disk full")
+
+    writer = Writer(broken)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(writer.report({}, None) for _ in range(5)), return_exceptions=True)
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        writer.shutdown()
+    assert all(isinstance(a, RuntimeError) and "disk full" in str(a) for a in answers)
+
+
+def test_single_jobs_raise_their_own_errors() -> None:
+    writer = Writer(SlowLedger().submit_reports)
+
+    def refuse() -> None:
+        raise LedgerError("refused")
+
+    try:
+        with pytest.raises(LedgerError, match="refused"):
+            asyncio.run(writer.run(refuse))
+    finally:
+        writer.shutdown()
