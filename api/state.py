@@ -115,7 +115,7 @@ class AppState:
 
     def __post_init__(self) -> None:
         if self.writer is None:
-            self.writer = Writer(self.ledger_app.review.submit_reports)
+            self.writer = Writer(self.ledger_app.review.submit_reports, self.ledger_app.ledger.record_photos)
 
     @property
     def ledger(self):  # type: ignore[no-untyped-def]

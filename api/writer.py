@@ -7,7 +7,8 @@ transaction (a disk sync on SQLite and PostgreSQL alike, a lock on both) is shar
 whole group, and when the server is idle a report is committed alone, at once. Each
 report still gets its own answer; one bad report never refuses its neighbours.
 
-Other writes (decisions, relayed custodial tallies) run as single jobs between groups.
+Photo uploads are indexed the same way (``Ledger.record_photos``), in groups of their own.
+Other writes (decisions) run as single jobs between groups.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from ledger.db import Photo
 from ledger.errors import LedgerError
+from ledger.photos import PhotoInfo
 from ledger.service import Accepted
 
 __all__ = ["Writer"]
@@ -30,14 +33,13 @@ Report = tuple[Mapping[str, Any], str | None]
 
 
 class _Job:
-    __slots__ = ("future", "loop", "report", "work")
+    __slots__ = ("future", "kind", "loop", "payload")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], *,
-                 report: Report | None = None, work: Callable[[], Any] | None = None):
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], kind: str, payload: Any):
         self.loop = loop
         self.future = future
-        self.report = report
-        self.work = work
+        self.kind = kind  # "report" and "photo" are grouped; "work" is a callable run alone
+        self.payload = payload
 
     def settle(self, result: Any = None, error: BaseException | None = None) -> None:
         def settle() -> None:
@@ -55,29 +57,41 @@ class _Job:
 
 
 class Writer:
-    """Runs writes on one thread; ``submit_reports`` commits a group of reports at once."""
+    """Runs writes on one thread; consecutive reports (or photos) are committed as a group."""
 
-    def __init__(self, submit_reports: Callable[[list[Report]], list[Accepted | LedgerError]], *, max_group: int = 256):
-        self._submit_reports = submit_reports
+    def __init__(
+        self,
+        submit_reports: Callable[[list[Report]], list[Accepted | LedgerError]],
+        record_photos: Callable[[list[tuple[PhotoInfo, str | None]]], list[tuple[Photo, bool]]] | None = None,
+        *,
+        max_group: int = 256,
+    ):
+        self._groups: dict[str, Callable[[list[Any]], list[Any]]] = {"report": submit_reports}
+        if record_photos is not None:
+            self._groups["photo"] = record_photos
         self.max_group = max_group
         self.groups = 0
-        self.reports = 0
+        self.grouped = 0
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="tally-writer", daemon=True)
         self._thread.start()
 
     async def report(self, submission: Mapping[str, Any], reporter: str | None) -> Accepted:
         """Submit one report; it is committed with whatever else is waiting."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Accepted] = loop.create_future()
-        self._queue.put(_Job(loop, future, report=(submission, reporter)))
-        return await future
+        return await self._put("report", (submission, reporter))  # type: ignore[no-any-return]
+
+    async def photo(self, info: PhotoInfo, uploader: str | None) -> tuple[Photo, bool]:
+        """Index one stored photo (first upload wins); returns its row and whether it is new."""
+        return await self._put("photo", (info, uploader))  # type: ignore[no-any-return]
 
     async def run(self, work: Callable[[], T]) -> T:
-        """Run ``work`` on the writing thread, in order with the reports."""
+        """Run ``work`` on the writing thread, in order with everything else."""
+        return await self._put("work", work)  # type: ignore[no-any-return]
+
+    async def _put(self, kind: str, payload: Any) -> Any:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(loop, future, work=work))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Job(loop, future, kind, payload))
         return await future
 
     def shutdown(self) -> None:
@@ -97,28 +111,29 @@ class Writer:
                 jobs.append(job)
             group: list[_Job] = []
             for job in jobs:
-                if job is not None and job.report is not None:
-                    group.append(job)
-                    continue
-                self._commit(group)
-                group = []
+                if group and (job is None or job.kind != group[0].kind):
+                    self._commit(group)
+                    group = []
                 if job is None:
                     return
-                self._single(job)
+                if job.kind in self._groups:
+                    group.append(job)
+                else:
+                    self._single(job)
             self._commit(group)
 
     def _commit(self, group: list[_Job]) -> None:
         if not group:
             return
         try:
-            answers = self._submit_reports([job.report for job in group if job.report is not None])
-        except Exception as failure:  # a fault of the server, not of a report: each gets it
-            log.exception("committing a group of %d reports failed", len(group))
+            answers = self._groups[group[0].kind]([job.payload for job in group])
+        except Exception as failure:  # a fault of the server, not of a request: each gets it
+            log.exception("committing a group of %d %ss failed", len(group), group[0].kind)
             for job in group:
                 job.settle(error=failure)
             return
         self.groups += 1
-        self.reports += len(group)
+        self.grouped += len(group)
         for job, answer in zip(group, answers, strict=True):
             if isinstance(answer, LedgerError):
                 job.settle(error=answer)
@@ -127,9 +142,8 @@ class Writer:
 
     @staticmethod
     def _single(job: _Job) -> None:
-        assert job.work is not None
         try:
-            result = job.work()
+            result = job.payload()
         except BaseException as failure:
             job.settle(error=failure)
         else:

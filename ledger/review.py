@@ -18,9 +18,10 @@ what the replay says is certified.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +52,7 @@ from ledger.verification import Assessment, Report, assess_unit
 __all__ = ["LEVEL_ROLES", "NotPermitted", "ReviewService"]
 
 PHOTO_USES = PhotoUse.__table__
+log = logging.getLogger("tally.review")
 LEVEL_ROLES = {1: "volunteer", 2: "constituency_head", 3: "war_room"}
 ORGANISATION_KINDS = ("civil_society", "party", "university", "local_government", "media", "other")
 FLAG_AFTER_REJECTIONS = 3
@@ -126,41 +128,55 @@ class ReviewService:
             while True:
                 with self.database.session() as session:
                     rows = session.execute(
-                        select(Entry.id, Entry.cid, Entry.document).where(Entry.kind == "decision", Entry.id > self._decision_cursor)
+                        select(Entry.id, Entry.cid, Entry.document)
+                        .where(Entry.kind == "decision", Entry.id > self._decision_cursor)
                         .order_by(Entry.id).limit(5000)
                     ).all()
                 if not rows:
                     return applied
+                units: set[str] = set()
+                constituencies: set[str] = set()
+                rejected: list[str] = []
                 for row in rows:
-                    self._apply(row.cid, _node_view(row.document))
+                    decision = _node_view(row.document)
+                    self.replay.apply(row.cid, decision)
+                    subject = str(decision["subject"])
+                    if decision["action"] == "certify_constituency" or subject in self.election.constituencies:
+                        constituencies.add(subject)
+                    else:
+                        units.add(subject)
+                        if decision["action"] == "reject":
+                            rejected.append(str(_link(decision.get("record"))))
                     self._decision_cursor = row.id
                     applied += 1
+                self._write_back(sorted(units), sorted(constituencies))
+                for record_cid in rejected:
+                    self._count_rejection(record_cid)
 
-    def _apply(self, cid: str, decision: Mapping[str, Any]) -> None:
-        self.replay.apply(cid, decision)
-        subject = str(decision["subject"])
-        if decision["action"] in ("certify_constituency",) or subject in self.election.constituencies:
-            state = self.replay.constituency(subject)
-            with self.database.session() as session:
-                row = session.get(ConstituencyReview, subject)
-                if row is None:
-                    session.add(ConstituencyReview(constituency_id=subject, certified=state.certified, updated_at=self.clock()))
-                else:
-                    row.certified, row.updated_at = state.certified, self.clock()
-            return
-        unit = self.replay.unit(subject)
+    def _write_back(self, units: list[str], constituencies: list[str]) -> None:
+        """Bring the review index and the certified aggregates to the replay's state for
+        ``units`` and ``constituencies`` (after their decisions were applied)."""
+        now = self.clock()
         with self.database.session() as session:
-            row = session.get(UnitReview, subject)
-            if row is not None:
-                row.status, row.accepted_cid, row.certified_cid = unit.status, unit.accepted, unit.certified
-                row.updated_at = self.clock()
-        if decision["action"] == "reject":
-            self._count_rejection(str(_link(decision.get("record"))))
-        if unit.status == "certified" and unit.certified:
-            document = self.ledger.entry(unit.certified).document
-            self.aggregates.set_certified(subject, document, unit.certified)
-        else:
-            self.aggregates.set_certified(subject, None)
+            for start in range(0, len(units), 500):
+                chunk = units[start:start + 500]
+                for row in session.scalars(select(UnitReview).where(UnitReview.unit.in_(chunk))):
+                    state = self.replay.unit(row.unit)
+                    row.status, row.accepted_cid, row.certified_cid = state.status, state.accepted, state.certified
+                    row.updated_at = now
+            for constituency_id in constituencies:
+                certified = self.replay.constituency(constituency_id).certified
+                row = session.get(ConstituencyReview, constituency_id)
+                if row is None:
+                    session.add(ConstituencyReview(constituency_id=constituency_id, certified=certified, updated_at=now))
+                else:
+                    row.certified, row.updated_at = certified, now
+        for unit_id in units:
+            state = self.replay.unit(unit_id)
+            if state.status == "certified" and state.certified:
+                self.aggregates.set_certified(unit_id, self.ledger.entry(state.certified).document, state.certified)
+            else:
+                self.aggregates.set_certified(unit_id, None)
 
     # -- people -------------------------------------------------------------------
 
@@ -424,8 +440,7 @@ class ReviewService:
         which keeps the submission path short: the API's runtime calls this every moment)."""
         with self._pending_lock:
             units, self._pending_units = self._pending_units, set()
-        for unit_id in sorted(units):
-            self.screen(unit_id)
+        self.screen_units(units)
         return len(units)
 
     def screen_unscreened(self) -> int:
@@ -437,95 +452,142 @@ class ReviewService:
             ).all())
             seen = dict(session.execute(select(UnitReview.unit, UnitReview.report_count)).all())
         stale = [unit for unit, count in counts.items() if seen.get(unit, 0) < count]
-        for unit_id in stale:
-            self.screen(unit_id)
+        self.screen_units(stale)
         return len(stale)
-
-    def _reports(self, unit_id: str) -> list[Report]:
-        with self.database.session() as session:
-            rows = session.execute(
-                select(Entry.id, Entry.cid, Entry.signer, Entry.document, Member.organisation_id, Member.flagged_at)
-                .outerjoin(Member, Member.address == Entry.signer)
-                .where(Entry.polling_unit == unit_id, Entry.kind == "tally")
-                .order_by(Entry.id)
-            ).all()
-        rejected = self.replay.unit(unit_id).rejected
-        return [
-            Report(row.cid, row.id, row.signer, row.organisation_id, row.document, held=row.flagged_at is not None)
-            for row in rows
-            if row.cid not in rejected
-        ]
-
-    def _context(self, unit_id: str, reports: list[Report]) -> dict[str, Any]:
-        photos = [
-            (link["/"] if isinstance(link, Mapping) else str(link))
-            for r in reports for link in r.document.get("photos", {}).values()
-        ]
-        with self.database.session() as session:
-            uses = session.execute(select(PhotoUse.photo_cid, PhotoUse.unit).where(PhotoUse.photo_cid.in_(photos))).all()
-            exif = session.execute(select(Photo.cid, Photo.exif).where(Photo.cid.in_(photos))).all()
-            location = session.get(UnitLocation, unit_id)
-        photo_units: dict[str, set[str]] = {}
-        for use in uses:
-            photo_units.setdefault(use.photo_cid, set()).add(use.unit)
-        photo_locations = {}
-        for row in exif:
-            gps = (row.exif or {}).get("gps") or {}
-            if "lat" in gps and "lon" in gps:
-                photo_locations[row.cid] = (float(gps["lat"]), float(gps["lon"]))
-        unit = self.election.polling_unit(unit_id)
-        party = self.aggregates.view("unofficial").constituency_party_shares(unit.constituency_id, exclude_unit=unit_id)
-        return {
-            "photo_units": photo_units,
-            "photo_locations": photo_locations,
-            "unit_location": (location.latitude, location.longitude) if location else None,
-            "constituency_shares": party,
-        }
 
     def screen(self, unit_id: str) -> Assessment:
         """Assess the unit's reports; accept automatically when they agree."""
+        return self.screen_units([unit_id])[unit_id]
+
+    def screen_units(self, unit_ids: Iterable[str], *, chunk: int = 256) -> dict[str, Assessment]:
+        """Screen many units, a chunk at a time: a few queries and one transaction per chunk
+        rather than per unit, and the automatic acceptances committed as one group."""
+        ordered = sorted(set(unit_ids))
+        assessments: dict[str, Assessment] = {}
+        for start in range(0, len(ordered), chunk):
+            assessments.update(self._screen_chunk(ordered[start:start + chunk]))
+        return assessments
+
+    def _screen_chunk(self, unit_ids: list[str]) -> dict[str, Assessment]:
         with self._lock:
-            reports = self._reports(unit_id)
-            assessment = assess_unit(
-                unit_id, reports, required_organisations=self.required_organisations,
-                max_photo_distance_km=self.max_photo_distance_km, **self._context(unit_id, reports),
-            )
-            self._store_assessment(unit_id, assessment, len(reports))
-            state = self.replay.unit(unit_id)
-            if assessment.outcome == "agreed" and state.status == "open" and assessment.accepted_cid:
-                self._auto_accept(unit_id, assessment)
-            return assessment
+            reports = self._reports(unit_ids)
+            contexts = self._contexts(unit_ids, reports)
+            assessments = {
+                unit_id: assess_unit(
+                    unit_id, reports[unit_id], required_organisations=self.required_organisations,
+                    max_photo_distance_km=self.max_photo_distance_km, **contexts[unit_id],
+                )
+                for unit_id in unit_ids
+            }
+            self._store_assessments(assessments, {unit_id: len(reports[unit_id]) for unit_id in unit_ids})
+            agreed = [
+                assessment for unit_id, assessment in assessments.items()
+                if assessment.outcome == "agreed" and assessment.accepted_cid
+                and self.replay.unit(unit_id).status == "open"
+            ]
+            if agreed:
+                self._auto_accept(agreed)
+            return assessments
 
-    def _store_assessment(self, unit_id: str, assessment: Assessment, report_count: int) -> None:
-        now = self.clock()
-        unit = self.election.polling_unit(unit_id)
-        state = self.replay.unit(unit_id)
+    def _reports(self, unit_ids: list[str]) -> dict[str, list[Report]]:
+        found: dict[str, list[Report]] = {unit_id: [] for unit_id in unit_ids}
         with self.database.session() as session:
-            row = session.get(UnitReview, unit_id)
-            if row is None:
-                row = UnitReview(unit=unit_id, constituency_id=unit.constituency_id, first_report_at=now, status=state.status)
-                session.add(row)
-            row.outcome = assessment.outcome
-            row.flags = [f.as_json() for f in assessment.flags]
-            row.report_count = report_count
-            row.status = state.status
-            row.updated_at = now
+            rows = session.execute(
+                select(Entry.id, Entry.cid, Entry.signer, Entry.document, Entry.polling_unit, Member.organisation_id,
+                       Member.flagged_at)
+                .outerjoin(Member, Member.address == Entry.signer)
+                .where(Entry.polling_unit.in_(unit_ids), Entry.kind == "tally")
+                .order_by(Entry.id)
+            ).all()
+        for row in rows:
+            if row.cid not in self.replay.unit(row.polling_unit).rejected:
+                found[row.polling_unit].append(
+                    Report(row.cid, row.id, row.signer, row.organisation_id, row.document, held=row.flagged_at is not None))
+        return found
 
-    def _auto_accept(self, unit_id: str, assessment: Assessment) -> None:
-        assert assessment.accepted_cid is not None
-        node: dict[str, object] = {
-            "format": "tally-decision-v1",
-            "election": self.election.id,
-            "decision_id": f"auto-{unit_id}-{assessment.accepted_cid[-16:]}",
-            "decided_at": format_time(self.clock()),
-            "decider": self.verifier,
-            "role": "ledger",
-            "action": "accept",
-            "subject": unit_id,
-            "record": CID.parse(assessment.accepted_cid),
-            "reason": f"{len(assessment.agreeing)} reports from {len(assessment.organisations)} organisations agree",
-        }
-        self._accept_decision(sign_entry(node, self._verifier_key))
+    def _contexts(self, unit_ids: list[str], reports: dict[str, list[Report]]) -> dict[str, dict[str, Any]]:
+        photos = sorted({
+            (link["/"] if isinstance(link, Mapping) else str(link))
+            for unit_reports in reports.values() for r in unit_reports for link in r.document.get("photos", {}).values()
+        })
+        photo_units: dict[str, set[str]] = {}
+        photo_locations = {}
+        with self.database.session() as session:
+            for start in range(0, len(photos), 500):
+                chunk = photos[start:start + 500]
+                for use in session.execute(select(PhotoUse.photo_cid, PhotoUse.unit).where(PhotoUse.photo_cid.in_(chunk))):
+                    photo_units.setdefault(use.photo_cid, set()).add(use.unit)
+                for row in session.execute(select(Photo.cid, Photo.exif).where(Photo.cid.in_(chunk))):
+                    gps = (row.exif or {}).get("gps") or {}
+                    if "lat" in gps and "lon" in gps:
+                        photo_locations[row.cid] = (float(gps["lat"]), float(gps["lon"]))
+            locations = {row.unit: (row.latitude, row.longitude)
+                         for row in session.scalars(select(UnitLocation).where(UnitLocation.unit.in_(unit_ids)))}
+        view = self.aggregates.view("unofficial")
+        contexts = {}
+        for unit_id in unit_ids:
+            unit = self.election.polling_unit(unit_id)
+            contexts[unit_id] = {
+                "photo_units": photo_units,
+                "photo_locations": photo_locations,
+                "unit_location": locations.get(unit_id),
+                "constituency_shares": view.constituency_party_shares(unit.constituency_id, exclude_unit=unit_id),
+            }
+        return contexts
+
+    def _store_assessments(self, assessments: dict[str, Assessment], report_counts: dict[str, int]) -> None:
+        now = self.clock()
+        with self.database.session() as session:
+            rows = {row.unit: row for row in session.scalars(select(UnitReview).where(UnitReview.unit.in_(list(assessments))))}
+            for unit_id, assessment in assessments.items():
+                status = self.replay.unit(unit_id).status
+                row = rows.get(unit_id)
+                if row is None:
+                    row = UnitReview(unit=unit_id, constituency_id=self.election.polling_unit(unit_id).constituency_id,
+                                     first_report_at=now, status=status)
+                    session.add(row)
+                row.outcome = assessment.outcome
+                row.flags = [f.as_json() for f in assessment.flags]
+                row.report_count = report_counts[unit_id]
+                row.status = status
+                row.updated_at = now
+
+    def _auto_accept(self, assessments: list[Assessment]) -> None:
+        """Accept agreeing units with decisions signed by the ledger's verifier key. A unit
+        the war room reopened after an automatic acceptance of the same record is left to
+        people: its decision id is taken, and accepting it again would undo the reopening."""
+        nodes = []
+        for assessment in assessments:
+            assert assessment.accepted_cid is not None
+            nodes.append({
+                "format": "tally-decision-v1",
+                "election": self.election.id,
+                "decision_id": f"auto-{assessment.unit}-{assessment.accepted_cid[-16:]}",
+                "decided_at": format_time(self.clock()),
+                "decider": self.verifier,
+                "role": "ledger",
+                "action": "accept",
+                "subject": assessment.unit,
+                "record": CID.parse(assessment.accepted_cid),
+                "reason": f"{len(assessment.agreeing)} reports from {len(assessment.organisations)} organisations agree",
+            })
+        with self.database.session() as session:
+            taken = set(session.scalars(select(Entry.submission_id).where(
+                Entry.signer == self.verifier, Entry.submission_id.in_([str(n["decision_id"]) for n in nodes]))))
+        group = []
+        for node in nodes:
+            if node["decision_id"] in taken:
+                continue
+            self.replay.check(_node_view(node))
+            unit = self.election.polling_unit(str(node["subject"]))
+            group.append(self.ledger.prepare(sign_entry(node, self._verifier_key), kind="decision", subject=unit.id,
+                                             constituency_id=unit.constituency_id, signer=self.verifier,
+                                             entry_id=str(node["decision_id"])))
+        if group:
+            for answer in self.ledger.commit(group):
+                if isinstance(answer, LedgerError):  # its id was taken between the look-up and the commit
+                    log.warning("automatic acceptance not recorded: %s", answer)
+            self.load()
 
     # -- decisions ----------------------------------------------------------------
 

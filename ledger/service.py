@@ -244,20 +244,42 @@ class Ledger:
 
     def record_photo(self, info: PhotoInfo, *, uploader: str | None) -> tuple[Photo, bool]:
         """Index an ingested photo (first upload wins); returns the row and whether it is new."""
-        exif = dict(info.exif)
-        if info.exif_error:
-            exif["error"] = info.exif_error
-        row = Photo(cid=str(info.cid), size=info.size, media_type=info.media_type, uploaded_at=self.clock(),
-                    uploader=uploader, exif=exif)
+        return self.record_photos([(info, uploader)])[0]
+
+    def record_photos(self, photos: Sequence[tuple[PhotoInfo, str | None]]) -> list[tuple[Photo, bool]]:
+        """Index many ingested photos in one transaction (the API's group commit); per photo,
+        in order, its row (the first upload's) and whether this call created it."""
+        now = self.clock()
+        rows = []
+        for info, uploader in photos:
+            exif = dict(info.exif)
+            if info.exif_error:
+                exif["error"] = info.exif_error
+            rows.append(Photo(cid=str(info.cid), size=info.size, media_type=info.media_type, uploaded_at=now,
+                              uploader=uploader, exif=exif))
         try:
             with self.database.session() as session:
-                existing = session.get(Photo, row.cid)
-                if existing is not None:
-                    return existing, False
-                session.add(row)
-        except IntegrityError:  # the same photo, uploaded concurrently
-            return self.photo(row.cid), False
-        return row, True
+                known = {row.cid: row for row in session.scalars(select(Photo).where(Photo.cid.in_({r.cid for r in rows})))}
+                answers = []
+                new = []
+                for row in rows:
+                    existing = known.get(row.cid)
+                    if existing is not None:
+                        answers.append((existing, False))
+                        continue
+                    known[row.cid] = row
+                    new.append(row)
+                    answers.append((row, True))
+                if new:
+                    session.execute(insert(Photo.__table__), [
+                        {"cid": r.cid, "size": r.size, "media_type": r.media_type, "uploaded_at": r.uploaded_at,
+                         "uploader": r.uploader, "exif": r.exif} for r in new
+                    ])
+        except IntegrityError:  # uploaded concurrently by another process: settle one by one
+            if len(photos) == 1:
+                return [(self.photo(rows[0].cid), False)]
+            return [self.record_photo(info, uploader=uploader) for info, uploader in photos]
+        return answers
 
     def photo(self, cid: str) -> Photo:
         with self.database.session() as session:

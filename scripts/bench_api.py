@@ -160,7 +160,9 @@ def load_generator(job_file: str) -> None:
                                           job.get("cycle", False)))
     else:
         result = asyncio.run(_open_loop(job["host"], job["port"], requests, job["connections"], job["rate"], job["duration"]))
-    print(json.dumps(result))
+    # To a file, not stdout: uvloop may leave the inherited stdout pipe non-blocking, and a
+    # large result then arrives torn.
+    Path(job_file + ".out").write_text(json.dumps(result))
 
 
 # -- the driver ---------------------------------------------------------------------------
@@ -185,8 +187,8 @@ def run_load(scratch: Path, **job: Any) -> dict[str, Any]:
     job["requests"] = [base64.b64encode(r).decode() for r in job["requests"]]
     job_file = scratch / f"job-{time.monotonic_ns()}.json"
     job_file.write_text(json.dumps(job))
-    output = subprocess.run([PYTHON, __file__, "--load-generator", str(job_file)], capture_output=True, text=True, check=True)
-    result: dict[str, Any] = json.loads(output.stdout)
+    subprocess.run([PYTHON, __file__, "--load-generator", str(job_file)], check=True)
+    result: dict[str, Any] = json.loads(Path(str(job_file) + ".out").read_text())
     latencies = sorted(result.pop("latencies"))
     result["rate"] = result["count"] / result["elapsed"] if result["elapsed"] else 0.0
     if latencies:
@@ -267,20 +269,24 @@ def store_photos(content: Any, count: int) -> None:
             content.put_block(photo_cid(index, role), photo_bytes(index, role))
 
 
-def prepare(settings: Any, keys: list[bytes], readers: int, photos: int) -> tuple[list[str], list[str]]:
-    """A data directory ready to serve: photo blocks, registered volunteers with sessions,
-    newsroom keys for the readers. Returns (volunteer session tokens, reader keys)."""
+def prepare(settings: Any, keys: list[bytes], units: list[str], readers: int, photos: int) -> tuple[dict[str, str], list[str]]:
+    """A data directory ready to serve: photo blocks, volunteers (members of one
+    organisation, assigned the units they report: ``units[i]`` by ``keys[i % len(keys)]``)
+    with sessions, newsroom keys for the readers. Returns (session token by address, reader keys)."""
     from api.state import AppState
     from ledger.core.signing import address_from_private_key
 
     state = AppState.open(settings)
     try:
         store_photos(state.ledger_app.content, photos)
-        sessions = []
-        for key in keys:
+        review = state.ledger_app.review
+        review.create_organisation(organisation_id="bench", name="Benchmark volunteers", kind="civil_society")
+        sessions = {}
+        for index, key in enumerate(keys):
             address = address_from_private_key(key)
-            state.access.register_volunteer(address=address)
-            sessions.append(state.access.sessions.issue(address)[0])
+            review.register_member(address=address, level=1, name=f"volunteer {index}", organisation_id="bench")
+            review.assign(address=address, areas=units[index::len(keys)])
+            sessions[address] = state.access.sessions.issue(address)[0]
         reader_keys = [state.access.create_principal(role="newsroom", name=f"reader {i}")[1] for i in range(readers)]
     finally:
         state.close()
@@ -310,9 +316,9 @@ def in_process_rates(settings: Any, tallies: list[dict[str, Any]], photos: int, 
         app.close()
 
 
-def ingest(scratch: Path, port: int, sessions: list[str], tallies: list[dict[str, Any]], connections: int) -> dict[str, Any]:
-    requests = [http_request("POST", "/v1/tallies", token=sessions[i % len(sessions)], body=json.dumps(t).encode())
-                for i, t in enumerate(tallies)]
+def ingest(scratch: Path, port: int, sessions: dict[str, str], tallies: list[dict[str, Any]], connections: int) -> dict[str, Any]:
+    requests = [http_request("POST", "/v1/tallies", token=sessions[t["submitter"]], body=json.dumps(t).encode())
+                for t in tallies]
     result = run_load(scratch, host="127.0.0.1", port=port, mode="closed", connections=connections, duration=300.0,
                       requests=requests)
     result["created_per_s"] = result["statuses"].get("201", 0) / result["elapsed"]
@@ -385,6 +391,7 @@ def main() -> None:
 
     figures: dict[str, float] = {}
     keys, tallies = sign_tallies(arguments.tallies * 2 + arguments.freshness + 1000, arguments.volunteers)
+    units = [t["polling_unit"] for t in tallies]
     quiet_tallies, busy_tallies = tallies[: arguments.tallies], tallies[arguments.tallies : 2 * arguments.tallies]
     fresh_tallies = tallies[2 * arguments.tallies : 2 * arguments.tallies + arguments.freshness]
     direct_tallies = tallies[2 * arguments.tallies + arguments.freshness :]
@@ -424,7 +431,7 @@ def main() -> None:
                 # The HTTP layer alone: the same server with its background loops off.
                 quiet_settings, quiet_env = environment("quiet", TALLY_API_REFRESH_AGGREGATES="false",
                                                         TALLY_API_SEAL_BATCHES="false")
-                sessions, _ = prepare(quiet_settings, keys, 0, len(tallies))
+                sessions, _ = prepare(quiet_settings, keys, units, 0, len(tallies))
                 quiet_port = free_port()
                 quiet = start([PYTHON, "-m", "ledger.cli", "serve", "--port", str(quiet_port)], quiet_env, scratch / "quiet.log")
                 servers.append(quiet)
@@ -435,7 +442,7 @@ def main() -> None:
                 print(f"tally ingest, no loops{result['created_per_s']:8.0f} tallies/s  statuses {result['statuses']}")
 
             settings, env = environment("data")
-            sessions, readers = prepare(settings, keys, arguments.readers, len(tallies))
+            sessions, readers = prepare(settings, keys, units, arguments.readers, len(tallies))
             api_port = free_port()
             api = start([PYTHON, "-m", "ledger.cli", "serve", "--port", str(api_port)], env, scratch / "api.log")
             servers.append(api)
@@ -474,7 +481,7 @@ def main() -> None:
             figures[f"api_national_p50_ms_at_{arguments.rate}_per_s"] = round(at_rate["p50_ms"], 2)
             figures[f"api_national_achieved_per_s_at_{arguments.rate}_per_s"] = round(at_rate["rate"], 1)
 
-            fresh = [(sessions[i % len(sessions)], json.dumps(t).encode()) for i, t in enumerate(fresh_tallies)]
+            fresh = [(sessions[t["submitter"]], json.dumps(t).encode()) for t in fresh_tallies]
             delays = asyncio.run(measure_freshness(api_port, fresh, readers[0], arguments.freshness))
             for name, values in delays.items():
                 figures[f"api_freshness_{name}_s_p50"] = round(statistics.median(values), 3)

@@ -51,7 +51,7 @@ def test_reports_that_wait_are_committed_together_and_answered_in_order() -> Non
     assert sum(len(g) for g in ledger.groups) == 40
     assert len(ledger.groups) < 40 and max(len(g) for g in ledger.groups) <= 16  # grouped, within the limit
     assert ledger.thread_names == {"tally-writer"}
-    assert writer.reports == 40
+    assert writer.grouped == 40
 
 
 def test_a_fault_of_the_server_reaches_every_report_of_the_group() -> None:

@@ -171,3 +171,23 @@ def test_a_group_commit_answers_each_entry_in_order(ledger: Ledger, election: El
     ]
     assert ledger.commit([]) == []
 
+
+
+def test_photos_indexed_as_a_group_keep_the_first_upload(ledger: Ledger) -> None:
+    from ledger.photos import ingest_photo
+    from ledger.simulation import make_photo
+
+    def info(label: str):  # type: ignore[no-untyped-def]
+        data = make_photo(label=label, taken_at=datetime(2023, 5, 14, 17, 5, tzinfo=UTC), location=(13.75, 100.5), seed=label)
+        return ingest_photo(data, content=ledger.content, max_bytes=1 << 20)
+
+    first = info("board of unit 1")
+    row, created = ledger.record_photo(first, uploader="0x" + "11" * 20)
+    assert created and row.exif["gps"]["lat"] == pytest.approx(13.75)
+    second, third = info("form of unit 1"), info("board of unit 2")
+    answers = ledger.record_photos([(first, "0x" + "22" * 20), (second, "0x" + "22" * 20), (third, None),
+                                    (second, "0x" + "33" * 20)])
+    assert [created for _, created in answers] == [False, True, True, False]
+    assert [row.cid for row, _ in answers] == [str(first.cid), str(second.cid), str(third.cid), str(second.cid)]
+    assert answers[0][0].uploader == "0x" + "11" * 20  # the first upload wins
+    assert ledger.photo(str(second.cid)).uploader == "0x" + "22" * 20

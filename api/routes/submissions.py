@@ -17,7 +17,7 @@ from api.schemas import PhotoPublic, TallyCreate, TallyReceiptPublic
 from ledger.access import check_submitter
 from ledger.core.cid import CID
 from ledger.db import Photo
-from ledger.photos import UnsupportedPhotoType
+from ledger.photos import UnsupportedPhotoType, ingest_photo
 from ledger.service import format_time
 
 router = APIRouter(prefix="/v1", tags=["submissions"])
@@ -84,10 +84,11 @@ async def upload_photo(request: Request, caller: CallerDep, state: StateDep, res
     if content_type.startswith("multipart/"):
         raise UnsupportedPhotoType("a multipart form; send the photo's bytes themselves as the body")
     max_bytes = state.settings.max_photo_bytes
-    row, created = await _in_thread_reading(
+    info = await _in_thread_reading(
         request.stream().__aiter__(),
-        lambda pieces: state.ledger.store_photo(pieces, uploader=caller.address, max_bytes=max_bytes),
+        lambda pieces: ingest_photo(pieces, content=state.ledger.content, max_bytes=max_bytes),
     )
+    row, created = await state.writer.photo(info, caller.address)
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/content/{row.cid}"
     return photo_public(row)

@@ -144,9 +144,16 @@ def entry_digest(fields: EntryFields) -> bytes:
     return keccak(b"\x19\x01" + _DOMAIN_SEPARATOR + struct_hash)
 
 
+@lru_cache(maxsize=4096)
+def _private_key(secret: bytes) -> coincurve.PrivateKey:
+    """A key object, kept: building one derives its public key, which costs as much as a
+    signature (the ledger signs every receipt and automatic decision with the same keys)."""
+    return coincurve.PrivateKey(secret)
+
+
 def sign_digest(digest: bytes, private_key: bytes) -> bytes:
     """Sign a 32-byte digest; returns ``r ‖ s ‖ v`` with v in {27, 28} and low s."""
-    signature = coincurve.PrivateKey(private_key).sign_recoverable(digest, hasher=None)
+    signature = _private_key(bytes(private_key)).sign_recoverable(digest, hasher=None)
     return signature[:64] + bytes((signature[64] + 27,))
 
 
