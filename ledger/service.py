@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert, select, text, tuple_
+from sqlalchemy import Table, and_, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.content.store import ContentStore
@@ -192,10 +192,13 @@ class Ledger:
                 # cursors over ids then never skip an entry committed late.
                 session.execute(text("SELECT pg_advisory_xact_lock(2566)"))
             known: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-            for start in range(0, len(keys), 400):
+            for start in range(0, len(keys), 200):
+                # An OR of (signer = ? AND submission_id = ?): one index probe per key. (SQLite
+                # answers a row-value IN list by scanning the whole index, per group.)
                 rows = session.execute(
                     select(Entry.signer, Entry.submission_id, Entry.content_digest, Entry.receipt)
-                    .where(tuple_(Entry.signer, Entry.submission_id).in_(keys[start:start + 400]))
+                    .where(or_(*(and_(Entry.signer == signer, Entry.submission_id == entry_id)
+                                 for signer, entry_id in keys[start:start + 200])))
                 )
                 for row in rows:
                     known[(row.signer, row.submission_id)] = (row.content_digest, row.receipt)

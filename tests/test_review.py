@@ -271,3 +271,34 @@ def test_reports_committed_as_a_group_are_answered_one_by_one(service: ReviewSer
     with service.database.session() as session:
         screened = {row.unit: row.report_count for row in session.scalars(select(UnitReview))}
     assert screened == {units[0]: 1, units[2]: 1}
+
+
+def test_submitting_and_screening_never_scan_a_growing_table(service: ReviewService, election: Election) -> None:
+    """Every query of the submission and screening paths finds its rows through an index:
+    a full scan of entries, photos or assignments would make each report slower than the
+    one before, all night (a row-value IN list made SQLite do exactly that)."""
+    if service.database.engine.dialect.name != "sqlite":
+        pytest.skip("reads SQLite's query plans")
+    from sqlalchemy import event
+
+    units = [u.id for u in election.polling_units(CONSTITUENCY)][:5]
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and not executemany:
+            statements.append((statement, parameters))
+
+    service.submit_reports([(tally(service, "org-a", unit), None) for unit in units])  # warm: rows exist
+    event.listen(service.database.engine, "before_cursor_execute", record)
+    try:
+        service.submit_reports([(tally(service, org, unit), None) for org in ("org-b", "org-c") for unit in units])
+        service.submit_reports([(tally(service, "org-a", units[0]), None)])  # a retry
+    finally:
+        event.remove(service.database.engine, "before_cursor_execute", record)
+    assert statements
+    growing = ("entries", "photos", "photo_uses", "assignments", "members", "unit_reviews")
+    with service.database.engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            scans = [row[3] for row in plan if row[3].startswith("SCAN") and row[3].split()[1] in growing]
+            assert not scans, f"{statement}\n{scans}"
