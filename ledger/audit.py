@@ -15,15 +15,21 @@ its own replay; nothing it says is taken as true.
 - ``all``: every anchored batch in order, then replay every decision to recompute the
   certified numbers, and compare them with what the API publishes.
 
-Memory stays small: batches are checked one at a time, and only a record → unit map and
-the decisions are kept for the replay.
+Memory stays small: batches are checked a few at a time, and only a record → unit map and
+the decisions are kept for the replay. ``all`` can check records in several processes
+(``--workers``, default: one per CPU) when the content source can be opened again by
+another process (a block store, a CAR file once imported, an IPFS node; not a gateway).
 """
 
 from __future__ import annotations
 
 import hmac
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -60,9 +66,11 @@ class StoreSource:
     """Any content store (local block store, Kubo node, an imported CAR file); stores check
     every block they return against its hash."""
 
-    def __init__(self, store: ContentStore, label: str):
+    def __init__(self, store: ContentStore, label: str, spec: str | None = None):
         self.store = store
         self.label = label
+        self.spec = spec
+        """How another process opens the same source (``open_source``); None if it cannot."""
 
     def node_block(self, cid: CID) -> bytes:
         block = self.store.get_block(cid)
@@ -98,6 +106,7 @@ class GatewaySource:
         self.base_url = base_url.rstrip("/")
         self.client = client or httpx.Client(timeout=60)
         self.label = f"gateway {self.base_url}"
+        self.spec = None  # a ledger's gateway is asked by one process at a time (and with its key)
 
     def _get(self, cid: CID) -> bytes:
         response = polite_get(self.client, f"{self.base_url}/v1/content/{cid}", params={"format": "raw"})
@@ -127,16 +136,113 @@ def open_source(spec: str, *, scratch: Path, client: httpx.Client | None = None)
     if kind == "car":
         store = LocalBlockStore(scratch / "car-blocks")
         import_car(store, Path(rest))
-        return StoreSource(store, f"CAR file {rest}")
+        return StoreSource(store, f"CAR file {rest}", spec=f"blocks:{scratch / 'car-blocks'}")
     if kind == "ipfs":
         from ledger.content.kubo import KuboStore
 
-        return StoreSource(KuboStore(rest), f"IPFS node {rest}")
+        return StoreSource(KuboStore(rest), f"IPFS node {rest}", spec=spec)
     if kind == "blocks":
-        return StoreSource(LocalBlockStore(Path(rest)), f"block store {rest}")
+        return StoreSource(LocalBlockStore(Path(rest)), f"block store {rest}", spec=spec)
     if kind in ("http", "https"):
         return GatewaySource(spec, client)
     raise ValueError(f"unknown content source {spec!r}: use car:FILE, ipfs:URL, blocks:DIR or an http(s) gateway URL")
+
+
+Summary = tuple[Any, ...]
+"""What ``verify all`` keeps of a record for the replay: ``("tally", unit, corrects)``,
+``("decision", decision)`` (links as CID strings, without the signature) or ``("other",)``."""
+
+
+def _summary(node: Mapping[str, Any]) -> Summary:
+    if node.get("format") == TALLY_FORMAT:
+        return ("tally", str(node["polling_unit"]), [str(c) for c in node.get("corrects") or []])
+    if node.get("format") == DECISION_FORMAT:
+        return ("decision", {k: (str(v) if isinstance(v, CID) else v) for k, v in node.items() if k != "signature"})
+    return ("other",)
+
+
+def read_record(source: ContentSource, record_cid: str, where: str, mismatches: list[Mismatch]) -> dict[str, Any] | None:
+    """Fetch a record (re-hashed to its CID), decode it and check its signature."""
+    try:
+        cid = CID.parse(record_cid)
+        if cid.codec != DAG_CBOR:
+            raise LedgerError(f"{record_cid} is not a DAG-CBOR record")
+        node = dagcbor.decode(source.node_block(cid))
+        if not isinstance(node, dict):
+            raise LedgerError("a record must be a map")
+        verify_entry_signature(node)
+        return node
+    except (LedgerError, ValueError) as exc:
+        mismatches.append(Mismatch("record", where, "a signed record that hashes to its CID", str(exc)))
+        return None
+
+
+def check_leaf(node: Mapping[str, Any], values: tuple[str, str, str], where: str, mismatches: list[Mismatch]) -> None:
+    """The manifest's leaf values must be what the record itself says."""
+    if node.get("format") == TALLY_FORMAT:
+        stated = (node.get("polling_unit"), node.get("submitter"))
+    else:
+        stated = (node.get("subject"), node.get("decider"))
+    if (values[1], values[2].lower()) != (stated[0], str(stated[1]).lower()):
+        mismatches.append(Mismatch("leaf values", where, f"{stated[0]} signed by {stated[1]}",
+                                   f"{values[1]} signed by {values[2]}"))
+
+
+def check_records(source: ContentSource, values: list[tuple[str, str, str]], where: str
+                  ) -> tuple[list[Mismatch], list[tuple[str, Summary]]]:
+    """Check a batch's records (CID, signature, leaf values); their mismatches and summaries."""
+    mismatches: list[Mismatch] = []
+    summaries: list[tuple[str, Summary]] = []
+    for record_cid, subject, signer in values:
+        at = f"{where}, record {record_cid}"
+        node = read_record(source, record_cid, at, mismatches)
+        if node is not None:
+            check_leaf(node, (record_cid, subject, signer), at, mismatches)
+            summaries.append((record_cid, _summary(node)))
+    return mismatches, summaries
+
+
+def certified_numbers(source: ContentSource, items: list[tuple[str, str]]
+                      ) -> tuple[list[Mismatch], list[tuple[str, int, dict[str, int], dict[str, int]]]]:
+    """For certified ``(unit, record CID)`` pairs: (unit, ballots cast, constituency votes,
+    party-list votes) of each record that checks out."""
+    mismatches: list[Mismatch] = []
+    numbers = []
+    for unit_id, record_cid in items:
+        node = read_record(source, record_cid, f"certified record {record_cid} of {unit_id}", mismatches)
+        if node is None:
+            continue
+        document = node_to_json(node)
+        assert isinstance(document, dict)
+        numbers.append((unit_id, document["constituency"]["ballots_cast"], dict(document["constituency"]["votes"]),
+                        dict(document["party_list"]["votes"])))
+    return mismatches, numbers
+
+
+# Worker processes of ``verify all`` open the same content source once, then check chunks.
+_worker_source: ContentSource | None = None
+
+
+def _start_worker(spec: str) -> None:
+    import tempfile
+
+    global _worker_source
+    _worker_source = open_source(spec, scratch=Path(tempfile.mkdtemp(prefix="tally-verify-worker-")))
+
+
+def _worker_check_records(values: list[tuple[str, str, str]], where: str) -> tuple[list[Mismatch], list[tuple[str, Summary]]]:
+    assert _worker_source is not None
+    return check_records(_worker_source, values, where)
+
+
+def _worker_certified_numbers(items: list[tuple[str, str]]) -> Any:
+    assert _worker_source is not None
+    return certified_numbers(_worker_source, items)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 @dataclass(frozen=True)
@@ -187,20 +293,20 @@ class Auditor:
 
     # -- one batch ----------------------------------------------------------------
 
-    def verify_batch(self, batch_id: int, report: AuditReport, *, on_record: Callable[[str, dict[str, Any]], None] | None = None
-                     ) -> list[tuple[str, str, str]]:
-        """Check batch ``batch_id`` against the chain; returns its leaf values."""
+    def _open_batch(self, batch_id: int, report: AuditReport) -> list[tuple[str, str, str]] | None:
+        """Batch ``batch_id``'s leaf values from the manifest its event names, after checking
+        that they rebuild the root on chain (None when there is no batch to check)."""
         where = f"batch {batch_id}"
         event = self.chain.get_batch(batch_id, from_block=self.chain.deploy_block)
         root = self.chain.get_root(batch_id)
         if event is None or root is None:
             report.mismatches.append(Mismatch("anchor", where, "a BatchAnchored event and a root on chain", "nothing"))
-            return []
+            return None
         try:
             manifest = parse_manifest(self.content.file_bytes(CID.parse(event.manifest_cid)))
         except (LedgerError, ValueError) as exc:
             report.mismatches.append(Mismatch("manifest", where, f"manifest {event.manifest_cid}", str(exc)))
-            return []
+            return None
         values = [tuple(v) for v in manifest["records"]]
         if manifest.get("batch_id") != batch_id or len(values) != event.record_count:
             report.mismatches.append(Mismatch("manifest", where, f"batch {batch_id} with {event.record_count} records",
@@ -208,40 +314,21 @@ class Auditor:
         rebuilt = build_tree([leaf_hash(v) for v in values]).root if values else b""
         if not hmac.compare_digest(rebuilt, root):
             report.mismatches.append(Mismatch("batch root", where, f"{_hex(root)} (on chain)", f"{_hex(rebuilt)} (rebuilt)"))
-        for record_cid, subject, signer in values:
-            node = self._record(record_cid, f"{where}, record {record_cid}", report)
-            if node is None:
-                continue
-            self._check_leaf(node, (record_cid, subject, signer), f"{where}, record {record_cid}", report)
-            if on_record is not None:
-                on_record(record_cid, node)
-        report.batches += 1
-        report.records += len(values)
         return values  # type: ignore[return-value]
 
-    def _record(self, record_cid: str, where: str, report: AuditReport) -> dict[str, Any] | None:
-        try:
-            cid = CID.parse(record_cid)
-            if cid.codec != DAG_CBOR:
-                raise LedgerError(f"{record_cid} is not a DAG-CBOR record")
-            node = dagcbor.decode(self.content.node_block(cid))
-            if not isinstance(node, dict):
-                raise LedgerError("a record must be a map")
-            verify_entry_signature(node)
-            return node
-        except (LedgerError, ValueError) as exc:
-            report.mismatches.append(Mismatch("record", where, "a signed record that hashes to its CID", str(exc)))
-            return None
+    def verify_batch(self, batch_id: int, report: AuditReport) -> list[tuple[str, str, str]]:
+        """Check batch ``batch_id`` against the chain, and every record in it; returns its leaf values."""
+        values = self._open_batch(batch_id, report)
+        if values is None:
+            return []
+        mismatches, _ = check_records(self.content, values, f"batch {batch_id}")
+        report.mismatches += mismatches
+        report.batches += 1
+        report.records += len(values)
+        return values
 
-    @staticmethod
-    def _check_leaf(node: Mapping[str, Any], values: tuple[str, str, str], where: str, report: AuditReport) -> None:
-        if node.get("format") == TALLY_FORMAT:
-            stated = (node.get("polling_unit"), node.get("submitter"))
-        else:
-            stated = (node.get("subject"), node.get("decider"))
-        if (values[1], values[2].lower()) != (stated[0], str(stated[1]).lower()):
-            report.mismatches.append(Mismatch("leaf values", where, f"{stated[0]} signed by {stated[1]}",
-                                              f"{values[1]} signed by {values[2]}"))
+    def _record(self, record_cid: str, where: str, report: AuditReport) -> dict[str, Any] | None:
+        return read_record(self.content, record_cid, where, report.mismatches)
 
     # -- one record ---------------------------------------------------------------
 
@@ -278,7 +365,7 @@ class Auditor:
                 report.mismatches.append(Mismatch("batch root", f"batch {batch_id}", _hex(root), _hex(tree.root)))
             node = self._record(record_cid, f"batch {batch_id}, record {record_cid}", report)
             if node is not None:
-                self._check_leaf(node, values[positions[0]], f"batch {batch_id}, record {record_cid}", report)  # type: ignore[arg-type]
+                check_leaf(node, values[positions[0]], f"batch {batch_id}, record {record_cid}", report.mismatches)  # type: ignore[arg-type]
             report.records += 1
             report.batches += 1
             return report
@@ -312,59 +399,103 @@ class Auditor:
 
     # -- everything ---------------------------------------------------------------
 
-    def verify_all(self, *, progress: Callable[[int, int], None] | None = None) -> AuditReport:
+    def verify_all(self, *, progress: Callable[[int, int], None] | None = None, workers: int = 1) -> AuditReport:
+        """Every anchored batch in order, then the replay of every decision and the certified
+        numbers, compared with the API's when one is given.
+
+        ``workers`` > 1 checks records (the costly part: reading, re-hashing, signature
+        recovery) in that many processes while this one reads the chain and rebuilds roots;
+        the results are taken in batch order, so the replay sees what a single process sees.
+        """
         report = AuditReport()
         record_units: dict[str, str] = {}
         corrects: dict[str, list[str]] = {}
         decisions: list[tuple[str, dict[str, Any]]] = []
 
-        def collect(record_cid: str, node: dict[str, Any]) -> None:
-            if node.get("format") == TALLY_FORMAT:
-                record_units[record_cid] = str(node["polling_unit"])
-                if node.get("corrects"):
-                    corrects[record_cid] = [str(c) for c in node["corrects"]]
-            elif node.get("format") == DECISION_FORMAT:
-                decisions.append((record_cid, {k: (str(v) if isinstance(v, CID) else v) for k, v in node.items()}))
+        def take(mismatches: list[Mismatch], summaries: list[tuple[str, Summary]]) -> None:
+            report.mismatches.extend(mismatches)
+            for record_cid, summary in summaries:
+                if summary[0] == "tally":
+                    record_units[record_cid] = summary[1]
+                    if summary[2]:
+                        corrects[record_cid] = summary[2]
+                elif summary[0] == "decision":
+                    decisions.append((record_cid, summary[1]))
 
         last = self.chain.next_batch_id() - 1
-        for batch_id in range(1, last + 1):
-            self.verify_batch(batch_id, report, on_record=collect)
-            if progress is not None:
-                progress(batch_id, last)
-        replay = Replay(
-            record_unit=record_units.get,
-            corrects=lambda cid: corrects.get(cid, []),
-            units_of=lambda constituency: [u.id for u in self.election.polling_units(constituency)],
-        )
-        for decision_cid, decision in decisions:
-            try:
-                replay.apply(decision_cid, decision)
-            except DecisionRefused as exc:
-                report.mismatches.append(Mismatch("decision", f"decision {decision_cid}", "a decision the rules allow", str(exc)))
-        report.decisions = len(decisions)
-        report.certified = self._certified_numbers(replay, report)
+        with self._pool(workers) as pool:
+            pending: deque[tuple[int, int, list[Future[Any]]]] = deque()
+
+            def settle_oldest() -> None:
+                batch_id, count, futures = pending.popleft()
+                for future in futures:
+                    take(*future.result())
+                report.batches += 1
+                report.records += count
+                if progress is not None:
+                    progress(batch_id, last)
+
+            for batch_id in range(1, last + 1):
+                values = self._open_batch(batch_id, report)
+                if values is None:
+                    continue
+                where = f"batch {batch_id}"
+                if pool is None:
+                    take(*check_records(self.content, values, where))
+                    pending.append((batch_id, len(values), []))
+                else:
+                    pending.append((batch_id, len(values),
+                                    [pool.submit(_worker_check_records, chunk, where) for chunk in _chunks(values, 500)]))
+                while len(pending) > 2:  # a batch or two in flight: memory stays bounded
+                    settle_oldest()
+            while pending:
+                settle_oldest()
+            replay = Replay(
+                record_unit=record_units.get,
+                corrects=lambda cid: corrects.get(cid, []),
+                units_of=lambda constituency: [u.id for u in self.election.polling_units(constituency)],
+            )
+            for decision_cid, decision in decisions:
+                try:
+                    replay.apply(decision_cid, decision)
+                except DecisionRefused as exc:
+                    report.mismatches.append(Mismatch("decision", f"decision {decision_cid}", "a decision the rules allow",
+                                                      str(exc)))
+            report.decisions = len(decisions)
+            report.certified = self._certified_numbers(replay, report, pool)
         if self.api is not None:
             self._compare_with_api(report)
         return report
 
-    def _certified_numbers(self, replay: Replay, report: AuditReport) -> dict[str, Any]:
+    def _pool(self, workers: int) -> Any:
+        """Worker processes for ``verify all``, or a null context (None) to work in this one."""
+        spec = getattr(self.content, "spec", None)
+        if workers <= 1 or spec is None:
+            return nullcontext(None)
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(spec,))
+
+    def _certified_numbers(self, replay: Replay, report: AuditReport, pool: ProcessPoolExecutor | None = None
+                           ) -> dict[str, Any]:
         """Sum the certified records per constituency, and the party list nationally."""
         constituencies: dict[str, dict[str, Any]] = {}
         party_votes: dict[str, int] = {}
-        for unit_id, record_cid in sorted(replay.certified_records().items()):
-            node = self._record(record_cid, f"certified record {record_cid} of {unit_id}", report)
-            if node is None:
-                continue
-            document = node_to_json(node)
-            assert isinstance(document, dict)
-            constituency_id = self.election.polling_unit(unit_id).constituency_id
-            totals = constituencies.setdefault(constituency_id, {"units": 0, "ballots_cast": 0, "votes": {}})
-            totals["units"] += 1
-            totals["ballots_cast"] += document["constituency"]["ballots_cast"]
-            for number, votes in document["constituency"]["votes"].items():
-                totals["votes"][number] = totals["votes"].get(number, 0) + votes
-            for number, votes in document["party_list"]["votes"].items():
-                party_votes[number] = party_votes.get(number, 0) + votes
+        items = sorted(replay.certified_records().items())
+        if pool is None:
+            results: Iterator[Any] = iter([certified_numbers(self.content, items)])
+        else:
+            results = pool.map(_worker_certified_numbers, _chunks(items, 1000))
+        for mismatches, numbers in results:
+            report.mismatches.extend(mismatches)
+            for unit_id, ballots_cast, constituency_votes, party_list_votes in numbers:
+                constituency_id = self.election.polling_unit(unit_id).constituency_id
+                totals = constituencies.setdefault(constituency_id, {"units": 0, "ballots_cast": 0, "votes": {}})
+                totals["units"] += 1
+                totals["ballots_cast"] += ballots_cast
+                for number, votes in constituency_votes.items():
+                    totals["votes"][number] = totals["votes"].get(number, 0) + votes
+                for number, votes in party_list_votes.items():
+                    party_votes[number] = party_votes.get(number, 0) + votes
         return {"constituencies": constituencies, "party_list": party_votes}
 
     def _compare_with_api(self, report: AuditReport) -> None:

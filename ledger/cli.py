@@ -201,19 +201,24 @@ def verify_batch(batch_id: int, rpc: RpcOption = None, contract: ContractOption 
 @verify_app.command("all")
 def verify_all(rpc: RpcOption = None, contract: ContractOption = None,
                content: ContentOption = None, api: ApiOption = None,
-                  api_key: ApiKeyOption = None) -> None:
+               api_key: ApiKeyOption = None,
+               workers: Annotated[int, typer.Option("--workers", min=0, help="processes checking records "
+                                                    "(0: one per CPU; a gateway source uses one)")] = 0) -> None:
     """Every anchored batch in order, then replay all decisions and compare the certified
     numbers with what the API publishes."""
+    import os
+
     from rich.progress import Progress
 
     auditor = _auditor(rpc, contract, content, api, api_key)
+    workers = workers or os.cpu_count() or 1
     with Progress() as progress:
         task = progress.add_task("verifying batches", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = auditor.verify_all(progress=advance)
+        report = auditor.verify_all(progress=advance, workers=workers)
     certified = report.certified["constituencies"]
     typer.echo(f"certified: {sum(c['units'] for c in certified.values())} units in {len(certified)} constituencies "
                f"replayed from {report.decisions} decisions")

@@ -429,8 +429,7 @@ class ReviewService:
             with self._pending_lock:
                 self._pending_units.update(created)
         else:
-            for unit_id in sorted(created):
-                self.screen(unit_id)
+            self.screen_units(created)
         done = [answer for answer in answers if answer is not None]
         assert len(done) == len(reports), "every report has its answer"
         return done

@@ -81,3 +81,22 @@ def test_a_forged_batch_on_chain_is_caught(night, tmp_path: Path) -> None:  # ty
     report = AuditReport()
     auditor(service, client).verify_batch(2, report)
     assert [m.what for m in report.mismatches] == ["manifest", "batch root"]
+
+
+def test_worker_processes_reach_the_same_verdict(night, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``verify all --workers 2``: records are checked in other processes, which open the
+    block store again by its spec; the report equals the single-process one, tampering included."""
+    service, client = night
+    source = open_source(f"blocks:{service.ledger.content.root}", scratch=tmp_path)
+    alone = auditor(service, client, source).verify_all(workers=1)
+    together = auditor(service, client, source).verify_all(workers=2)
+    assert alone.ok and together.ok
+    assert (together.batches, together.records, together.decisions, together.certified) == (
+        alone.batches, alone.records, alone.decisions, alone.certified)
+    record_cid = service.ledger.changes(after=0, limit=1)[0][0]["record_cid"]
+    path = service.ledger.content.path_of(CID.parse(record_cid))
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    report = auditor(service, client, source).verify_all(workers=2)
+    assert any(m.what == "record" and record_cid in m.where for m in report.mismatches)
