@@ -115,6 +115,8 @@ class Replay:
         self.units: dict[str, UnitState] = {}
         self.constituencies: dict[str, ConstituencyState] = {}
         self.decisions: dict[str, Mapping[str, Any]] = {}
+        """Each applied decision's action and subject (all a later ``reopen`` reads of it):
+        kept small, since a national night applies a few hundred thousand decisions."""
         self._record_unit = record_unit
         self._corrects = corrects
         self._units_of = units_of
@@ -131,7 +133,7 @@ class Replay:
 
     def apply(self, decision_cid: str, decision: Mapping[str, Any]) -> None:
         self._apply(decision, dry_run=False)
-        self.decisions[decision_cid] = decision
+        self.decisions[decision_cid] = {"action": decision.get("action"), "subject": decision.get("subject")}
 
     def _apply(self, decision: Mapping[str, Any], *, dry_run: bool) -> None:
         action, role, subject = decision.get("action"), decision.get("role"), str(decision.get("subject"))
