@@ -27,62 +27,42 @@ import hmac
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
+from ledger.audit_checks import (
+    ContentSource,
+    Mismatch,
+    StoreSource,
+    Summary,
+    certified_numbers,
+    check_leaf,
+    check_records,
+    chunks,
+    read_record,
+    start_worker,
+    worker_certified_numbers,
+    worker_check_records,
+)
 from ledger.batches import parse_manifest
 from ledger.chain.evidence import EvidenceAnchorClient
 from ledger.content.car import import_car
 from ledger.content.local import LocalBlockStore
-from ledger.content.store import ContentStore
-from ledger.core import dagcbor
-from ledger.core.cid import CID, DAG_CBOR
+from ledger.core.cid import CID
 from ledger.core.leaf import leaf_hash
 from ledger.core.merkle import build_tree
-from ledger.core.record import TALLY_FORMAT, node_to_json, verify_entry_signature
 from ledger.core.unixfs import file_cid
-from ledger.decisions import DECISION_FORMAT, DecisionRefused, Replay
+from ledger.decisions import DecisionRefused, Replay
 from ledger.election import Election
 from ledger.errors import LedgerError, NotFound
 
 __all__ = ["Auditor", "ContentSource", "GatewaySource", "Mismatch", "StoreSource", "open_source"]
-
-
-class ContentSource(Protocol):
-    def node_block(self, cid: CID) -> bytes:
-        """A DAG-CBOR block, checked against its CID."""
-
-    def file_bytes(self, cid: CID) -> bytes:
-        """A whole UnixFS file, checked against its CID."""
-
-
-class StoreSource:
-    """Any content store (local block store, Kubo node, an imported CAR file); stores check
-    every block they return against its hash."""
-
-    def __init__(self, store: ContentStore, label: str, spec: str | None = None):
-        self.store = store
-        self.label = label
-        self.spec = spec
-        """How another process opens the same source (``open_source``); None if it cannot."""
-
-    def node_block(self, cid: CID) -> bytes:
-        block = self.store.get_block(cid)
-        if not cid.verify_block(block):
-            raise LedgerError(f"{self.label} returned bytes for {cid} that do not hash to it")
-        return block
-
-    def file_bytes(self, cid: CID) -> bytes:
-        data = b"".join(self.store.cat(cid))
-        if file_cid(data) != cid:
-            raise LedgerError(f"{self.label} returned a file for {cid} whose CID is {file_cid(data)}")
-        return data
 
 
 def polite_get(client: Any, url: str, *, params: dict[str, str] | None = None, attempts: int = 8) -> Any:
@@ -146,116 +126,6 @@ def open_source(spec: str, *, scratch: Path, client: httpx.Client | None = None)
     if kind in ("http", "https"):
         return GatewaySource(spec, client)
     raise ValueError(f"unknown content source {spec!r}: use car:FILE, ipfs:URL, blocks:DIR or an http(s) gateway URL")
-
-
-Summary = tuple[Any, ...]
-"""What ``verify all`` keeps of a record for the replay: ``("tally", unit, corrects)``,
-``("decision", decision)`` (links as CID strings, without the signature) or ``("other",)``."""
-
-
-def _summary(node: Mapping[str, Any]) -> Summary:
-    if node.get("format") == TALLY_FORMAT:
-        return ("tally", str(node["polling_unit"]), [str(c) for c in node.get("corrects") or []])
-    if node.get("format") == DECISION_FORMAT:
-        return ("decision", {k: (str(v) if isinstance(v, CID) else v) for k, v in node.items() if k != "signature"})
-    return ("other",)
-
-
-def read_record(source: ContentSource, record_cid: str, where: str, mismatches: list[Mismatch]) -> dict[str, Any] | None:
-    """Fetch a record (re-hashed to its CID), decode it and check its signature."""
-    try:
-        cid = CID.parse(record_cid)
-        if cid.codec != DAG_CBOR:
-            raise LedgerError(f"{record_cid} is not a DAG-CBOR record")
-        node = dagcbor.decode(source.node_block(cid))
-        if not isinstance(node, dict):
-            raise LedgerError("a record must be a map")
-        verify_entry_signature(node)
-        return node
-    except (LedgerError, ValueError) as exc:
-        mismatches.append(Mismatch("record", where, "a signed record that hashes to its CID", str(exc)))
-        return None
-
-
-def check_leaf(node: Mapping[str, Any], values: tuple[str, str, str], where: str, mismatches: list[Mismatch]) -> None:
-    """The manifest's leaf values must be what the record itself says."""
-    if node.get("format") == TALLY_FORMAT:
-        stated = (node.get("polling_unit"), node.get("submitter"))
-    else:
-        stated = (node.get("subject"), node.get("decider"))
-    if (values[1], values[2].lower()) != (stated[0], str(stated[1]).lower()):
-        mismatches.append(Mismatch("leaf values", where, f"{stated[0]} signed by {stated[1]}",
-                                   f"{values[1]} signed by {values[2]}"))
-
-
-def check_records(source: ContentSource, values: list[tuple[str, str, str]], where: str
-                  ) -> tuple[list[Mismatch], list[tuple[str, Summary]]]:
-    """Check a batch's records (CID, signature, leaf values); their mismatches and summaries."""
-    mismatches: list[Mismatch] = []
-    summaries: list[tuple[str, Summary]] = []
-    for record_cid, subject, signer in values:
-        at = f"{where}, record {record_cid}"
-        node = read_record(source, record_cid, at, mismatches)
-        if node is not None:
-            check_leaf(node, (record_cid, subject, signer), at, mismatches)
-            summaries.append((record_cid, _summary(node)))
-    return mismatches, summaries
-
-
-def certified_numbers(source: ContentSource, items: list[tuple[str, str]]
-                      ) -> tuple[list[Mismatch], list[tuple[str, int, dict[str, int], dict[str, int]]]]:
-    """For certified ``(unit, record CID)`` pairs: (unit, ballots cast, constituency votes,
-    party-list votes) of each record that checks out."""
-    mismatches: list[Mismatch] = []
-    numbers = []
-    for unit_id, record_cid in items:
-        node = read_record(source, record_cid, f"certified record {record_cid} of {unit_id}", mismatches)
-        if node is None:
-            continue
-        document = node_to_json(node)
-        assert isinstance(document, dict)
-        numbers.append((unit_id, document["constituency"]["ballots_cast"], dict(document["constituency"]["votes"]),
-                        dict(document["party_list"]["votes"])))
-    return mismatches, numbers
-
-
-# Worker processes of ``verify all`` open the same content source once, then check chunks.
-_worker_source: ContentSource | None = None
-
-
-def _start_worker(spec: str) -> None:
-    import tempfile
-
-    global _worker_source
-    _worker_source = open_source(spec, scratch=Path(tempfile.mkdtemp(prefix="tally-verify-worker-")))
-
-
-def _worker_check_records(values: list[tuple[str, str, str]], where: str) -> tuple[list[Mismatch], list[tuple[str, Summary]]]:
-    assert _worker_source is not None
-    return check_records(_worker_source, values, where)
-
-
-def _worker_certified_numbers(items: list[tuple[str, str]]) -> Any:
-    assert _worker_source is not None
-    return certified_numbers(_worker_source, items)
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """One thing that does not check out: what, where, what was expected and what was found."""
-
-    what: str
-    where: str
-    expected: str
-    found: str
-
-    def __str__(self) -> str:
-        return f"{self.what} at {self.where}: expected {self.expected}, found {self.found}"
 
 
 @dataclass
@@ -410,7 +280,14 @@ class Auditor:
         report = AuditReport()
         record_units: dict[str, str] = {}
         corrects: dict[str, list[str]] = {}
-        decisions: list[tuple[str, dict[str, Any]]] = []
+        # Decisions are replayed as they stream past, in ledger order: a decision is always
+        # accepted after the records it names, so they are known by then (one that names a
+        # record from later in the ledger is refused, as it should be).
+        replay = Replay(
+            record_unit=record_units.get,
+            corrects=lambda cid: corrects.get(cid, []),
+            units_of=lambda constituency: [u.id for u in self.election.polling_units(constituency)],
+        )
 
         def take(mismatches: list[Mismatch], summaries: list[tuple[str, Summary]]) -> None:
             report.mismatches.extend(mismatches)
@@ -420,7 +297,12 @@ class Auditor:
                     if summary[2]:
                         corrects[record_cid] = summary[2]
                 elif summary[0] == "decision":
-                    decisions.append((record_cid, summary[1]))
+                    report.decisions += 1
+                    try:
+                        replay.apply(record_cid, summary[1])
+                    except DecisionRefused as exc:
+                        report.mismatches.append(Mismatch("decision", f"decision {record_cid}", "a decision the rules allow",
+                                                          str(exc)))
 
         last = self.chain.next_batch_id() - 1
         with self._pool(workers) as pool:
@@ -445,23 +327,11 @@ class Auditor:
                     pending.append((batch_id, len(values), []))
                 else:
                     pending.append((batch_id, len(values),
-                                    [pool.submit(_worker_check_records, chunk, where) for chunk in _chunks(values, 500)]))
+                                    [pool.submit(worker_check_records, chunk, where) for chunk in chunks(values, 500)]))
                 while len(pending) > 2:  # a batch or two in flight: memory stays bounded
                     settle_oldest()
             while pending:
                 settle_oldest()
-            replay = Replay(
-                record_unit=record_units.get,
-                corrects=lambda cid: corrects.get(cid, []),
-                units_of=lambda constituency: [u.id for u in self.election.polling_units(constituency)],
-            )
-            for decision_cid, decision in decisions:
-                try:
-                    replay.apply(decision_cid, decision)
-                except DecisionRefused as exc:
-                    report.mismatches.append(Mismatch("decision", f"decision {decision_cid}", "a decision the rules allow",
-                                                      str(exc)))
-            report.decisions = len(decisions)
             report.certified = self._certified_numbers(replay, report, pool)
         if self.api is not None:
             self._compare_with_api(report)
@@ -473,7 +343,7 @@ class Auditor:
         if workers <= 1 or spec is None:
             return nullcontext(None)
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(spec,))
+                                   initializer=start_worker, initargs=(spec,))
 
     def _certified_numbers(self, replay: Replay, report: AuditReport, pool: ProcessPoolExecutor | None = None
                            ) -> dict[str, Any]:
@@ -484,7 +354,7 @@ class Auditor:
         if pool is None:
             results: Iterator[Any] = iter([certified_numbers(self.content, items)])
         else:
-            results = pool.map(_worker_certified_numbers, _chunks(items, 1000))
+            results = pool.map(worker_certified_numbers, chunks(items, 1000))
         for mismatches, numbers in results:
             report.mismatches.extend(mismatches)
             for unit_id, ballots_cast, constituency_votes, party_list_votes in numbers:

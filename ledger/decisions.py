@@ -114,8 +114,8 @@ class Replay:
     ):
         self.units: dict[str, UnitState] = {}
         self.constituencies: dict[str, ConstituencyState] = {}
-        self.decisions: dict[str, Mapping[str, Any]] = {}
-        """Each applied decision's action and subject (all a later ``reopen`` reads of it):
+        self.decisions: dict[str, tuple[str, str]] = {}
+        """Each applied decision's (action, subject), all a later ``reopen`` reads of it:
         kept small, since a national night applies a few hundred thousand decisions."""
         self._record_unit = record_unit
         self._corrects = corrects
@@ -133,7 +133,7 @@ class Replay:
 
     def apply(self, decision_cid: str, decision: Mapping[str, Any]) -> None:
         self._apply(decision, dry_run=False)
-        self.decisions[decision_cid] = {"action": decision.get("action"), "subject": decision.get("subject")}
+        self.decisions[decision_cid] = (str(decision.get("action")), str(decision.get("subject")))
 
     def _apply(self, decision: Mapping[str, Any], *, dry_run: bool) -> None:
         action, role, subject = decision.get("action"), decision.get("role"), str(decision.get("subject"))
@@ -166,7 +166,8 @@ class Replay:
             reopened = self.decisions.get(_link(decision.get("reopens")) or "")
             if reopened is None:
                 raise DecisionRefused("reopen must name an earlier decision (reopens) of this ledger")
-            if reopened.get("action") == "certify_constituency":
+            reopened_action, reopened_subject = reopened
+            if reopened_action == "certify_constituency":
                 state = self.constituency(subject)
                 if not state.certified:
                     raise DecisionRefused(f"constituency {subject} is not certified")
@@ -174,7 +175,7 @@ class Replay:
                     state.certified, state.last_decision = False, decision_id
                 return
             unit = self.unit(subject)
-            if str(reopened.get("subject")) != subject:
+            if reopened_subject != subject:
                 raise DecisionRefused("reopen's subject must be the subject of the decision it reopens")
             if unit.status == "open":
                 raise DecisionRefused(f"unit {subject} is already open")
