@@ -157,6 +157,9 @@ class ReviewService:
         """Bring the review index and the certified aggregates to the replay's state for
         ``units`` and ``constituencies`` (after their decisions were applied)."""
         now = self.clock()
+        certified_records = {unit_id: state.certified for unit_id in units
+                             if (state := self.replay.unit(unit_id)).status == "certified" and state.certified}
+        documents: dict[str, dict[str, Any]] = {}
         with self.database.session() as session:
             for start in range(0, len(units), 500):
                 chunk = units[start:start + 500]
@@ -164,6 +167,10 @@ class ReviewService:
                     state = self.replay.unit(row.unit)
                     row.status, row.accepted_cid, row.certified_cid = state.status, state.accepted, state.certified
                     row.updated_at = now
+                wanted = [certified_records[u] for u in chunk if u in certified_records]
+                if wanted:
+                    rows = session.execute(select(Entry.cid, Entry.document).where(Entry.cid.in_(wanted)))
+                    documents.update((row.cid, row.document) for row in rows)
             for constituency_id in constituencies:
                 certified = self.replay.constituency(constituency_id).certified
                 row = session.get(ConstituencyReview, constituency_id)
@@ -172,9 +179,11 @@ class ReviewService:
                 else:
                     row.certified, row.updated_at = certified, now
         for unit_id in units:
-            state = self.replay.unit(unit_id)
-            if state.status == "certified" and state.certified:
-                self.aggregates.set_certified(unit_id, self.ledger.entry(state.certified).document, state.certified)
+            record_cid = certified_records.get(unit_id)
+            if record_cid is not None:
+                if record_cid not in documents:
+                    raise NotFound(f"certified record {record_cid} of {unit_id} is not in this ledger")
+                self.aggregates.set_certified(unit_id, documents[record_cid], record_cid)
             else:
                 self.aggregates.set_certified(unit_id, None)
 
@@ -613,9 +622,13 @@ class ReviewService:
         view = _node_view(node)
         subject = str(node["subject"])
         with self._lock:
-            existing = self._existing_decision(str(node["decider"]), str(node["decision_id"]))
-            if existing is None:
+            try:
                 self.replay.check(view)
+            except DecisionRefused:
+                # A retry of a decision already applied is refused by the rules as they stand
+                # now; the ledger answers it with its first receipt (or 409 if it differs).
+                if self._existing_decision(str(node["decider"]), str(node["decision_id"])) is None:
+                    raise
             if subject in self.election.constituencies:
                 constituency_id = subject
             else:
