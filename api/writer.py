@@ -3,8 +3,8 @@
 Every submission that changes the ledger runs here, in arrival order. Reports that arrive
 while a group is being committed wait in the queue and are then validated and committed
 together, in one transaction (``ReviewService.submit_reports``): under load the cost of a
-transaction (a disk sync on SQLite and PostgreSQL alike, a lock on both) is shared by the
-whole group, and when the server is idle a report is committed alone, at once. Each
+transaction (its statements and commit, the write lock, on PostgreSQL the flush of its log)
+is shared by the whole group, and when the server is idle a report is committed alone, at once. Each
 report still gets its own answer; one bad report never refuses its neighbours.
 
 Photo uploads are indexed the same way (``Ledger.record_photos``), in groups of their own.
