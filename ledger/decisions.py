@@ -55,6 +55,7 @@ __all__ = [
     "DecisionRefused",
     "Replay",
     "UnitState",
+    "link_text",
 ]
 
 DECISION_FORMAT = "tally-decision-v1"
@@ -89,7 +90,8 @@ class ConstituencyState:
     last_decision: str | None = None
 
 
-def _link(value: object) -> str | None:
+def link_text(value: object) -> str | None:
+    """A link as its CID text: ``{"/": cid}`` (DAG-JSON), a CID, or a string; None stays None."""
     if value is None:
         return None
     if isinstance(value, Mapping):
@@ -145,7 +147,7 @@ class Replay:
             raise DecisionRefused(f"a {role} may not {action}")
         if action in REASON_REQUIRED and not str(decision.get("reason") or "").strip():
             raise DecisionRefused(f"{action} needs a reason")
-        record = _link(decision.get("record"))
+        record = link_text(decision.get("record"))
         if action in RECORD_REQUIRED and not record:
             raise DecisionRefused(f"{action} needs the record it concerns")
         decision_id = str(decision.get("decision_id"))
@@ -163,7 +165,7 @@ class Replay:
                 state.certified, state.last_decision = True, decision_id
             return
         if action == "reopen":
-            reopened = self.decisions.get(_link(decision.get("reopens")) or "")
+            reopened = self.decisions.get(link_text(decision.get("reopens")) or "")
             if reopened is None:
                 raise DecisionRefused("reopen must name an earlier decision (reopens) of this ledger")
             reopened_action, reopened_subject = reopened

@@ -42,7 +42,7 @@ from ledger.db.review_models import (
     UnitLocation,
     UnitReview,
 )
-from ledger.decisions import DecisionRefused, Replay
+from ledger.decisions import DecisionRefused, Replay, link_text
 from ledger.election import Election
 from ledger.errors import InvalidSignature, LedgerError, NotFound
 from ledger.service import Accepted, Ledger, Prepared, format_time
@@ -146,7 +146,7 @@ class ReviewService:
                     else:
                         units.add(subject)
                         if decision["action"] == "reject":
-                            rejected.append(str(_link(decision.get("record"))))
+                            rejected.append(str(link_text(decision.get("record"))))
                     self._decision_cursor = row.id
                     applied += 1
                 self._write_back(sorted(units), sorted(constituencies))
@@ -756,17 +756,9 @@ class ReviewService:
                 row.latitude, row.longitude = latitude, longitude
 
 
-def _link(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return str(value.get("/"))
-    return str(value)
-
-
 def _node_view(node: Mapping[str, Any]) -> dict[str, Any]:
     """A decision with its links as CID strings (the form ``Replay`` reads)."""
-    return {k: (str(v) if isinstance(v, CID) else _link(v) if isinstance(v, Mapping) else v) for k, v in node.items()}
+    return {k: (str(v) if isinstance(v, CID) else link_text(v) if isinstance(v, Mapping) else v) for k, v in node.items()}
 
 
 def _review_json(row: UnitReview) -> dict[str, Any]:
