@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, or_, select, text
+from sqlalchemy import Table, and_, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.content.store import ContentStore
@@ -309,39 +309,42 @@ class Ledger:
         """
         if view not in ("unofficial", "certified"):
             raise NotFound(f"no feed view {view!r}; views are unofficial, certified")
+        with self.database.session() as session:
+            query = select(Entry).where(Entry.id > after)
+            high = after
+            if view == "certified":
+                # Filtered in the database, up to the newest entry now visible (ids become
+                # visible in order), so the cursor moves past everything that was looked at.
+                high = session.scalar(select(func.max(Entry.id))) or after
+                query = query.where(Entry.id <= high, Entry.kind == "decision",
+                                    Entry.document["action"].as_string().in_(CERTIFIED_FEED_ACTIONS))
+            rows = session.scalars(query.order_by(Entry.id).limit(limit)).all()
+            certified = [str((row.document.get("record") or {}).get("/")) for row in rows
+                         if view == "certified" and row.document.get("action") == "certify"]
+            documents = dict(session.execute(select(Entry.cid, Entry.document).where(Entry.cid.in_(certified))).tuples().all()) \
+                if certified else {}
         items: list[dict[str, Any]] = []
-        cursor = after
-        while len(items) < limit:
-            with self.database.session() as session:
-                rows = session.scalars(select(Entry).where(Entry.id > cursor).order_by(Entry.id).limit(limit)).all()
-            if not rows:
-                break
-            for row in rows:
-                cursor = row.id
-                if view == "certified" and not (
-                    row.kind == "decision" and row.document.get("action") in CERTIFIED_FEED_ACTIONS
-                ):
-                    continue
-                item = {
-                    "cursor": row.id,
-                    "view": view,
-                    "kind": row.kind,
-                    "record_cid": row.cid,
-                    "polling_unit": row.polling_unit,
-                    "constituency_id": row.constituency_id,
-                    "signer": row.signer,
-                    "received_at": format_time(row.received_at),
-                    "document": row.document,
-                }
-                if view == "certified" and row.document.get("action") == "certify":
-                    record = row.document.get("record") or {}
-                    item["certified_record"] = self.entry(str(record.get("/"))).document
-                items.append(item)
-                if len(items) == limit:
-                    break
-            if view == "unofficial":
-                break
-        return items, cursor
+        for row in rows:
+            item = {
+                "cursor": row.id,
+                "view": view,
+                "kind": row.kind,
+                "record_cid": row.cid,
+                "polling_unit": row.polling_unit,
+                "constituency_id": row.constituency_id,
+                "signer": row.signer,
+                "received_at": format_time(row.received_at),
+                "document": row.document,
+            }
+            if view == "certified" and row.document.get("action") == "certify":
+                record_cid = str((row.document.get("record") or {}).get("/"))
+                if record_cid not in documents:
+                    raise NotFound(f"certified record {record_cid} is not in this ledger")
+                item["certified_record"] = documents[record_cid]
+            items.append(item)
+        if len(rows) == limit or view == "unofficial":
+            return items, (rows[-1].id if rows else after)
+        return items, max(high, after)
 
     def unit_entries(self, unit_id: str) -> list[Entry]:
         unit = self.election.polling_unit(unit_id)

@@ -248,6 +248,13 @@ def test_the_certified_feed_carries_only_certifications_with_their_numbers(servi
     assert [(i["polling_unit"], i["document"]["action"]) for i in certified] == [(units[0], "certify")]
     assert certified[0]["certified_record"]["polling_unit"] == units[0]
     assert service.ledger.changes(after=cursor, view="certified") == ([], cursor)
+    # reports that change nothing certified move the cursor past them, so the next poll starts later
+    service.submit_report(tally(service, "org-c", units[1]))
+    latest = service.ledger.changes(after=0, limit=100)[1]
+    assert latest > cursor and service.ledger.changes(after=cursor, view="certified") == ([], latest)
+    # a page that is full stops at its last item
+    first, at = service.ledger.changes(after=0, limit=1, view="certified")
+    assert len(first) == 1 and at == first[0]["cursor"]
 
 
 def test_reports_committed_as_a_group_are_answered_one_by_one(service: ReviewService, election: Election) -> None:
