@@ -32,15 +32,17 @@ from ledger.aggregates import Aggregates
 from ledger.core.cid import CID
 from ledger.core.record import sign_entry
 from ledger.core.signing import address_from_private_key, to_checksum_address
-from ledger.db import Entry, Photo, Volunteer
-from ledger.db.review_models import (
+from ledger.db import (
     Assignment,
     ConstituencyReview,
+    Entry,
     Member,
     Organisation,
+    Photo,
     PhotoUse,
     UnitLocation,
     UnitReview,
+    Volunteer,
 )
 from ledger.decisions import DecisionRefused, Replay, link_text
 from ledger.election import Election
@@ -280,22 +282,13 @@ class ReviewService:
             row = session.get(Member, to_checksum_address(address))
         return LEVEL_ROLES[row.level] if row is not None else None
 
-    def check_may_report(self, address: str, unit_id: str) -> None:
-        """A volunteer may report only their units; a head their constituencies' units
-        (corrected tallies); refusals are counted on the member. Raises ``NotFound`` for a
-        person who is not a member (or an unknown unit), ``NotPermitted`` for a refusal."""
-        self.election.polling_unit(unit_id)  # NotFound for an unknown unit
-        answer = self._may_report([(to_checksum_address(address), unit_id)])[0]
-        if isinstance(answer, NotPermitted):
-            raise answer
-        if not answer:
-            raise NotFound(f"{address} is not a registered member of the coalition")
-
     def _may_report(self, requests: list[tuple[str, str]]) -> list[bool | NotPermitted]:
-        """``check_may_report`` for many (checksummed address, unit) pairs in one query (it
-        runs on every submission). Per pair: True if allowed, a ``NotPermitted`` (counted
-        on the member) if refused, False when the address is not a member at all. A member
-        and a unit that does not exist is True: validation reports the unit with its path."""
+        """Whether each (checksummed address, unit) may be reported, in one query (it runs
+        on every submission): a volunteer only their units, a head their constituencies'
+        units (corrected tallies), the war room any. Per pair: True if allowed, a
+        ``NotPermitted`` (counted on the member) if refused, False when the address is not a
+        member at all. A member and a unit that does not exist is True: validation reports
+        the unit with its path."""
         units: dict[str, Any] = {}
         for _, unit_id in requests:
             try:
@@ -462,10 +455,6 @@ class ReviewService:
         stale = [unit for unit, count in counts.items() if seen.get(unit, 0) < count]
         self.screen_units(stale)
         return len(stale)
-
-    def screen(self, unit_id: str) -> Assessment:
-        """Assess the unit's reports; accept automatically when they agree."""
-        return self.screen_units([unit_id])[unit_id]
 
     def screen_units(self, unit_ids: Iterable[str], *, chunk: int = 256) -> dict[str, Assessment]:
         """Screen many units, a chunk at a time: a few queries and one transaction per chunk
