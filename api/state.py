@@ -110,12 +110,11 @@ class AppState:
     feed: FeedSignal = field(default_factory=FeedSignal)
     renders: RenderCache = field(default_factory=RenderCache)
     owns_ledger: bool = True
-    writer: Writer = field(default=None)  # type: ignore[assignment]
+    writer: Writer = field(init=False)
     """Where submissions run: one thread, committing reports in groups (``api.writer``)."""
 
     def __post_init__(self) -> None:
-        if self.writer is None:
-            self.writer = Writer(self.ledger_app.review.submit_reports, self.ledger_app.ledger.record_photos)
+        self.writer = Writer(self.ledger_app.review.submit_reports, self.ledger_app.ledger.record_photos)
 
     @property
     def ledger(self):  # type: ignore[no-untyped-def]
