@@ -253,34 +253,29 @@ class Ledger:
         """Index many ingested photos in one transaction (the API's group commit); per photo,
         in order, its row (the first upload's) and whether this call created it."""
         now = self.clock()
-        rows = []
-        for info, uploader in photos:
-            exif = dict(info.exif)
-            if info.exif_error:
-                exif["error"] = info.exif_error
-            rows.append(Photo(cid=str(info.cid), size=info.size, media_type=info.media_type, uploaded_at=now,
-                              uploader=uploader, exif=exif))
+        values = [
+            {"cid": str(info.cid), "size": info.size, "media_type": info.media_type, "uploaded_at": now,
+             "uploader": uploader, "exif": {**info.exif, **({"error": info.exif_error} if info.exif_error else {})}}
+            for info, uploader in photos
+        ]
+        answers: list[tuple[Photo, bool]] = []
         try:
             with self.database.session() as session:
-                known = {row.cid: row for row in session.scalars(select(Photo).where(Photo.cid.in_({r.cid for r in rows})))}
-                answers = []
+                known = {row.cid: row for row in session.scalars(select(Photo).where(Photo.cid.in_({v["cid"] for v in values})))}
                 new = []
-                for row in rows:
-                    existing = known.get(row.cid)
+                for value in values:
+                    existing = known.get(value["cid"])
                     if existing is not None:
                         answers.append((existing, False))
                         continue
-                    known[row.cid] = row
-                    new.append(row)
+                    known[value["cid"]] = row = Photo(**value)
+                    new.append(value)
                     answers.append((row, True))
                 if new:
-                    session.execute(insert(Photo.__table__), [
-                        {"cid": r.cid, "size": r.size, "media_type": r.media_type, "uploaded_at": r.uploaded_at,
-                         "uploader": r.uploader, "exif": r.exif} for r in new
-                    ])
+                    session.execute(insert(Photo.__table__), new)
         except IntegrityError:  # uploaded concurrently by another process: settle one by one
             if len(photos) == 1:
-                return [(self.photo(rows[0].cid), False)]
+                return [(self.photo(values[0]["cid"]), False)]
             return [self.record_photo(info, uploader=uploader) for info, uploader in photos]
         return answers
 
