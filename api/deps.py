@@ -36,7 +36,9 @@ __all__ = [
     "UnitPath",
     "access",
     "bearer_token",
+    "check_json_type",
     "error_responses",
+    "parse_json",
     "read_json",
     "reject_unknown_query",
 ]
@@ -143,14 +145,23 @@ def access(
 
 async def read_json(request: Request, *, limit: int = MAX_JSON_BYTES) -> Any:
     """The request body parsed as JSON (any value; the ledger checks its shape)."""
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise BadRequestBody(f"send JSON with Content-Type: application/json, not {content_type!r}", status=415)
+    check_json_type(request.headers.get("content-type"))
     body = bytearray()
     async for piece in request.stream():
         body += piece
         if len(body) > limit:
             raise BadRequestBody(f"the body is larger than {limit} bytes", status=413)
+    return parse_json(body)
+
+
+def check_json_type(header: str | None) -> None:
+    """Refuse (415) a body that is not declared JSON; no Content-Type is taken as JSON."""
+    content_type = ("application/json" if header is None else header).split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise BadRequestBody(f"send JSON with Content-Type: application/json, not {content_type!r}", status=415)
+
+
+def parse_json(body: bytes | bytearray) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -57,7 +57,7 @@ from ledger.errors import (
 from ledger.photos import PhotoTooLarge, UnsupportedPhotoType
 from ledger.seats import InvalidSeatInput
 
-__all__ = ["BadRequestBody", "error_body", "error_response", "install_error_handlers", "status_for"]
+__all__ = ["BadRequestBody", "error_body", "error_response", "install_error_handlers", "response_for", "status_for"]
 
 log = logging.getLogger("tally.api")
 
@@ -151,10 +151,6 @@ def _validation_path(location: tuple[Any, ...]) -> list[str | int]:
     return [part if isinstance(part, (str, int)) else str(part) for part in parts]
 
 
-async def _on_ledger_error(_request: Request, error: Exception) -> Response:
-    return ledger_error_response(error)
-
-
 async def _on_validation_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     items = []
@@ -191,31 +187,54 @@ async def _on_http_error(request: Request, error: Exception) -> Response:
                           headers)
 
 
-async def _on_database_unavailable(_request: Request, error: Exception) -> Response:
+def _database_unavailable(error: Exception) -> Response:
     log.error("database error: %s", error)
     return error_response(503, "database_unavailable", [{"path": [], "message": "the database is not answering; retry shortly"}],
                           {"Retry-After": "5"})
 
 
-async def _on_data_error(_request: Request, error: Exception) -> Response:
+def _data_error(error: Exception) -> Response:
     log.warning("database refused a value: %s", error)
     return error_response(422, "invalid_value", [{"path": [], "message": "a value in the request is out of range or malformed"}])
 
 
-async def _on_client_disconnect(_request: Request, _error: Exception) -> Response:
+def _client_disconnect(_error: Exception) -> Response:
     return error_response(400, "client_disconnected", [{"path": [], "message": "the client closed the connection mid-request"}])
 
 
-async def _on_unexpected(_request: Request, error: Exception) -> Response:
+def _unexpected(error: Exception) -> Response:
     log.exception("unexpected error", exc_info=error)
     return error_response(500, "internal_error", [{"path": [], "message": "the server failed; it has been logged"}])
 
 
+HANDLERS: tuple[tuple[type[Exception], Any], ...] = (
+    (LedgerError, ledger_error_response),
+    (OperationalError, _database_unavailable),
+    (DataError, _data_error),
+    (ClientDisconnect, _client_disconnect),
+    (Exception, _unexpected),
+)
+"""What each kind of error raised while answering becomes (the first class that matches)."""
+
+
+def response_for(error: Exception) -> Response:
+    """The answer the installed handlers give to ``error`` raised by an endpoint; for the
+    ASGI fast paths (``api.fastpath``), which answer outside FastAPI's routing."""
+    for cls, handle in HANDLERS:
+        if isinstance(error, cls):
+            return handle(error)  # type: ignore[no-any-return]
+    return _unexpected(error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(LedgerError, _on_ledger_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(OperationalError, _on_database_unavailable)
-    app.add_exception_handler(DataError, _on_data_error)
-    app.add_exception_handler(ClientDisconnect, _on_client_disconnect)
-    app.add_exception_handler(Exception, _on_unexpected)
+    for cls, handle in HANDLERS:
+        app.add_exception_handler(cls, _handler(handle))
+
+
+def _handler(handle: Any) -> Any:
+    async def on_error(_request: Request, error: Exception) -> Response:
+        return handle(error)  # type: ignore[no-any-return]
+
+    return on_error

@@ -1,32 +1,77 @@
-"""The hot read path: aggregate answers straight from their stored bytes.
+"""The two hot paths of election night, answered as plain ASGI before FastAPI's routing.
 
-Election night means thousands of readers polling the same few documents. This ASGI
-middleware answers ``GET /v1/aggregates/{view}/{resource}`` (no query, or ``format=json``
-/ ``format=csv`` where the route takes it) with the stored bytes and ETag of
-``api.routes.aggregates.rendered``, after the same authentication and rate limit as every
-route (``ledger.access``), skipping routing and dependency resolution. Anything it does not
-recognise exactly (another query, an unknown id, a key that is not cached yet, a view that
-must be refreshed on read) goes on to the FastAPI routes, which are the reference behaviour
-and what the OpenAPI document describes.
+- ``AggregatesFastPath``: thousands of readers polling the same few documents.
+  ``GET /v1/aggregates/{view}/{resource}`` (no query, or ``format=json`` / ``format=csv``
+  where the route takes it) is answered with the stored bytes and ETag of
+  ``api.routes.aggregates.rendered``.
+- ``TalliesFastPath``: every volunteer submitting at 17:00. ``POST /v1/tallies`` (no query)
+  reads the body and calls ``api.routes.submissions.accept_tally``, the route's own code.
+
+Both run the same authentication, rate limit and role check as every route
+(``ledger.access``) and answer errors with ``api.errors``, skipping routing and dependency
+resolution. Anything they do not recognise exactly (another query, an unknown id, a key
+that is not cached yet, a view that must be refreshed on read) goes on to the FastAPI
+routes, which are the reference behaviour and what the OpenAPI document describes; the
+tests compare the two.
 """
 
 from __future__ import annotations
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import bearer_token
-from api.errors import ledger_error_response
+from api.deps import MAX_JSON_BYTES, bearer_token, check_json_type, parse_json
+from api.errors import BadRequestBody, ledger_error_response, response_for
 from api.routes.aggregates import matches_etag, rendered
+from api.routes.submissions import REPORTERS, accept_tally
 from api.state import AppState
-from ledger.access import RateLimited, Unauthenticated
+from ledger.access import Caller, RateLimited, Unauthenticated, require_role
 from ledger.errors import LedgerError
 
-__all__ = ["AggregatesFastPath"]
+__all__ = ["AggregatesFastPath", "TalliesFastPath"]
 
 PREFIX = "/v1/aggregates/"
 LISTS = {"provinces": "provinces", "constituencies": "constituencies", "party-list": "party_list"}
 SINGLE = {"national": "national", "house": "house"}
 FORMATS = {b"": "json", b"format=json": "json", b"format=csv": "csv"}
+
+
+class Answered:
+    """What ``authenticate`` returns when it has already sent the refusal."""
+
+
+ANSWERED = Answered()
+
+
+async def authenticate(state: AppState, scope: Scope, receive: Receive, send: Send) -> Caller | Answered | None:
+    """The caller, charged against their rate limit, as ``api.deps.get_caller`` finds it;
+    ``None`` when the key must be looked up in the database (the routes do that, off the
+    event loop), or ``ANSWERED`` once a refusal (401, 429) has been sent."""
+    authorization = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+            break
+    client = scope.get("client")
+    client_ip = client[0] if client else None
+    try:
+        caller = state.access.peek(bearer_token(authorization), client_ip=client_ip)
+    except Unauthenticated as refused:
+        error: LedgerError = refused
+        try:
+            state.limiter.admit(state.access.anonymous(client_ip))  # failed attempts count against the IP
+        except RateLimited as limited:
+            error = limited
+        await ledger_error_response(error)(scope, receive, send)
+        return ANSWERED
+    if caller is None:
+        return None
+    try:
+        state.limiter.admit(caller)
+    except RateLimited as limited:
+        await ledger_error_response(limited)(scope, receive, send)
+        return ANSWERED
+    return caller
 
 
 class AggregatesFastPath:
@@ -61,38 +106,71 @@ class AggregatesFastPath:
         if target is None:
             await self.app(scope, receive, send)
             return
-        authorization = if_none_match = None
+        if_none_match = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"if-none-match":
+            if name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
-        client = scope.get("client")
-        client_ip = client[0] if client else None
-        state = self.state
-        try:
-            caller = state.access.peek(bearer_token(authorization), client_ip=client_ip)
-        except Unauthenticated as refused:
-            error: LedgerError = refused
-            try:
-                state.limiter.admit(state.access.anonymous(client_ip))  # failed attempts count against the IP
-            except RateLimited as limited:
-                error = limited
-            await ledger_error_response(error)(scope, receive, send)
-            return
-        if caller is None:  # the key must be looked up in the database: the routes do that off the event loop
+        caller = await authenticate(self.state, scope, receive, send)
+        if caller is None:
             await self.app(scope, receive, send)
             return
-        try:
-            state.limiter.admit(caller)
-        except RateLimited as limited:
-            await ledger_error_response(limited)(scope, receive, send)
+        if isinstance(caller, Answered):
             return
         view, resource, fmt = target
-        answer = rendered(state, view, resource, fmt)
+        answer = rendered(self.state, view, resource, fmt)
         if matches_etag(if_none_match, answer.etag):
             await send({"type": "http.response.start", "status": 304, "headers": answer.not_modified_headers})
             await send({"type": "http.response.body", "body": b""})
             return
         await send({"type": "http.response.start", "status": 200, "headers": answer.raw_headers})
         await send({"type": "http.response.body", "body": answer.body})
+
+
+class TalliesFastPath:
+    """``POST /v1/tallies`` without a query: the route's checks in the route's order (caller,
+    rate limit, role, content type, body size, JSON), then ``accept_tally``."""
+
+    def __init__(self, app: ASGIApp, *, state: AppState):
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/tallies"
+                or scope["query_string"]):
+            await self.app(scope, receive, send)
+            return
+        caller = await authenticate(self.state, scope, receive, send)
+        if caller is None:
+            await self.app(scope, receive, send)
+            return
+        if isinstance(caller, Answered):
+            return
+        try:
+            require_role(caller, REPORTERS)
+            content_type = None
+            for name, value in scope["headers"]:
+                if name == b"content-type":
+                    content_type = value.decode("latin-1")
+                    break
+            check_json_type(content_type)
+            status, body, headers = await accept_tally(self.state, caller, parse_json(await _read_body(receive)))
+        except Exception as error:  # noqa: BLE001 - each becomes the answer the routes would give
+            await response_for(error)(scope, receive, send)
+            return
+        raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        raw_headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive, limit: int = MAX_JSON_BYTES) -> bytearray:
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise BadRequestBody(f"the body is larger than {limit} bytes", status=413)
+        if not message.get("more_body", False):
+            return body

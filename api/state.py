@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from api.writer import Writer
 from ledger.access import AccessService, RateLimiter, SessionSigner, load_or_create_session_secret
 from ledger.aggregates import Aggregates, AggregateView
 from ledger.app import LedgerApp, open_app
+from ledger.preparing import PreparePool, default_workers
 from ledger.settings import Settings
 
 __all__ = ["AppState", "FeedSignal", "Rendered", "RenderCache", "strong_etag"]
@@ -112,9 +114,16 @@ class AppState:
     owns_ledger: bool = True
     writer: Writer = field(init=False)
     """Where submissions run: one thread, committing reports in groups (``api.writer``)."""
+    preparer: PreparePool | None = field(init=False)
+    """Worker processes that prepare tallies before the writer commits them (``ledger.preparing``);
+    ``None`` when they are prepared in this process (``TALLY_API_PREPARE_WORKERS=0``, or one CPU)."""
 
     def __post_init__(self) -> None:
         self.writer = Writer(self.ledger_app.review.submit_reports, self.ledger_app.ledger.record_photos)
+        workers = self.settings.api_prepare_workers
+        if workers is None:
+            workers = default_workers(os.cpu_count())
+        self.preparer = PreparePool(self.settings, workers) if workers else None
 
     @property
     def ledger(self):  # type: ignore[no-untyped-def]
@@ -168,6 +177,8 @@ class AppState:
                    owns_ledger=owns)
 
     def close(self) -> None:
+        if self.preparer is not None:
+            self.preparer.close()
         self.writer.shutdown()
         if self.owns_ledger:
             self.ledger_app.close()

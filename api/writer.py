@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from ledger.db import Photo
 from ledger.errors import LedgerError
 from ledger.photos import PhotoInfo
+from ledger.preparing import PrepareAnswer
 from ledger.service import Accepted
 
 __all__ = ["Writer"]
@@ -30,6 +31,8 @@ __all__ = ["Writer"]
 log = logging.getLogger("tally.writer")
 T = TypeVar("T")
 Report = tuple[Mapping[str, Any], str | None]
+SubmitReports = Callable[[list[Report], list[PrepareAnswer]], list[Accepted | LedgerError]]
+"""``ReviewService.submit_reports``: reports, and per report what a prepare pool made of it."""
 
 
 class _Job:
@@ -61,12 +64,16 @@ class Writer:
 
     def __init__(
         self,
-        submit_reports: Callable[[list[Report]], list[Accepted | LedgerError]],
+        submit_reports: SubmitReports,
         record_photos: Callable[[list[tuple[PhotoInfo, str | None]]], list[tuple[Photo, bool]]] | None = None,
         *,
         max_group: int = 256,
     ):
-        self._groups: dict[str, Callable[[list[Any]], list[Any]]] = {"report": submit_reports}
+        def reports(payloads: list[tuple[Mapping[str, Any], str | None, PrepareAnswer]]) -> list[Accepted | LedgerError]:
+            return submit_reports([(submission, reporter) for submission, reporter, _ in payloads],
+                                  [prepared for _, _, prepared in payloads])
+
+        self._groups: dict[str, Callable[[list[Any]], list[Any]]] = {"report": reports}
         if record_photos is not None:
             self._groups["photo"] = record_photos
         self.max_group = max_group
@@ -76,9 +83,11 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="tally-writer", daemon=True)
         self._thread.start()
 
-    async def report(self, submission: Mapping[str, Any], reporter: str | None) -> Accepted:
-        """Submit one report; it is committed with whatever else is waiting."""
-        return await self._put("report", (submission, reporter))  # type: ignore[no-any-return]
+    async def report(self, submission: Mapping[str, Any], reporter: str | None,
+                     prepared: PrepareAnswer = None) -> Accepted:
+        """Submit one report (with what a prepare pool made of it, if one did); it is
+        committed with whatever else is waiting."""
+        return await self._put("report", (submission, reporter, prepared))  # type: ignore[no-any-return]
 
     async def photo(self, info: PhotoInfo, uploader: str | None) -> tuple[Photo, bool]:
         """Index one stored photo (first upload wins); returns its row and whether it is new."""

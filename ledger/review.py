@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -389,12 +390,23 @@ class ReviewService:
             raise answer
         return answer
 
-    def submit_reports(self, reports: list[tuple[Mapping[str, Any], str | None]]) -> list[Accepted | LedgerError]:
+    def submit_reports(
+        self,
+        reports: list[tuple[Mapping[str, Any], str | None]],
+        prepared: Sequence[Prepared | LedgerError | None] | None = None,
+    ) -> list[Accepted | LedgerError]:
         """Many reports ``(submission, reporter)`` at once, committed in one transaction: what
         a busy server does with the submissions that arrived while it committed the last
         group. One answer per report, in order: its ``Accepted``, or the ``LedgerError`` that
         refused it (permission, validation, a reused submission id). A refusal never affects
-        the other reports of the group."""
+        the other reports of the group.
+
+        ``prepared`` may hold, per report, what ``Ledger.prepare_tally`` already made of it
+        elsewhere (``ledger.preparing``: a ``Prepared`` or the error refusing it); ``None``
+        there, or no list, means it is prepared here. Permission is checked here either way,
+        and first, so the answers are the same."""
+        if prepared is not None and len(prepared) != len(reports):
+            raise ValueError(f"{len(prepared)} prepared answers for {len(reports)} reports")
         answers: list[Accepted | LedgerError | None] = [None] * len(reports)
         asking: list[tuple[int, str, str]] = []
         for position, (submission, reporter) in enumerate(reports):
@@ -417,8 +429,16 @@ class ReviewService:
         for position, (submission, _) in enumerate(reports):
             if answers[position] is not None:
                 continue
+            ready = prepared[position] if prepared is not None else None
+            if isinstance(ready, LedgerError):
+                answers[position] = ready
+                continue
             try:
-                group.append(self.ledger.prepare_tally(submission, index=self.photo_uses))
+                if ready is None:
+                    group.append(self.ledger.prepare_tally(submission, index=self.photo_uses))
+                else:
+                    uses = self.photo_uses(ready.row["cid"], ready.row["document"])
+                    group.append(replace(ready, index=(*ready.index, *uses)))
                 positions.append(position)
             except LedgerError as refused:
                 answers[position] = refused

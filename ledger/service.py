@@ -27,7 +27,7 @@ from ledger.errors import ConflictingSubmission, NotFound
 from ledger.photos import PhotoInfo, ingest_photo
 from ledger.validation import validate_tally
 
-__all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "format_time"]
+__all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "Preparer", "format_time"]
 
 CERTIFIED_FEED_ACTIONS = ("certify", "exclude", "reopen", "certify_constituency")
 """Decisions that change the certified results, and so appear in the certified feed."""
@@ -87,58 +87,38 @@ class Prepared:
         return self.row["signer"], self.row["submission_id"]
 
 
-class Ledger:
-    """The ledger's application service. Thread-safe: every call uses its own session."""
+class Preparer:
+    """The pure half of submitting: validation, canonical block, CID, leaf and signed receipt.
+
+    It reads the election and asks the content store whether photos exist, and never touches
+    the database, so worker processes can run it beside the API (``ledger.preparing``).
+    """
 
     def __init__(
         self,
         *,
-        database: Database,
         content: ContentStore,
         election: Election,
         receipt_key: bytes,
-        batch_max_records: int,
         batch_max_age_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
-        self.database = database
         self.content = content
         self.election = election
         self._receipt_key = receipt_key
         self.receipt_signer = address_from_private_key(receipt_key)
-        self.batch_max_records = batch_max_records
         self.batch_max_age = timedelta(seconds=batch_max_age_seconds)
         self.clock = clock
 
-    # -- submitting ---------------------------------------------------------------
-    #
-    # Two steps, so that a busy server commits many submissions in one transaction:
-    # ``prepare_*`` (pure work: validation, canonical block, CID, receipt) and ``commit``
-    # (content store, then one transaction for a whole group). ``submit_*`` do both for one.
-
-    def submit_tally(self, submission: Mapping[str, Any]) -> Accepted:
-        """Accept one signed tally. Idempotent per (submitter, submission id).
-
-        Raises ``InvalidTally`` (with field errors) or ``ConflictingSubmission`` when the
-        submission id was already used by this submitter for different content.
-        """
-        return _single(self.commit([self.prepare_tally(submission)]))
-
-    def submit_entry(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
-                     entry_id: str) -> Accepted:
-        """Accept an already validated and signed entry (a decision, or a tally checked by the caller)."""
-        return _single(self.commit([self.prepare(node, kind=kind, subject=subject, constituency_id=constituency_id,
-                                                 signer=signer, entry_id=entry_id)]))
-
-    def prepare_tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None) -> Prepared:
+    def tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None) -> Prepared:
         """Validate a signed tally (``InvalidTally`` with every field error) and prepare it."""
         node = validate_tally(submission, election=self.election, photo_exists=self.content.has_block)
         unit = self.election.polling_unit(str(node["polling_unit"]))
-        return self.prepare(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
-                            signer=str(node["submitter"]), entry_id=str(node["submission_id"]), index=index)
+        return self.entry(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
+                          signer=str(node["submitter"]), entry_id=str(node["submission_id"]), index=index)
 
-    def prepare(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
-                entry_id: str, index: IndexRows | None = None) -> Prepared:
+    def entry(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
+              entry_id: str, index: IndexRows | None = None) -> Prepared:
         """The block, row and signed receipt of a validated entry; nothing is stored yet."""
         cid, block = encode_entry(node)
         now = self.clock()
@@ -161,6 +141,90 @@ class Ledger:
         }
         extra = tuple(index(str(cid), node)) if index is not None else ()
         return Prepared(cid=cid, block=block, row=row, receipt=receipt, index=extra)
+
+    def _receipt(self, *, cid: CID, subject: str, entry_id: str, leaf: str, received_at: datetime) -> dict[str, Any]:
+        """A receipt signed by the ledger's key with the same EIP-712 scheme as entries."""
+        receipt: dict[str, object] = {
+            "format": RECEIPT_FORMAT,
+            "election": self.election.id,
+            "record_cid": str(cid),
+            "polling_unit": subject,
+            "submission_id": entry_id,
+            "leaf_hash": leaf,
+            "received_at": format_time(received_at),
+            "seal_deadline": format_time(received_at + self.batch_max_age),
+            "ledger": self.receipt_signer,
+        }
+        signed = sign_entry(receipt, self._receipt_key)
+        return node_to_json(signed)  # type: ignore[return-value]
+
+
+class Ledger:
+    """The ledger's application service. Thread-safe: every call uses its own session."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        content: ContentStore,
+        election: Election,
+        receipt_key: bytes,
+        batch_max_records: int,
+        batch_max_age_seconds: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.database = database
+        self.content = content
+        self.election = election
+        self.batch_max_records = batch_max_records
+        self.preparer = Preparer(content=content, election=election, receipt_key=receipt_key,
+                                 batch_max_age_seconds=batch_max_age_seconds, clock=clock)
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.preparer.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        self.preparer.clock = clock
+
+    @property
+    def receipt_signer(self) -> str:
+        return self.preparer.receipt_signer
+
+    @property
+    def batch_max_age(self) -> timedelta:
+        return self.preparer.batch_max_age
+
+    # -- submitting ---------------------------------------------------------------
+    #
+    # Two steps, so that a busy server commits many submissions in one transaction:
+    # ``prepare_*`` (pure work: validation, canonical block, CID, receipt; ``Preparer``) and
+    # ``commit`` (content store, then one transaction for a whole group). ``submit_*`` do both for one.
+
+    def submit_tally(self, submission: Mapping[str, Any]) -> Accepted:
+        """Accept one signed tally. Idempotent per (submitter, submission id).
+
+        Raises ``InvalidTally`` (with field errors) or ``ConflictingSubmission`` when the
+        submission id was already used by this submitter for different content.
+        """
+        return _single(self.commit([self.prepare_tally(submission)]))
+
+    def submit_entry(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
+                     entry_id: str) -> Accepted:
+        """Accept an already validated and signed entry (a decision, or a tally checked by the caller)."""
+        return _single(self.commit([self.prepare(node, kind=kind, subject=subject, constituency_id=constituency_id,
+                                                 signer=signer, entry_id=entry_id)]))
+
+    def prepare_tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None) -> Prepared:
+        """Validate a signed tally (``InvalidTally`` with every field error) and prepare it."""
+        return self.preparer.tally(submission, index=index)
+
+    def prepare(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
+                entry_id: str, index: IndexRows | None = None) -> Prepared:
+        """The block, row and signed receipt of a validated entry; nothing is stored yet."""
+        return self.preparer.entry(node, kind=kind, subject=subject, constituency_id=constituency_id, signer=signer,
+                                   entry_id=entry_id, index=index)
 
     def commit(self, group: Sequence[Prepared]) -> list[Accepted | ConflictingSubmission]:
         """Store a group of prepared entries: blocks to the content store first (nothing
@@ -220,22 +284,6 @@ class Ledger:
             for table, values_list in index.items():
                 session.execute(insert(table), values_list)
         return answers
-
-    def _receipt(self, *, cid: CID, subject: str, entry_id: str, leaf: str, received_at: datetime) -> dict[str, Any]:
-        """A receipt signed by the ledger's key with the same EIP-712 scheme as entries."""
-        receipt: dict[str, object] = {
-            "format": RECEIPT_FORMAT,
-            "election": self.election.id,
-            "record_cid": str(cid),
-            "polling_unit": subject,
-            "submission_id": entry_id,
-            "leaf_hash": leaf,
-            "received_at": format_time(received_at),
-            "seal_deadline": format_time(received_at + self.batch_max_age),
-            "ledger": self.receipt_signer,
-        }
-        signed = sign_entry(receipt, self._receipt_key)
-        return node_to_json(signed)  # type: ignore[return-value]
 
     # -- photos -------------------------------------------------------------------
 

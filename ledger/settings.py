@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         default=True, description="Screen new reports in a background loop, off the submission path (within a second)."
     )
     seal_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
+    api_prepare_workers: int | None = Field(
+        default=None, ge=0, le=64,
+        description="Processes that prepare tallies (validation, signatures, CIDs) beside the API process; "
+                    "default one per CPU beyond the first, 0 to prepare them in the API process.",
+    )
     api_anchor_batches: bool = Field(
         default=True, description="Anchor sealed batches in the API process (starts the embedded anvil)."
     )

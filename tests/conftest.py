@@ -21,6 +21,10 @@ from ledger.settings import Settings
 from tests.conftest_ipfs import ipfs_peer, kubo_store  # noqa: F401  (the js-ipfs peer fixtures)
 from wallets.keystore import create_keystore, keystore_path, resolve_password
 
+# Tallies are prepared in the API process in tests, which start many apps; test_preparing
+# runs the worker processes themselves (``ledger.preparing``), through the API too.
+os.environ.setdefault("TALLY_API_PREPARE_WORKERS", "0")
+
 POSTGRES_URL = os.environ.get("TALLY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _postgres_reachable: bool | None = None
 

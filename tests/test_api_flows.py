@@ -411,6 +411,73 @@ def test_the_aggregates_fast_path_answers_exactly_as_the_routes(tmp_path: Path, 
         state.close()
 
 
+def test_the_tallies_fast_path_answers_exactly_as_the_route(tmp_path: Path, database_url: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """One ledger served by the routes only and with the fast path: each request gets the
+    same status, error body and headers. (The two send their own submission ids, so
+    receipts and conflicts, which name them, are compared by status and kind.)"""
+    state = AppState.open(make_settings(tmp_path / "data", database_url, access_cache_seconds=60.0))
+    state.ledger_app.content.put_block(CID.of(RAW, b"board"), b"board")
+    state.ledger_app.content.put_block(CID.of(RAW, b"form"), b"form")
+    state.access.register_volunteer(address=VOLUNTEER, name="volunteer 42")
+    election = state.ledger_app.election
+    _, newsroom = state.access.create_principal(role="newsroom", name="newsroom")
+    big = b'{"pad": "' + b"x" * (1 << 20) + b'"}'
+
+    def cases(tag: str) -> list[tuple[str, dict[str, object]]]:
+        invalid = tally_json(election, submission_id=f"invalid-{tag}")
+        invalid["constituency"]["invalid"] = -1
+        mine = f"mine-{tag}-01"
+        return [
+            ("first", {"json": signed_tally(election, submission_id=mine)}),
+            ("retry", {"json": signed_tally(election, submission_id=mine)}),
+            ("conflict", {"json": signed_tally(election, submission_id=mine, cast=401)}),
+            ("invalid", {"json": invalid}),
+            ("someone else's", {"json": signed_tally(election, key=OTHER_KEY, submission_id=f"theirs-{tag}")}),
+            ("anonymous", {"json": signed_tally(election), "auth": None}),
+            ("not bearer", {"json": signed_tally(election), "auth": "Basic eA=="}),
+            ("bad session", {"json": signed_tally(election), "auth": "Bearer tvs1.nope"}),
+            ("newsroom", {"json": signed_tally(election), "auth": f"Bearer {newsroom}"}),
+            ("not JSON type", {"content": b"a=1", "type": "application/x-www-form-urlencoded"}),
+            ("broken JSON", {"content": b"{not json", "type": "application/json"}),
+            ("a list", {"content": b"[1, 2]", "type": "application/json"}),
+            ("chunked, too big", {"content": iter([big[:1000], big[1000:]]), "type": "application/json"}),
+        ]
+
+    async def no_route(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the fast path let this through")
+
+    answers: dict[str, list[object]] = {}
+    try:
+        for tag, fast_paths in (("routes", False), ("fast", True)):
+            with TestClient(create_app(app_state=state, fast_paths=fast_paths), raise_server_exceptions=False) as client:
+                session = sign_in(client, VOLUNTEER_KEY)
+                for token in (session, newsroom):  # the first call of a key looks it up, on the routes' path
+                    assert client.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+                if fast_paths:
+                    monkeypatch.setattr("api.routes.submissions.read_json", no_route)
+                answers[tag] = []
+                for label, case in cases(tag):
+                    auth = case.get("auth", f"Bearer {session}")
+                    headers = {"Authorization": str(auth)} if auth else {}
+                    if "type" in case:
+                        headers["Content-Type"] = str(case["type"])
+                    answer = client.post("/v1/tallies", json=case.get("json"), content=case.get("content"),  # type: ignore[arg-type]
+                                         headers=headers)
+                    body = answer.json()
+                    if answer.status_code in (200, 201, 409):
+                        body = body.get("error")
+                    kept = {h: answer.headers.get(h) for h in ("content-type", "www-authenticate", "retry-after")}
+                    answers[tag].append((label, answer.status_code, body, kept, "location" in answer.headers))
+                monkeypatch.undo()
+                unknown = client.post("/v1/tallies?x=1", json=signed_tally(election), headers={"Authorization": f"Bearer {session}"})
+                assert unknown.status_code == 422 and unknown.json()["errors"][0]["path"] == ["query", "x"]
+    finally:
+        state.close()
+    assert answers["fast"] == answers["routes"]
+    assert [status for _, status, *_ in answers["fast"]] == [201, 200, 409, 422, 403, 401, 401, 401, 403, 415, 422, 422, 413]
+
+
 def test_a_members_session_keeps_its_role_when_served_from_the_cache(tmp_path: Path) -> None:
     """Regression: with the access cache on, a war-room member's second request was
     treated as a plain volunteer's (403)."""

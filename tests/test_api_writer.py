@@ -20,10 +20,13 @@ class SlowLedger:
 
     def __init__(self) -> None:
         self.groups: list[list[Any]] = []
+        self.prepared: list[Any] = []
         self.thread_names: set[str] = set()
 
-    def submit_reports(self, reports: list[tuple[Any, Any]]) -> list[Accepted | LedgerError]:
+    def submit_reports(self, reports: list[tuple[Any, Any]], prepared: list[Any]) -> list[Accepted | LedgerError]:
+        assert len(prepared) == len(reports)
         self.groups.append([submission for submission, _ in reports])
+        self.prepared.extend(prepared)
         self.thread_names.add(threading.current_thread().name)
         time.sleep(0.02)
         return [InvalidTally([]) if submission == "bad" else Accepted(receipt={"n": submission}, created=True)
@@ -35,7 +38,8 @@ def test_reports_that_wait_are_committed_together_and_answered_in_order() -> Non
     writer = Writer(ledger.submit_reports, max_group=16)
 
     async def main() -> list[Any]:
-        jobs = [writer.report(n if n != 7 else "bad", None) for n in range(40)]  # type: ignore[arg-type]
+        jobs = [writer.report(n if n != 7 else "bad", None, f"prepared {n}" if n % 3 else None)  # type: ignore[arg-type]
+                for n in range(40)]
         order: list[str] = []
         jobs.insert(20, writer.run(lambda: order.append("single") or "ran"))  # type: ignore[func-returntype]
         return await asyncio.gather(*jobs, return_exceptions=True)
@@ -52,10 +56,11 @@ def test_reports_that_wait_are_committed_together_and_answered_in_order() -> Non
     assert len(ledger.groups) < 40 and max(len(g) for g in ledger.groups) <= 16  # grouped, within the limit
     assert ledger.thread_names == {"tally-writer"}
     assert writer.grouped == 40
+    assert ledger.prepared == [f"prepared {n}" if n % 3 else None for n in range(40)]  # each with its own report
 
 
 def test_a_fault_of_the_server_reaches_every_report_of_the_group() -> None:
-    def broken(reports: list[Any]) -> list[Any]:
+    def broken(reports: list[Any], prepared: list[Any]) -> list[Any]:
         raise RuntimeError("disk full")
 
     writer = Writer(broken)

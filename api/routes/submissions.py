@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EVERYONE, VOLUNTEERS, CallerDep, CidPath, StateDep, access, read_json
 from api.schemas import PhotoPublic, TallyCreate, TallyReceiptPublic
-from ledger.access import check_submitter
+from api.state import AppState
+from ledger.access import Caller, check_submitter
 from ledger.core.cid import CID
 from ledger.db import Photo
 from ledger.photos import UnsupportedPhotoType, ingest_photo
@@ -116,17 +117,20 @@ async def submit_tally(request: Request, caller: CallerDep, state: StateDep) -> 
     gets 200 and the same receipt; the same submission id with other content is 409;
     every problem with the tally is listed in one 422 with its field path. The record's
     ``submitter`` must be the signed-in volunteer (else 403)."""
-    submission = await read_json(request)
+    status, body, headers = await accept_tally(state, caller, await read_json(request))
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+async def accept_tally(state: AppState, caller: Caller, submission: Any) -> tuple[int, bytes, dict[str, str]]:
+    """What ``POST /v1/tallies`` does once the body is read, for the route and for
+    ``api.fastpath``: status, body and headers (besides the content type). Refusals raise."""
     if isinstance(submission, dict) and caller.address is not None:
         check_submitter(caller, submission)
-    accepted = await state.writer.report(submission, caller.address)
+    prepared = None
+    if state.preparer is not None and isinstance(submission, dict):
+        prepared = await state.preparer.prepare(submission)
+    accepted = await state.writer.report(submission, caller.address, prepared)
     if accepted.created:
         state.feed.notify()
     receipt = accepted.receipt
-    return Response(
-        orjson.dumps(receipt),
-        status_code=201 if accepted.created else 200,
-        media_type="application/json",
-        headers={"Location": f"/v1/records/{receipt['record_cid']}"},
-    )
-
+    return 201 if accepted.created else 200, orjson.dumps(receipt), {"Location": f"/v1/records/{receipt['record_cid']}"}

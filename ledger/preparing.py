@@ -1,0 +1,196 @@
+"""Tallies prepared in worker processes, beside the API's one interpreter.
+
+Preparing a tally (validation, its signature, the canonical block and CID, the signed
+receipt: ``ledger.service.Preparer``) is pure work and about a third of the CPU a
+submission costs. One Python process holds one lock over its interpreter, so on a machine
+with more than one CPU the API hands that work to ``workers`` processes and keeps its own
+interpreter for HTTP and the database.
+
+Submissions that arrive together go to a worker together (up to ``max_batch``), so the
+cost of crossing processes is shared. Each answer is what the API's own ``Preparer`` would
+give: a ``Prepared``, or the ``LedgerError`` that refuses the tally. ``None`` means "prepare
+it yourself": the pool is closed or broken, or the worker failed in a way it could not send
+back. The caller then prepares in process, so a failing pool never changes an answer, only
+where the work is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import pickle
+import threading
+from collections.abc import Mapping
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from ledger.errors import LedgerError
+from ledger.service import Prepared, Preparer
+from ledger.settings import Settings
+
+__all__ = ["PrepareAnswer", "PreparePool", "default_workers"]
+
+log = logging.getLogger("tally.preparing")
+
+PrepareAnswer = Prepared | LedgerError | None
+"""A prepared tally, the error that refuses it, or ``None``: prepare it in process."""
+
+
+def default_workers(cpus: int | None) -> int:
+    """One worker per CPU beyond the first: the API process keeps one CPU for itself."""
+    return max(0, (cpus or 1) - 1)
+
+
+# -- in the worker process ----------------------------------------------------------------
+
+_preparer: Preparer | None = None
+
+
+def _start_worker(settings: Settings) -> None:
+    global _preparer
+    from ledger.content import open_content_store
+    from ledger.election import load_election
+    from wallets.keystore import load_or_create_signer
+
+    _preparer = Preparer(
+        content=open_content_store(settings),
+        election=load_election(settings.election),
+        receipt_key=bytes(load_or_create_signer(settings, "receipts").key),
+        batch_max_age_seconds=settings.batch_max_age_seconds,
+    )
+
+
+def _sendable(error: LedgerError) -> LedgerError | None:
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # an error that cannot cross processes: the API prepares that one itself
+        return None
+    return error
+
+
+def _prepare_all(submissions: list[Mapping[str, Any]]) -> list[PrepareAnswer]:
+    assert _preparer is not None, "the worker was not started"
+    answers: list[PrepareAnswer] = []
+    for submission in submissions:
+        try:
+            answers.append(_preparer.tally(submission))
+        except LedgerError as refused:
+            answers.append(_sendable(refused))
+        except Exception:  # not the client's mistake: the API prepares it again and answers for itself
+            log.exception("preparing a tally in a worker failed")
+            answers.append(None)
+    return answers
+
+
+# -- in the API process -------------------------------------------------------------------
+
+
+def _settle(future: asyncio.Future[PrepareAnswer], answer: PrepareAnswer) -> None:
+    def settle() -> None:
+        if not future.cancelled():
+            future.set_result(answer)
+
+    try:
+        future.get_loop().call_soon_threadsafe(settle)
+    except RuntimeError:  # that event loop has closed
+        pass
+
+
+class PreparePool:
+    """Prepares tallies in ``workers`` processes, in batches of what arrived together."""
+
+    def __init__(self, settings: Settings, workers: int, *, max_batch: int = 64):
+        if workers < 1:
+            raise ValueError("a prepare pool needs at least one worker")
+        self.workers = workers
+        self.max_batch = max_batch
+        self.batches = 0
+        self.prepared = 0
+        self.broken = False
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),  # no copy of the API's threads and connections
+            initializer=_start_worker,
+            initargs=(settings,),
+        )
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Mapping[str, Any], asyncio.Future[PrepareAnswer]]] = []
+        self._in_flight = 0
+        self._closed = False
+
+    async def prepare(self, submission: Mapping[str, Any]) -> PrepareAnswer:
+        """The prepared tally, the error that refuses it, or ``None`` (prepare it in process)."""
+        if self.broken or self._closed:
+            return None
+        future: asyncio.Future[PrepareAnswer] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._waiting.append((submission, future))
+            batch = self._take()
+        if batch:
+            self._send(batch)
+        return await future
+
+    def close(self) -> None:
+        """Stop the workers; whatever is waiting is answered ``None``."""
+        with self._lock:
+            self._closed = True
+            waiting, self._waiting = self._waiting, []
+        for _, future in waiting:
+            _settle(future, None)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _take(self) -> list[tuple[Mapping[str, Any], asyncio.Future[PrepareAnswer]]]:
+        """The next batch to send, if a worker is free for it (one more than the workers is
+        kept in flight, so a worker finds its next batch waiting). Called under the lock."""
+        if not self._waiting or self._in_flight > self.workers:
+            return []
+        batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+        self._in_flight += 1
+        return batch
+
+    def _send(self, batch: list[tuple[Mapping[str, Any], asyncio.Future[PrepareAnswer]]]) -> None:
+        try:
+            done = self._executor.submit(_prepare_all, [submission for submission, _ in batch])
+        except (BrokenProcessPool, RuntimeError) as failure:  # broken, or shut down
+            self._fail(failure)
+            self._finish(batch, None)
+            return
+        done.add_done_callback(lambda finished: self._finish(batch, finished))
+
+    def _fail(self, failure: BaseException) -> None:
+        if not self.broken and not self._closed:
+            log.error("the prepare pool stopped (%s); tallies are prepared in the API process", failure)
+        self.broken = True
+
+    def _finish(self, batch: list[tuple[Mapping[str, Any], asyncio.Future[PrepareAnswer]]],
+                done: Future[list[PrepareAnswer]] | None) -> None:
+        answers: list[PrepareAnswer] | None = None
+        if done is not None:
+            try:
+                answers = done.result()
+            except BrokenProcessPool as failure:
+                self._fail(failure)
+            except CancelledError:
+                pass
+            except Exception:
+                log.exception("a batch of %d tallies came back from a worker unreadable", len(batch))
+        if answers is None or len(answers) != len(batch):
+            answers = [None] * len(batch)
+        else:
+            self.batches += 1
+            self.prepared += len(batch)
+        for (_, future), answer in zip(batch, answers, strict=True):
+            _settle(future, answer)
+        with self._lock:
+            self._in_flight -= 1
+            following = [] if self.broken or self._closed else self._take()
+            if self.broken or self._closed:
+                stranded, self._waiting = self._waiting, []
+            else:
+                stranded = []
+        for _, future in stranded:
+            _settle(future, None)
+        if following:
+            self._send(following)
