@@ -2,7 +2,8 @@
 
 Preparing a tally (validation, its signature, the canonical block and CID, the signed
 receipt: ``ledger.service.Preparer``) is pure work and about a third of the CPU a
-submission costs. One Python process holds one lock over its interpreter, so on a machine
+submission costs. The worker also puts the block in the content store, so the block is
+stored before the row is committed, as ``Ledger.commit`` does it in process. One Python process holds one lock over its interpreter, so on a machine
 with more than one CPU the API hands that work to ``workers`` processes and keeps its own
 interpreter for HTTP and the database.
 
@@ -24,6 +25,7 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import Any
 
 from ledger.errors import LedgerError
@@ -75,7 +77,9 @@ def _prepare_all(submissions: list[Mapping[str, Any]]) -> list[PrepareAnswer]:
     answers: list[PrepareAnswer] = []
     for submission in submissions:
         try:
-            answers.append(_preparer.tally(submission))
+            prepared = _preparer.tally(submission)
+            _preparer.content.put_block(prepared.cid, prepared.block)  # off the API's interpreter too
+            answers.append(replace(prepared, stored=True))
         except LedgerError as refused:
             answers.append(_sendable(refused))
         except Exception:  # not the client's mistake: the API prepares it again and answers for itself

@@ -26,7 +26,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from ledger.access import ORGANISATION_ID_PATTERN
 from ledger.aggregates import Aggregates
@@ -553,21 +553,30 @@ class ReviewService:
         return contexts
 
     def _store_assessments(self, assessments: dict[str, Assessment], report_counts: dict[str, int]) -> None:
+        """Each unit's outcome, flags and state, in two statements for the whole chunk (rows
+        for new units, and updates of known ones), not an ORM object per unit."""
         now = self.clock()
+        table = UnitReview.__table__
         with self.database.session() as session:
-            rows = {row.unit: row for row in session.scalars(select(UnitReview).where(UnitReview.unit.in_(list(assessments))))}
+            known = set(session.scalars(select(UnitReview.unit).where(UnitReview.unit.in_(list(assessments)))))
+            new, changed = [], []
             for unit_id, assessment in assessments.items():
-                status = self.replay.unit(unit_id).status
-                row = rows.get(unit_id)
-                if row is None:
-                    row = UnitReview(unit=unit_id, constituency_id=self.election.polling_unit(unit_id).constituency_id,
-                                     first_report_at=now, status=status)
-                    session.add(row)
-                row.outcome = assessment.outcome
-                row.flags = [f.as_json() for f in assessment.flags]
-                row.report_count = report_counts[unit_id]
-                row.status = status
-                row.updated_at = now
+                values = {"outcome": assessment.outcome, "flags": [f.as_json() for f in assessment.flags],
+                          "report_count": report_counts[unit_id], "status": self.replay.unit(unit_id).status,
+                          "updated_at": now}
+                if unit_id in known:
+                    changed.append({"unit_id": unit_id, **values})
+                else:
+                    new.append({"unit": unit_id, "constituency_id": self.election.polling_unit(unit_id).constituency_id,
+                                "first_report_at": now, **values})
+            if new:
+                session.execute(insert(table), new)
+            if changed:
+                session.execute(
+                    update(table).where(table.c.unit == bindparam("unit_id"))
+                    .values({name: bindparam(name) for name in ("outcome", "flags", "report_count", "status", "updated_at")}),
+                    changed,
+                )
 
     def _auto_accept(self, assessments: list[Assessment]) -> None:
         """Accept agreeing units with decisions signed by the ledger's verifier key. A unit

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, and_, func, insert, or_, select, text
+from sqlalchemy import Table, TextClause, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.content.store import ContentStore
@@ -80,11 +81,29 @@ class Prepared:
     row: dict[str, Any]
     receipt: dict[str, Any]
     index: tuple[tuple[Table, dict[str, Any]], ...] = ()
+    stored: bool = False
+    """Its block is in the content store already (a prepare worker put it there)."""
 
     @property
     def key(self) -> tuple[str, str]:
         """What makes a submission unique: (signer, submission id)."""
         return self.row["signer"], self.row["submission_id"]
+
+
+TAKEN_CHUNK = 200
+
+
+@lru_cache(maxsize=TAKEN_CHUNK)
+def _taken_statement(count: int) -> TextClause:
+    """Which of ``count`` (signer, submission id) pairs are taken: an OR of
+    ``(signer = :sN AND submission_id = :eN)``, one index probe per pair. (SQLite answers a
+    row-value IN list by scanning the whole index, per group.) Written as text, one per
+    size, because building and caching the same expression with SQLAlchemy's operators
+    for every group cost as much as the rest of the commit."""
+    table = Entry.__table__
+    where = " OR ".join(f"(signer = :s{n} AND submission_id = :e{n})" for n in range(count))
+    return text(f"SELECT signer, submission_id, content_digest, receipt FROM {table.name} WHERE {where}").columns(
+        table.c.signer, table.c.submission_id, table.c.content_digest, table.c.receipt)
 
 
 class Preparer:
@@ -237,7 +256,8 @@ class Ledger:
         if not group:
             return []
         for prepared in group:
-            self.content.put_block(prepared.cid, prepared.block)
+            if not prepared.stored:
+                self.content.put_block(prepared.cid, prepared.block)
         try:
             return self._commit_group(group)
         except IntegrityError:
@@ -256,15 +276,13 @@ class Ledger:
                 # cursors over ids then never skip an entry committed late.
                 session.execute(text("SELECT pg_advisory_xact_lock(2566)"))
             known: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-            for start in range(0, len(keys), 200):
-                # An OR of (signer = ? AND submission_id = ?): one index probe per key. (SQLite
-                # answers a row-value IN list by scanning the whole index, per group.)
-                rows = session.execute(
-                    select(Entry.signer, Entry.submission_id, Entry.content_digest, Entry.receipt)
-                    .where(or_(*(and_(Entry.signer == signer, Entry.submission_id == entry_id)
-                                 for signer, entry_id in keys[start:start + 200])))
-                )
-                for row in rows:
+            for start in range(0, len(keys), TAKEN_CHUNK):
+                chunk = keys[start:start + TAKEN_CHUNK]
+                parameters = {}
+                for position, (signer, entry_id) in enumerate(chunk):
+                    parameters[f"s{position}"] = signer
+                    parameters[f"e{position}"] = entry_id
+                for row in session.execute(_taken_statement(len(chunk)), parameters):
                     known[(row.signer, row.submission_id)] = (row.content_digest, row.receipt)
             answers: list[Accepted | ConflictingSubmission] = []
             entries: list[dict[str, Any]] = []

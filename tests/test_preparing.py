@@ -66,6 +66,7 @@ def test_a_worker_prepares_exactly_what_the_api_process_would(pool_state: AppSta
     answers = asyncio.run(main())
     for submission, answer in zip(good, answers, strict=False):
         assert isinstance(answer, Prepared)
+        assert answer.stored and ledger.content.has_block(answer.cid)  # the worker stored the block
         here = ledger.prepare_tally(submission)
         assert (answer.cid, answer.block) == (here.cid, here.block)
         assert _without_times(answer) == _without_times(here)
