@@ -9,6 +9,7 @@ Three loops, each on its own thread and each switched off by a setting:
   (the embedded anvil is started when ``TALLY_RPC_URL`` is unset, and stopped on shutdown).
 
 A failing loop logs and retries with backoff; it never takes the HTTP service down.
+``start`` also starts the prepare workers (``ledger.preparing``), if there are any.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class Runtime:
     def start(self) -> None:
         settings = self.state.settings
         self.stop_event.clear()
+        if self.state.preparer is not None:
+            self.state.preparer.start()
         if settings.api_refresh_aggregates:
             self._spawn("aggregates", self._refresh_loop)
         if self.state.ledger_app.defer_screening:

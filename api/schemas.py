@@ -350,6 +350,8 @@ class HealthPublic(BaseModel):
     election: str
     entries_counted: int = Field(description="Id of the last ledger entry the aggregates have counted")
     background: dict[str, bool]
+    prepare_workers: int = Field(0, description="Processes preparing tallies beside the API; 0 when they are prepared "
+                                                "in the API process (by setting, on one CPU, or after the pool failed)")
 
 
 # -- aggregates ------------------------------------------------------------------------

@@ -64,6 +64,10 @@ def _start_worker(settings: Settings) -> None:
     )
 
 
+def _ready() -> bool:
+    return _preparer is not None
+
+
 def _sendable(error: LedgerError) -> LedgerError | None:
     try:
         pickle.loads(pickle.dumps(error))
@@ -123,6 +127,16 @@ class PreparePool:
         self._waiting: list[tuple[Mapping[str, Any], asyncio.Future[PrepareAnswer]]] = []
         self._in_flight = 0
         self._closed = False
+
+    def start(self) -> None:
+        """Start the workers now (each loads the election and its keys, about a second), so
+        that the first tallies of the night do not wait for them."""
+        for _ in range(self.workers):
+            try:
+                self._executor.submit(_ready)
+            except (BrokenProcessPool, RuntimeError) as failure:
+                self._fail(failure)
+                return
 
     async def prepare(self, submission: Mapping[str, Any]) -> PrepareAnswer:
         """The prepared tally, the error that refuses it, or ``None`` (prepare it in process)."""

@@ -1,9 +1,10 @@
 """Benchmark the HTTP API on this machine, with the load generator in its own process.
 
-    .venv/bin/python scripts/bench_api.py [--tallies 3000] [--duration 5] [--readers 200]
+    .venv/bin/python scripts/bench_api.py [--tallies 10000] [--duration 5] [--readers 200]
                                           [--rate 2000] [--freshness 20] [--database-url URL] [--no-write]
 
-What runs: ``tally serve``'s app under uvicorn (one process, uvloop, httptools, no access
+What runs: ``tally serve``'s app under uvicorn (one API process with its prepare workers,
+one per CPU beyond the first (``ledger.preparing``); uvloop, httptools, no access
 log; aggregates refresh and sealing loops on, anchoring off) over a fresh data directory,
 and beside it a bare FastAPI app under the same uvicorn settings. The load generator is
 this script in ``--load-generator`` mode: asyncio (uvloop) over raw HTTP/1.1 keep-alive
@@ -16,6 +17,8 @@ Figures (printed, and merged into bench/results.json, one key each; other keys a
     api_tally_ingest_per_s               POST /v1/tallies (auth, signature, validation, storage, receipt)
     api_tally_ingest_p50_ms / _p99_ms    latency of those requests
     api_tally_ingest_vs_bare             ingest rate ÷ bare rate
+    api_tally_ingest_connections         concurrent client connections of the ingest run
+    api_prepare_workers                  the API's prepare worker processes in those runs
     ledger_submit_per_s_in_process       Ledger.submit_tally called directly, one transaction per tally
     ledger_submit_per_s_in_process_grouped  the same in groups of 64 per transaction (the API's group commit)
     api_national_saturated_per_s         GET /v1/aggregates/unofficial/national, --readers connections, closed loop
@@ -373,7 +376,7 @@ def merge_results(figures: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--load-generator", help=argparse.SUPPRESS)
-    parser.add_argument("--tallies", type=int, default=3000, help="tallies to send in the ingest run")
+    parser.add_argument("--tallies", type=int, default=10000, help="tallies to send in the ingest run")
     parser.add_argument("--volunteers", type=int, default=100)
     parser.add_argument("--ingest-connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per read measurement")
@@ -450,12 +453,14 @@ def main() -> None:
             result = ingest(scratch, api_port, sessions, busy_tallies, arguments.ingest_connections)
             print(f"tally ingest          {result['created_per_s']:8.0f} tallies/s  p50 {result['p50_ms']:.1f} ms  "
                   f"p99 {result['p99_ms']:.1f} ms  statuses {result['statuses']}  (aggregates and sealing loops on)")
+            import httpx
+
             figures["api_tally_ingest_per_s"] = round(result["created_per_s"], 1)
             figures["api_tally_ingest_p50_ms"] = round(result["p50_ms"], 2)
             figures["api_tally_ingest_p99_ms"] = round(result["p99_ms"], 2)
             figures["api_tally_ingest_vs_bare"] = round(figures["api_tally_ingest_per_s"] / figures["api_bare_post_per_s"], 3)
-
-            import httpx
+            figures["api_tally_ingest_connections"] = arguments.ingest_connections
+            figures["api_prepare_workers"] = httpx.get(f"http://127.0.0.1:{api_port}/v1/health").json()["prepare_workers"]
 
             counted = 0
             while counted < result["statuses"].get("201", 0):  # let the refresh loop count the ingested tallies

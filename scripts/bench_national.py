@@ -45,7 +45,8 @@ Stages, each with wall time and throughput:
 
 "The night" runs from the first upload to the last of certify, aggregate and the decisions'
 anchoring; sign-in and people setup are outside it (reported apart). Also measured: the
-server's peak memory (VmHWM of the ``tally serve`` process; anvil apart), database and
+server's peak memory (VmHWM of the ``tally serve`` process plus that of each of its prepare
+workers; anvil apart), database and
 block-store size on disk, and CPU seconds of the server and of the load generator per stage.
 
 Side by side, in the same run and after the night (nothing else running): CID building
@@ -99,7 +100,7 @@ GOALS = (
     # figure, what, limit, unit
     ("national_night_seconds", "night ingested, anchored and certified", 15 * 60, "s"),
     ("national_verify_all_seconds", "tally verify all", 5 * 60, "s"),
-    ("national_server_peak_rss_mib", "server peak memory (VmHWM)", 1024, "MiB"),
+    ("national_server_peak_rss_mib", "server peak memory (VmHWM, with its workers)", 1024, "MiB"),
     ("national_verify_all_peak_rss_mib", "verify all peak memory", 512, "MiB"),
 )
 
@@ -630,6 +631,21 @@ def proc_status(pid: int, field_name: str) -> int | None:
     return None
 
 
+def worker_pids(pid: int) -> list[int]:
+    """The Python worker processes ``pid`` started with ``multiprocessing`` (the server's
+    prepare workers; not its anvil)."""
+    workers = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if (int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
+                        and b"multiprocessing" in Path(f"/proc/{name}/cmdline").read_bytes()):
+                    workers.append(int(name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return workers
+
+
 def proc_cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -929,7 +945,10 @@ class Night:
         return ordered, seconds, not stopped
 
     def server_cpu(self) -> float:
-        return proc_cpu_seconds(self.server.pid) if self.server is not None else 0.0
+        """CPU seconds of the server and its prepare workers so far."""
+        if self.server is None:
+            return 0.0
+        return sum(proc_cpu_seconds(pid) for pid in (self.server.pid, *worker_pids(self.server.pid)))
 
     def server_rss_mib(self) -> float:
         rss = proc_status(self.server.pid, "VmRSS") if self.server is not None else None
@@ -1236,14 +1255,19 @@ class Night:
         from ledger.settings import Settings
 
         if self.server is not None and self.server.poll() is None:
-            peak = proc_status(self.server.pid, "VmHWM")
-            if peak is not None:
-                self.figures["national_server_peak_rss_mib"] = round(peak / MIB, 1)
-            self.figures["national_server_cpu_seconds"] = round(self.server_cpu(), 1)
             try:
                 anvil = AnvilNode.from_settings(Settings(data_dir=self.data_dir, anvil_port=self.anvil_port)).running_pid()
             except Exception:
                 anvil = None
+            # The server's peak with its prepare workers: the sum of each process's own peak
+            # (at least the peak of the sum). Anvil, also a child, is reported apart.
+            workers = worker_pids(self.server.pid)
+            peaks = [proc_status(pid, "VmHWM") for pid in (self.server.pid, *workers)]
+            if peaks[0] is not None:
+                self.figures["national_server_peak_rss_mib"] = round(sum(p or 0 for p in peaks) / MIB, 1)
+                self.figures["national_server_main_peak_rss_mib"] = round(peaks[0] / MIB, 1)
+                self.figures["national_server_workers"] = len(workers)
+            self.figures["national_server_cpu_seconds"] = round(self.server_cpu(), 1)
             if anvil is not None and (anvil_peak := proc_status(anvil, "VmHWM")) is not None:
                 self.figures["national_anvil_peak_rss_mib"] = round(anvil_peak / MIB, 1)
         if self.arguments.database_url:

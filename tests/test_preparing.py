@@ -23,9 +23,8 @@ from ledger.review import NotPermitted
 from ledger.service import Prepared
 from ledger.settings import Settings
 from tests.factories import OTHER_KEY, VOLUNTEER_KEY, signed_tally, tally_json
-from tests.test_api_support import TestClient, make_settings, sign_in
+from tests.test_api_support import OTHER_VOLUNTEER, TestClient, make_settings, sign_in
 from tests.test_api_support import VOLUNTEER as VOLUNTEER_ADDRESS
-from tests.test_api_support import OTHER_VOLUNTEER
 
 TIMES = ("received_at", "seal_deadline", "receipt")
 
@@ -50,6 +49,8 @@ def test_one_worker_per_cpu_beyond_the_first() -> None:
 def test_a_worker_prepares_exactly_what_the_api_process_would(pool_state: AppState) -> None:
     pool = pool_state.preparer
     assert pool is not None
+    pool.start()  # what the API's lifespan does: the worker starts before any tally comes
+    assert len(pool._executor._processes) == 1  # type: ignore[attr-defined]
     ledger = pool_state.ledger
     election = ledger.election
     good = [signed_tally(election, unit, submission_id=f"pool-000{n}") for n, unit in
@@ -97,6 +98,7 @@ def test_the_api_answers_the_same_with_a_pool(pool_state: AppState) -> None:
         assert client.post("/v1/tallies", json=signed_tally(election, key=OTHER_KEY), headers=headers).status_code == 403
         record = client.get(f"/v1/records/{first.json()['record_cid']}")
         assert record.status_code == 200
+        assert client.get("/v1/health").json()["prepare_workers"] == 1
     assert pool_state.preparer is not None and pool_state.preparer.prepared >= 3
     with pool_state.ledger_app.database.session() as session:  # the photo index rows came with it
         uses = session.execute(select(PhotoUse.photo_cid).where(PhotoUse.record_cid == first.json()["record_cid"]))

@@ -71,8 +71,10 @@ async def get_constituency(constituency_id: AreaPath, state: StateDep) -> Consti
 async def health(state: StateDep) -> HealthPublic:
     """Liveness: which election this serves and how far the aggregates have counted."""
     settings = state.settings
+    pool = state.preparer
     return HealthPublic(
         status="ok", election=state.ledger_app.election.id, entries_counted=state.aggregates.cursor,
         background={"aggregates": settings.api_refresh_aggregates, "sealer": settings.api_seal_batches,
                     "anchorer": settings.api_anchor_batches},
+        prepare_workers=0 if pool is None or pool.broken else pool.workers,
     )
