@@ -23,10 +23,23 @@ raises HTTP errors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+
+def _restore(cls: type[LedgerError], args: tuple[Any, ...], state: dict[str, Any]) -> LedgerError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class LedgerError(Exception):
     """Root of every error this package raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as it is (prepare workers send errors back to the API), not rebuilt
+        through ``__init__``, which may add to the message or take other arguments."""
+        return _restore, (type(self), self.args, self.__dict__)
 
 
 class InvalidCID(LedgerError, ValueError):

@@ -1,18 +1,22 @@
-"""Tallies prepared in worker processes, beside the API's one interpreter.
+"""Tallies and photos prepared in worker processes, beside the API's one interpreter.
 
-Preparing a tally (validation, its signature, the canonical block and CID, the signed
-receipt: ``ledger.service.Preparer``) is pure work and about a third of the CPU a
-submission costs. The worker also puts the block in the content store, so the block is
-stored before the row is committed, as ``Ledger.commit`` does it in process. One Python process holds one lock over its interpreter, so on a machine
-with more than one CPU the API hands that work to ``workers`` processes and keeps its own
-interpreter for HTTP and the database.
+One Python process holds one lock over its interpreter, so on a machine with more than
+one CPU the API hands its pure work to ``workers`` processes and keeps its own interpreter
+for HTTP and the database:
 
-Submissions that arrive together go to a worker together (up to ``max_batch``), so the
-cost of crossing processes is shared. Each answer is what the API's own ``Preparer`` would
-give: a ``Prepared``, or the ``LedgerError`` that refuses the tally. ``None`` means "prepare
-it yourself": the pool is closed or broken, or the worker failed in a way it could not send
-back. The caller then prepares in process, so a failing pool never changes an answer, only
-where the work is done.
+- a tally: validation, its signature, the canonical block and CID, the signed receipt
+  (``ledger.service.Preparer``), about a third of the CPU a submission costs. The worker
+  also puts the block in the content store, so the block is stored before the row is
+  committed, as ``Ledger.commit`` does it in process;
+- a photo read whole (small uploads; large ones stream in the API process): its type, CID
+  and EXIF, and its blocks stored (``ledger.photos.ingest_photo``).
+
+Jobs that arrive together go to a worker together (up to ``max_batch``, and about
+``MAX_BATCH_BYTES``), so the cost of crossing processes is shared. Each answer is what the
+API process would get itself: a ``Prepared`` or ``PhotoInfo``, or the ``LedgerError`` that
+refuses it. ``None`` means "do it yourself": the pool is closed or broken, or the worker
+failed in a way it could not send back. The caller then does the work in process, so a
+failing pool never changes an answer, only where the work is done.
 """
 
 from __future__ import annotations
@@ -29,15 +33,21 @@ from dataclasses import replace
 from typing import Any
 
 from ledger.errors import LedgerError
+from ledger.photos import PhotoInfo, ingest_photo
 from ledger.service import Prepared, Preparer
 from ledger.settings import Settings
 
-__all__ = ["PrepareAnswer", "PreparePool", "default_workers"]
+__all__ = ["MAX_BATCH_BYTES", "PhotoAnswer", "PrepareAnswer", "PreparePool", "default_workers"]
 
 log = logging.getLogger("tally.preparing")
 
 PrepareAnswer = Prepared | LedgerError | None
 """A prepared tally, the error that refuses it, or ``None``: prepare it in process."""
+PhotoAnswer = PhotoInfo | LedgerError | None
+"""A stored photo, the error that refuses it, or ``None``: ingest it in process."""
+Job = tuple[str, Any]  # ("tally", submission) or ("photo", (body, max_bytes))
+MAX_BATCH_BYTES = 4 << 20
+"""A batch stops growing past this many bytes of photos."""
 
 
 def default_workers(cpus: int | None) -> int:
@@ -69,25 +79,30 @@ def _ready() -> bool:
 
 
 def _sendable(error: LedgerError) -> LedgerError | None:
+    """``error`` if it crosses processes unchanged; else ``None``, and the API does that job itself."""
     try:
-        pickle.loads(pickle.dumps(error))
-    except Exception:  # an error that cannot cross processes: the API prepares that one itself
+        copy = pickle.loads(pickle.dumps(error))
+    except Exception:
         return None
-    return error
+    return error if type(copy) is type(error) and str(copy) == str(error) else None
 
 
-def _prepare_all(submissions: list[Mapping[str, Any]]) -> list[PrepareAnswer]:
+def _run_all(jobs: list[Job]) -> list[Any]:
     assert _preparer is not None, "the worker was not started"
-    answers: list[PrepareAnswer] = []
-    for submission in submissions:
+    answers: list[Any] = []
+    for kind, payload in jobs:
         try:
-            prepared = _preparer.tally(submission)
-            _preparer.content.put_block(prepared.cid, prepared.block)  # off the API's interpreter too
-            answers.append(replace(prepared, stored=True))
+            if kind == "tally":
+                prepared = _preparer.tally(payload)
+                _preparer.content.put_block(prepared.cid, prepared.block)  # off the API's interpreter too
+                answers.append(replace(prepared, stored=True))
+            else:
+                body, max_bytes = payload
+                answers.append(ingest_photo(body, content=_preparer.content, max_bytes=max_bytes))
         except LedgerError as refused:
             answers.append(_sendable(refused))
-        except Exception:  # not the client's mistake: the API prepares it again and answers for itself
-            log.exception("preparing a tally in a worker failed")
+        except Exception:  # not the client's mistake: the API does it again and answers for itself
+            log.exception("a %s failed in a prepare worker", kind)
             answers.append(None)
     return answers
 
@@ -95,7 +110,7 @@ def _prepare_all(submissions: list[Mapping[str, Any]]) -> list[PrepareAnswer]:
 # -- in the API process -------------------------------------------------------------------
 
 
-def _settle(future: asyncio.Future[PrepareAnswer], answer: PrepareAnswer) -> None:
+def _settle(future: asyncio.Future[Any], answer: Any) -> None:
     def settle() -> None:
         if not future.cancelled():
             future.set_result(answer)
@@ -107,7 +122,7 @@ def _settle(future: asyncio.Future[PrepareAnswer], answer: PrepareAnswer) -> Non
 
 
 class PreparePool:
-    """Prepares tallies in ``workers`` processes, in batches of what arrived together."""
+    """Prepares tallies and photos in ``workers`` processes, in batches of what arrived together."""
 
     def __init__(self, settings: Settings, workers: int, *, max_batch: int = 64):
         if workers < 1:
@@ -124,7 +139,7 @@ class PreparePool:
             initargs=(settings,),
         )
         self._lock = threading.Lock()
-        self._waiting: list[tuple[Mapping[str, Any], asyncio.Future[PrepareAnswer]]] = []
+        self._waiting: list[tuple[Job, asyncio.Future[Any]]] = []
         self._in_flight = 0
         self._closed = False
 
@@ -139,12 +154,21 @@ class PreparePool:
                 return
 
     async def prepare(self, submission: Mapping[str, Any]) -> PrepareAnswer:
-        """The prepared tally, the error that refuses it, or ``None`` (prepare it in process)."""
+        """The prepared tally (its block stored), the error that refuses it, or ``None``
+        (prepare it in process)."""
+        return await self._run(("tally", submission))  # type: ignore[no-any-return]
+
+    async def ingest_photo(self, body: bytes, *, max_bytes: int) -> PhotoAnswer:
+        """The photo stored and described (``ledger.photos.ingest_photo``), the error that
+        refuses it, or ``None`` (ingest it in process)."""
+        return await self._run(("photo", (body, max_bytes)))  # type: ignore[no-any-return]
+
+    async def _run(self, job: Job) -> Any:
         if self.broken or self._closed:
             return None
-        future: asyncio.Future[PrepareAnswer] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._lock:
-            self._waiting.append((submission, future))
+            self._waiting.append((job, future))
             batch = self._take()
         if batch:
             self._send(batch)
@@ -159,18 +183,24 @@ class PreparePool:
             _settle(future, None)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def _take(self) -> list[tuple[Mapping[str, Any], asyncio.Future[PrepareAnswer]]]:
+    def _take(self) -> list[tuple[Job, asyncio.Future[Any]]]:
         """The next batch to send, if a worker is free for it (one more than the workers is
         kept in flight, so a worker finds its next batch waiting). Called under the lock."""
         if not self._waiting or self._in_flight > self.workers:
             return []
-        batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+        size = taken = 0
+        for (kind, payload), _ in self._waiting:
+            if taken == self.max_batch or (taken and size > MAX_BATCH_BYTES):
+                break
+            size += len(payload[0]) if kind == "photo" else 0
+            taken += 1
+        batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
         self._in_flight += 1
         return batch
 
-    def _send(self, batch: list[tuple[Mapping[str, Any], asyncio.Future[PrepareAnswer]]]) -> None:
+    def _send(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
         try:
-            done = self._executor.submit(_prepare_all, [submission for submission, _ in batch])
+            done = self._executor.submit(_run_all, [job for job, _ in batch])
         except (BrokenProcessPool, RuntimeError) as failure:  # broken, or shut down
             self._fail(failure)
             self._finish(batch, None)
@@ -182,9 +212,8 @@ class PreparePool:
             log.error("the prepare pool stopped (%s); tallies are prepared in the API process", failure)
         self.broken = True
 
-    def _finish(self, batch: list[tuple[Mapping[str, Any], asyncio.Future[PrepareAnswer]]],
-                done: Future[list[PrepareAnswer]] | None) -> None:
-        answers: list[PrepareAnswer] | None = None
+    def _finish(self, batch: list[tuple[Job, asyncio.Future[Any]]], done: Future[list[Any]] | None) -> None:
+        answers: list[Any] | None = None
         if done is not None:
             try:
                 answers = done.result()
@@ -193,7 +222,7 @@ class PreparePool:
             except CancelledError:
                 pass
             except Exception:
-                log.exception("a batch of %d tallies came back from a worker unreadable", len(batch))
+                log.exception("a batch of %d jobs came back from a worker unreadable", len(batch))
         if answers is None or len(answers) != len(batch):
             answers = [None] * len(batch)
         else:

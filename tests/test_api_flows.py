@@ -191,6 +191,7 @@ def test_a_photo_is_stored_with_its_exif_and_the_same_bytes_give_the_same_cid(wo
     assert photo["media_type"] == "image/jpeg" and photo["size"] == len(data) and photo["uploader"] == VOLUNTEER
     assert photo["gps"]["lat"] == expected["gps"]["lat"] and photo["taken_at"] == expected["taken_at"]
     assert photo["exif"]["make"] == expected["exif"]["make"]
+    # The first (with Content-Length, small) was read whole; this one (chunked) streams.
     second = world.client.post("/v1/photos", content=iter([data[:100], data[100:]]), headers=headers)
     assert second.status_code == 200 and second.json() == photo
     assert world.client.get(f"/v1/photos/{photo['cid']}").json() == photo

@@ -17,7 +17,7 @@ from api.main import create_app
 from api.state import AppState
 from ledger.core.cid import CID, RAW
 from ledger.db import PhotoUse
-from ledger.errors import InvalidTally
+from ledger.errors import InvalidTally, LedgerError
 from ledger.preparing import PreparePool, default_workers
 from ledger.review import NotPermitted
 from ledger.service import Prepared
@@ -138,3 +138,60 @@ def test_a_closed_pool_answers_none(tmp_path: Path) -> None:
     assert asyncio.run(pool.prepare({"polling_unit": "BKK_1-0001"})) is None
     with pytest.raises(ValueError, match="at least one worker"):
         PreparePool(settings, 0)
+
+
+def test_photos_ingested_by_a_worker_are_the_photos_ingested_here(pool_state: AppState, tmp_path: Path) -> None:
+    from ledger.content.local import LocalBlockStore
+    from ledger.photos import PhotoInfo, ingest_photo
+
+    pool = pool_state.preparer
+    assert pool is not None
+    photos = sorted(path for path in (Path(__file__).resolve().parent / "vectors" / "photos").iterdir()
+                    if path.suffix in (".jpg", ".png", ".heic"))
+    bodies = [photo.read_bytes() for photo in photos] + [b"hello, this is text", b"\xff\xd8\xff" + bytes(100)]
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(pool.ingest_photo(body, max_bytes=50) if n == len(bodies) - 1
+                                      else pool.ingest_photo(body, max_bytes=1 << 20) for n, body in enumerate(bodies)))
+
+    answers = asyncio.run(main())
+    here = LocalBlockStore(tmp_path / "here")
+    for body, answer in zip(bodies[:-2], answers, strict=False):
+        assert isinstance(answer, PhotoInfo)
+        assert answer == ingest_photo(body, content=here, max_bytes=1 << 20)
+        assert pool_state.ledger_app.content.has_block(answer.cid)  # stored by the worker
+    for body, answer, max_bytes in ((bodies[-2], answers[-2], 1 << 20), (bodies[-1], answers[-1], 50)):
+        with pytest.raises(LedgerError) as here_error:
+            ingest_photo(body, content=here, max_bytes=max_bytes)
+        assert type(answer) is here_error.type and str(answer) == str(here_error.value)  # the same refusal
+
+
+def test_the_api_takes_photos_through_a_pool(pool_state: AppState) -> None:
+    pool_state.access.register_volunteer(address=VOLUNTEER_ADDRESS, name="volunteer 42")
+    data = (Path(__file__).resolve().parent / "vectors" / "photos" / "jpeg_exif_gps.jpg").read_bytes()
+    with TestClient(create_app(app_state=pool_state), raise_server_exceptions=False) as client:
+        headers = {"Authorization": f"Bearer {sign_in(client, VOLUNTEER_KEY)}", "Content-Type": "image/jpeg"}
+        first = client.post("/v1/photos", content=data, headers=headers)
+        assert first.status_code == 201, first.text
+        before = pool_state.preparer.prepared  # type: ignore[union-attr]
+        streamed = client.post("/v1/photos", content=iter([data[:100], data[100:]]), headers=headers)  # no length
+        assert streamed.status_code == 200 and streamed.json() == first.json()
+        assert pool_state.preparer.prepared == before  # type: ignore[union-attr]  # it streamed here
+        text = client.post("/v1/photos", content=b"hello, this is text", headers=headers)
+        assert text.status_code == 415 and text.json()["error"] == "unsupported_photo_type"
+    assert pool_state.preparer is not None and pool_state.preparer.prepared >= 2
+
+
+def test_ledger_errors_cross_processes_unchanged() -> None:
+    import pickle
+
+    from api.errors import BadRequestBody
+    from ledger.errors import ConflictingSubmission, FieldError
+    from ledger.photos import PhotoTooLarge, UnsupportedPhotoType
+
+    errors = [UnsupportedPhotoType("a text file"), PhotoTooLarge(max_bytes=50, bytes_read=51),
+              InvalidTally([FieldError(("party_list", "votes", "9"), "no party number 9")]),
+              BadRequestBody("too big", status=413, path=("body",)), ConflictingSubmission("taken")]
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))
+        assert (type(copy), str(copy), copy.args, copy.__dict__) == (type(error), str(error), error.args, error.__dict__)

@@ -18,13 +18,18 @@ from api.state import AppState
 from ledger.access import Caller, check_submitter
 from ledger.core.cid import CID
 from ledger.db import Photo
-from ledger.photos import UnsupportedPhotoType, ingest_photo
+from ledger.errors import LedgerError
+from ledger.photos import PhotoInfo, UnsupportedPhotoType, ingest_photo
 from ledger.service import format_time
 
 router = APIRouter(prefix="/v1", tags=["submissions"])
 REPORTERS = ("volunteer", "constituency_head", "war_room")
 """Unit volunteers report their units; heads and the war room enter corrected tallies."""
 T = TypeVar("T")
+WHOLE_PHOTO_BYTES = 1 << 20
+"""Uploads up to this size (by Content-Length) are read whole and ingested in one step; for
+them, handing each piece of the stream to a thread cost more than hashing it. Larger
+ones stream: their CID is computed piece by piece as they arrive, never held whole."""
 
 
 TALLY_BODY = {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TallyCreate"}}}}
@@ -67,6 +72,17 @@ async def _in_thread_reading(stream: AsyncIterator[bytes], work: Callable[[Itera
     return await anyio.to_thread.run_sync(work, pieces())
 
 
+async def _ingest_whole(state: AppState, body: bytes, max_bytes: int) -> PhotoInfo:
+    """A small upload, read whole: ingested by a prepare worker, or in one step on a thread."""
+    if state.preparer is not None:
+        answer = await state.preparer.ingest_photo(body, max_bytes=max_bytes)
+        if isinstance(answer, LedgerError):
+            raise answer
+        if answer is not None:
+            return answer
+    return await anyio.to_thread.run_sync(lambda: ingest_photo(body, content=state.ledger.content, max_bytes=max_bytes))
+
+
 @router.post(
     "/photos",
     status_code=201,
@@ -78,17 +94,21 @@ async def _in_thread_reading(stream: AsyncIterator[bytes], work: Callable[[Itera
 async def upload_photo(request: Request, caller: CallerDep, state: StateDep, response: Response) -> PhotoPublic:
     """Upload one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
     ``image/heic`` or ``application/octet-stream``; not multipart). The type is decided from
-    the bytes; its CID (as ``ipfs add --cid-version=1``) is computed while it streams, and
-    its EXIF time and place are kept as metadata. 201 the first time, 200 with the same
+    the bytes; its CID (as ``ipfs add --cid-version=1``) is computed while it streams (an
+    upload of up to 1 MiB is read whole first), and its EXIF time and place are kept as metadata. 201 the first time, 200 with the same
     answer when the same bytes come again. Limit: ``TALLY_MAX_PHOTO_BYTES`` (413)."""
     content_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
     if content_type.startswith("multipart/"):
         raise UnsupportedPhotoType("a multipart form; send the photo's bytes themselves as the body")
     max_bytes = state.settings.max_photo_bytes
-    info = await _in_thread_reading(
-        request.stream().__aiter__(),
-        lambda pieces: ingest_photo(pieces, content=state.ledger.content, max_bytes=max_bytes),
-    )
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) <= WHOLE_PHOTO_BYTES:
+        info = await _ingest_whole(state, await request.body(), max_bytes)
+    else:
+        info = await _in_thread_reading(
+            request.stream().__aiter__(),
+            lambda pieces: ingest_photo(pieces, content=state.ledger.content, max_bytes=max_bytes),
+        )
     row, created = await state.writer.photo(info, caller.address)
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/content/{row.cid}"
