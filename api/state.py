@@ -119,7 +119,8 @@ class AppState:
     ``None`` when they are prepared in this process (``TALLY_API_PREPARE_WORKERS=0``, or one CPU)."""
 
     def __post_init__(self) -> None:
-        self.writer = Writer(self.ledger_app.review.submit_reports, self.ledger_app.ledger.record_photos)
+        review = self.ledger_app.review
+        self.writer = Writer(review.submit_reports, self.ledger_app.ledger.record_photos, review.decide_many)
         workers = self.settings.api_prepare_workers
         if workers is None:
             workers = default_workers(os.cpu_count())

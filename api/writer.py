@@ -7,8 +7,9 @@ transaction (its statements and commit, the write lock, on PostgreSQL the flush 
 is shared by the whole group, and when the server is idle a report is committed alone, at once. Each
 report still gets its own answer; one bad report never refuses its neighbours.
 
-Photo uploads are indexed the same way (``Ledger.record_photos``), in groups of their own.
-Other writes (decisions) run as single jobs between groups.
+Photo uploads are indexed the same way (``Ledger.record_photos``), and decisions are
+decided the same way (``ReviewService.decide_many``), each kind in groups of its own.
+Other writes run as single jobs between groups.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class _Job:
     def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], kind: str, payload: Any):
         self.loop = loop
         self.future = future
-        self.kind = kind  # "report" and "photo" are grouped; "work" is a callable run alone
+        self.kind = kind  # "report", "photo" and "decision" are grouped; "work" is a callable run alone
         self.payload = payload
 
     def settle(self, result: Any = None, error: BaseException | None = None) -> None:
@@ -60,12 +61,13 @@ class _Job:
 
 
 class Writer:
-    """Runs writes on one thread; consecutive reports (or photos) are committed as a group."""
+    """Runs writes on one thread; consecutive reports (or photos, or decisions) are committed as a group."""
 
     def __init__(
         self,
         submit_reports: SubmitReports,
         record_photos: Callable[[list[tuple[PhotoInfo, str | None]]], list[tuple[Photo, bool]]] | None = None,
+        decide_many: Callable[[list[tuple[Mapping[str, Any], str | None]]], list[Accepted | LedgerError]] | None = None,
         *,
         max_group: int = 256,
     ):
@@ -76,6 +78,8 @@ class Writer:
         self._groups: dict[str, Callable[[list[Any]], list[Any]]] = {"report": reports}
         if record_photos is not None:
             self._groups["photo"] = record_photos
+        if decide_many is not None:
+            self._groups["decision"] = decide_many
         self.max_group = max_group
         self.groups = 0
         self.grouped = 0
@@ -92,6 +96,11 @@ class Writer:
     async def photo(self, info: PhotoInfo, uploader: str | None) -> tuple[Photo, bool]:
         """Index one stored photo (first upload wins); returns its row and whether it is new."""
         return await self._put("photo", (info, uploader))  # type: ignore[no-any-return]
+
+    async def decision(self, submission: Mapping[str, Any], signed_in_as: str | None) -> Accepted:
+        """Submit one signed decision; it is committed with the decisions waiting beside it
+        (``ReviewService.decide_many``: as if one by one)."""
+        return await self._put("decision", (submission, signed_in_as))  # type: ignore[no-any-return]
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run ``work`` on the writing thread, in order with everything else."""

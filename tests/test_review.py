@@ -280,6 +280,52 @@ def test_reports_committed_as_a_group_are_answered_one_by_one(service: ReviewSer
     assert screened == {units[0]: 1, units[2]: 1}
 
 
+def signed(service: ReviewService, who: str, action: str, subject: str, *, n: int = 0, **fields: Any) -> dict[str, Any]:
+    role = {"head": "constituency_head", "war-room": "war_room", "nobody": "war_room"}[who]
+    decision = {"decision_id": f"{who}-{action}-{subject}-{n}", "decided_at": "2023-05-14T12:00:00Z",
+                "role": role, "action": action, "subject": subject, **fields}
+    return sign_decision(decision, key(who), service.election)
+
+
+def test_decisions_decided_as_a_group_are_answered_as_one_by_one(service: ReviewService, election: Election,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``decide_many`` (the API's group commit of decisions): each decision is judged by the
+    rules as they stand after the decisions before it in the group, and answered alone."""
+    units = [u.id for u in election.polling_units(CONSTITUENCY)]
+    u1, u2, u3 = units[:3]
+    for unit in (u1, u2, u3):  # two organisations agree: accepted by the ledger
+        service.submit_report(tally(service, "org-a", unit))
+        service.submit_report(tally(service, "org-b", unit))
+    accepted = {unit: service.replay.unit(unit).accepted for unit in (u1, u2, u3)}
+    commits: list[int] = []
+    commit = service.ledger.commit
+    monkeypatch.setattr(service.ledger, "commit", lambda group: commits.append(len(group)) or commit(group))
+    war_room = address("war-room")
+    group = [
+        (signed(service, "war-room", "certify", u1, record=accepted[u1]), war_room),
+        (signed(service, "war-room", "certify", u1, record=accepted[u1]), war_room),  # a retry, in the same group
+        (signed(service, "war-room", "certify", u2, record=accepted[u2]), war_room),
+        (signed(service, "war-room", "certify", u3, record=accepted[u3]), war_room),
+        (signed(service, "nobody", "certify", u3, record=accepted[u3]), None),
+        (signed(service, "head", "escalate", u2, reason="seal broken"), address("head")),  # u2 is certified by now
+        (signed(service, "war-room", "certify", u1, record=accepted[u1], reason="changed"), war_room),  # its id, reused
+    ]
+    answers = service.decide_many(group)
+    assert [type(a).__name__ for a in answers] == ["Accepted", "Accepted", "Accepted", "Accepted", "NotFound",
+                                                   "DecisionRefused", "ConflictingSubmission"]
+    assert answers[0].created and not answers[1].created and answers[1].receipt == answers[0].receipt  # type: ignore[union-attr]
+    assert "certified" in str(answers[5])
+    assert {unit: service.replay.unit(unit).status for unit in (u1, u2, u3)} == dict.fromkeys((u1, u2, u3), "certified")
+    assert len(commits) == 3 and sum(commits) == 5  # [u1], [u1 again, u2, u3], [u1 reused id]: not one per decision
+
+    # A constituency is certified in the same group as the exclusions that complete it.
+    rest = [(signed(service, "war-room", "exclude", unit, reason="no report"), war_room) for unit in units[3:]]
+    final = service.decide_many([*rest, (signed(service, "war-room", "certify_constituency", CONSTITUENCY), war_room)])
+    assert all(a.created for a in final)  # type: ignore[union-attr]
+    assert service.replay.constituency(CONSTITUENCY).certified
+    assert commits[3:] == [len(rest), 1]
+
+
 def test_submitting_and_screening_never_scan_a_growing_table(service: ReviewService, election: Election) -> None:
     """Every query of the submission and screening paths finds its rows through an index:
     a full scan of entries, photos or assignments would make each report slower than the

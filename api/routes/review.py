@@ -170,7 +170,7 @@ async def decide(request: Request, caller: CallerDep, state: StateDep) -> Respon
     body = await read_json(request)
     if isinstance(body, dict) and body.get("role") not in (None, caller.role):
         raise Forbidden(f"you are signed in as {caller.role}, but the decision is a {body.get('role')}'s")
-    accepted = await state.writer.run(lambda: state.review.decide(body, signed_in_as=caller.address))
+    accepted = await state.writer.decision(body, caller.address)
     state.feed.notify()
     return _receipt_response(accepted)
 
