@@ -4,8 +4,10 @@
   ``GET /v1/aggregates/{view}/{resource}`` (no query, or ``format=json`` / ``format=csv``
   where the route takes it) is answered with the stored bytes and ETag of
   ``api.routes.aggregates.rendered``.
-- ``TalliesFastPath``: every volunteer submitting at 17:00. ``POST /v1/tallies`` (no query)
-  reads the body and calls ``api.routes.submissions.accept_tally``, the route's own code.
+- ``SubmissionsFastPath``: every volunteer submitting at 17:00. ``POST /v1/tallies`` (no
+  query) reads the body and calls ``api.routes.submissions.accept_tally``, the route's own
+  code; ``POST /v1/photos`` (no query, a Content-Length up to ``WHOLE_PHOTO_BYTES``) reads
+  the photo and calls ``ingest_whole`` and ``index_photo``, as the route does.
 
 Both run the same authentication, rate limit and role check as every route
 (``ledger.access``) and answer errors with ``api.errors``, skipping routing and dependency
@@ -20,15 +22,22 @@ from __future__ import annotations
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import MAX_JSON_BYTES, bearer_token, check_json_type, parse_json
+from api.deps import MAX_JSON_BYTES, VOLUNTEERS, bearer_token, check_json_type, parse_json
 from api.errors import BadRequestBody, ledger_error_response, response_for
 from api.routes.aggregates import matches_etag, rendered
-from api.routes.submissions import REPORTERS, accept_tally
+from api.routes.submissions import (
+    REPORTERS,
+    WHOLE_PHOTO_BYTES,
+    accept_tally,
+    check_photo_type,
+    index_photo,
+    ingest_whole,
+)
 from api.state import AppState
 from ledger.access import Caller, RateLimited, Unauthenticated, require_role
 from ledger.errors import LedgerError
 
-__all__ = ["AggregatesFastPath", "TalliesFastPath"]
+__all__ = ["AggregatesFastPath", "SubmissionsFastPath"]
 
 PREFIX = "/v1/aggregates/"
 LISTS = {"provinces": "provinces", "constituencies": "constituencies", "party-list": "party_list"}
@@ -126,17 +135,25 @@ class AggregatesFastPath:
         await send({"type": "http.response.body", "body": answer.body})
 
 
-class TalliesFastPath:
-    """``POST /v1/tallies`` without a query: the route's checks in the route's order (caller,
-    rate limit, role, content type, body size, JSON), then ``accept_tally``."""
+class SubmissionsFastPath:
+    """``POST /v1/tallies`` and small ``POST /v1/photos``, without a query: the route's
+    checks in the route's order (caller, rate limit, role, content type, body size), then
+    the route's own code."""
 
     def __init__(self, app: ASGIApp, *, state: AppState):
         self.app = app
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/tallies"
-                or scope["query_string"]):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["query_string"]:
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path == "/v1/tallies":
+            answer = self._tally
+        elif path == "/v1/photos" and 0 <= _content_length(scope) <= WHOLE_PHOTO_BYTES:
+            answer = self._photo
+        else:
             await self.app(scope, receive, send)
             return
         caller = await authenticate(self.state, scope, receive, send)
@@ -146,14 +163,7 @@ class TalliesFastPath:
         if isinstance(caller, Answered):
             return
         try:
-            require_role(caller, REPORTERS)
-            content_type = None
-            for name, value in scope["headers"]:
-                if name == b"content-type":
-                    content_type = value.decode("latin-1")
-                    break
-            check_json_type(content_type)
-            status, body, headers = await accept_tally(self.state, caller, parse_json(await _read_body(receive)))
+            status, body, headers = await answer(scope, receive, caller)
         except Exception as error:  # noqa: BLE001 - each becomes the answer the routes would give
             await response_for(error)(scope, receive, send)
             return
@@ -161,6 +171,31 @@ class TalliesFastPath:
         raw_headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def _tally(self, scope: Scope, receive: Receive, caller: Caller) -> tuple[int, bytes, dict[str, str]]:
+        require_role(caller, REPORTERS)
+        check_json_type(_header(scope, b"content-type"))
+        return await accept_tally(self.state, caller, parse_json(await _read_body(receive)))
+
+    async def _photo(self, scope: Scope, receive: Receive, caller: Caller) -> tuple[int, bytes, dict[str, str]]:
+        require_role(caller, VOLUNTEERS)
+        check_photo_type(_header(scope, b"content-type"))
+        body = await _read_body(receive, WHOLE_PHOTO_BYTES)
+        return await index_photo(self.state, caller, await ingest_whole(self.state, bytes(body)))
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    """The first header of that (lowercase) name, as Starlette's ``request.headers.get``."""
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
+
+
+def _content_length(scope: Scope) -> int:
+    """The declared Content-Length, or -1 without one (a chunked upload)."""
+    value = _header(scope, b"content-length")
+    return int(value) if value is not None and value.isdigit() else -1
 
 
 async def _read_body(receive: Receive, limit: int = MAX_JSON_BYTES) -> bytearray:

@@ -46,7 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import MAX_JSON_BYTES, reject_unknown_query
 from api.errors import error_body, install_error_handlers
-from api.fastpath import AggregatesFastPath, TalliesFastPath
+from api.fastpath import AggregatesFastPath, SubmissionsFastPath
 from api.routes import admin, aggregates, auth, content, election, feed, records, review, submissions
 from api.runtime import Runtime
 from api.state import AppState
@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None, *, app_state: AppState | None =
         app.include_router(module.router)
     if fast_paths:
         app.add_middleware(AggregatesFastPath, state=state)
-        app.add_middleware(TalliesFastPath, state=state)
+        app.add_middleware(SubmissionsFastPath, state=state)
     if state.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

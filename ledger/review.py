@@ -115,10 +115,14 @@ class ReviewService:
             row = session.scalars(select(Entry).where(Entry.cid == cid, Entry.kind == "tally")).one_or_none()
         if row is None:
             return None, []
-        corrects = [link["/"] if isinstance(link, Mapping) else str(link) for link in row.document.get("corrects", [])]
-        self._record_units[cid] = row.polling_unit
+        return row.polling_unit, self._remember_record(cid, row.polling_unit, row.document)
+
+    def _remember_record(self, cid: str, unit: str, document: Mapping[str, Any]) -> list[str]:
+        """Keep which unit a record reports and what it corrects, for the replay's rules."""
+        corrects = [link["/"] if isinstance(link, Mapping) else str(link) for link in document.get("corrects", [])]
+        self._record_units[cid] = unit
         self._record_corrects[cid] = corrects
-        return row.polling_unit, corrects
+        return corrects
 
     def _record_unit(self, cid: str) -> str | None:
         unit = self._record_units.get(cid)
@@ -503,6 +507,10 @@ class ReviewService:
                 and self.replay.unit(unit_id).status == "open"
             ]
             if agreed:
+                for assessment in agreed:  # the rules ask about the record: it is at hand, not in the database
+                    for report in reports[assessment.unit]:
+                        if report.record_cid == assessment.accepted_cid:
+                            self._remember_record(report.record_cid, assessment.unit, report.document)
                 self._auto_accept(agreed)
             return assessments
 

@@ -72,8 +72,45 @@ async def _in_thread_reading(stream: AsyncIterator[bytes], work: Callable[[Itera
     return await anyio.to_thread.run_sync(work, pieces())
 
 
-async def _ingest_whole(state: AppState, body: bytes, max_bytes: int) -> PhotoInfo:
+@router.post(
+    "/photos",
+    status_code=201,
+    response_model=PhotoPublic,
+    **access(*VOLUNTEERS, errors=(413, 415), openapi_extra={"requestBody": PHOTO_BODY}, responses={
+        200: {"model": PhotoPublic, "description": "The same bytes were uploaded before: same CID, nothing stored again"},
+    }),
+)
+async def upload_photo(request: Request, caller: CallerDep, state: StateDep) -> Any:
+    """Upload one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
+    ``image/heic`` or ``application/octet-stream``; not multipart). The type is decided from
+    the bytes; its CID (as ``ipfs add --cid-version=1``) is computed while it streams (an
+    upload of up to 1 MiB is read whole first), and its EXIF time and place are kept as
+    metadata. 201 the first time, 200 with the same answer when the same bytes come again.
+    Limit: ``TALLY_MAX_PHOTO_BYTES`` (413)."""
+    check_photo_type(request.headers.get("content-type"))
+    max_bytes = state.settings.max_photo_bytes
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) <= WHOLE_PHOTO_BYTES:
+        info = await ingest_whole(state, await request.body())
+    else:
+        info = await _in_thread_reading(
+            request.stream().__aiter__(),
+            lambda pieces: ingest_photo(pieces, content=state.ledger.content, max_bytes=max_bytes),
+        )
+    status, body, headers = await index_photo(state, caller, info)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def check_photo_type(header: str | None) -> None:
+    """A photo is sent as its own bytes; a multipart form is refused (415)."""
+    content_type = ("application/octet-stream" if header is None else header).split(";")[0].strip().lower()
+    if content_type.startswith("multipart/"):
+        raise UnsupportedPhotoType("a multipart form; send the photo's bytes themselves as the body")
+
+
+async def ingest_whole(state: AppState, body: bytes) -> PhotoInfo:
     """A small upload, read whole: ingested by a prepare worker, or in one step on a thread."""
+    max_bytes = state.settings.max_photo_bytes
     if state.preparer is not None:
         answer = await state.preparer.ingest_photo(body, max_bytes=max_bytes)
         if isinstance(answer, LedgerError):
@@ -83,36 +120,12 @@ async def _ingest_whole(state: AppState, body: bytes, max_bytes: int) -> PhotoIn
     return await anyio.to_thread.run_sync(lambda: ingest_photo(body, content=state.ledger.content, max_bytes=max_bytes))
 
 
-@router.post(
-    "/photos",
-    status_code=201,
-    response_model=PhotoPublic,
-    **access(*VOLUNTEERS, errors=(413, 415), openapi_extra={"requestBody": PHOTO_BODY}, responses={
-        200: {"model": PhotoPublic, "description": "The same bytes were uploaded before: same CID, nothing stored again"},
-    }),
-)
-async def upload_photo(request: Request, caller: CallerDep, state: StateDep, response: Response) -> PhotoPublic:
-    """Upload one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
-    ``image/heic`` or ``application/octet-stream``; not multipart). The type is decided from
-    the bytes; its CID (as ``ipfs add --cid-version=1``) is computed while it streams (an
-    upload of up to 1 MiB is read whole first), and its EXIF time and place are kept as metadata. 201 the first time, 200 with the same
-    answer when the same bytes come again. Limit: ``TALLY_MAX_PHOTO_BYTES`` (413)."""
-    content_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
-    if content_type.startswith("multipart/"):
-        raise UnsupportedPhotoType("a multipart form; send the photo's bytes themselves as the body")
-    max_bytes = state.settings.max_photo_bytes
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) <= WHOLE_PHOTO_BYTES:
-        info = await _ingest_whole(state, await request.body(), max_bytes)
-    else:
-        info = await _in_thread_reading(
-            request.stream().__aiter__(),
-            lambda pieces: ingest_photo(pieces, content=state.ledger.content, max_bytes=max_bytes),
-        )
+async def index_photo(state: AppState, caller: Caller, info: PhotoInfo) -> tuple[int, bytes, dict[str, str]]:
+    """What ``POST /v1/photos`` answers once the photo is stored, for the route and for
+    ``api.fastpath``: status, body and headers (besides the content type)."""
     row, created = await state.writer.photo(info, caller.address)
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/v1/content/{row.cid}"
-    return photo_public(row)
+    body = orjson.dumps(photo_public(row).model_dump(mode="json"))
+    return 201 if created else 200, body, {"Location": f"/v1/content/{row.cid}"}
 
 
 @router.get("/photos/{cid}", response_model=PhotoPublic, **access(*EVERYONE, errors=(404,)))
