@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import threading
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,15 +35,20 @@ from ledger.seats import allocate_party_list, project_house
 __all__ = ["VIEWS", "AggregateView", "Aggregates", "UnitResult"]
 
 VIEWS = ("unofficial", "certified")
+_INT32 = 1 << 31
 _PAGE = 5000
 
 
 @dataclass(frozen=True, slots=True)
 class UnitResult:
-    """One unit's counted numbers: [ballots_cast, invalid, no_vote, *votes] for each ballot."""
+    """One unit's counted numbers: [ballots_cast, invalid, no_vote, *votes] for each ballot.
 
-    constituency: tuple[int, ...]
-    party_list: tuple[int, ...]
+    The vectors are compact arrays (never changed once made): a view holds one per unit,
+    and the party list has a place for each of the 67 parties, so a tuple of Python ints
+    cost about 400 bytes more per unit and view."""
+
+    constituency: array[int]
+    party_list: array[int]
     record_cid: str
     entry_id: int = 0
 
@@ -64,12 +70,13 @@ class _Layout:
         }
 
     def result(self, constituency_id: str, document: Mapping[str, Any], record_cid: str, entry_id: int = 0) -> UnitResult:
-        def vector(ballot: Mapping[str, Any], index: Mapping[str, int]) -> tuple[int, ...]:
+        def vector(ballot: Mapping[str, Any], index: Mapping[str, int]) -> array[int]:
             values = [0] * (3 + len(index))
             values[0], values[1], values[2] = ballot["ballots_cast"], ballot["invalid"], ballot["no_vote"]
             for number, votes in ballot["votes"].items():
                 values[index[number]] += votes
-            return tuple(values)
+            # Validated counts are at most a unit's voters; 64 bits for anything larger.
+            return array("i" if min(values) >= -_INT32 and max(values) < _INT32 else "q", values)
 
         return UnitResult(
             vector(document["constituency"], self.candidate_index[constituency_id]),

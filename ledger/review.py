@@ -106,7 +106,7 @@ class ReviewService:
     def _new_replay(self) -> Replay:
         return Replay(
             record_unit=self._record_unit,
-            corrects=lambda cid: self._record_corrects.get(cid) or self._load_record(cid)[1],
+            corrects=self._record_corrections,
             units_of=lambda constituency: [u.id for u in self.election.polling_units(constituency)],
         )
 
@@ -118,11 +118,18 @@ class ReviewService:
         return row.polling_unit, self._remember_record(cid, row.polling_unit, row.document)
 
     def _remember_record(self, cid: str, unit: str, document: Mapping[str, Any]) -> list[str]:
-        """Keep which unit a record reports and what it corrects, for the replay's rules."""
+        """Keep which unit a record reports and what it corrects, for the replay's rules
+        (corrections only when there are some: most records correct nothing)."""
         corrects = [link["/"] if isinstance(link, Mapping) else str(link) for link in document.get("corrects", [])]
         self._record_units[cid] = unit
-        self._record_corrects[cid] = corrects
+        if corrects:
+            self._record_corrects[cid] = corrects
         return corrects
+
+    def _record_corrections(self, cid: str) -> list[str]:
+        if cid in self._record_units:
+            return self._record_corrects.get(cid, [])
+        return self._load_record(cid)[1]
 
     def _record_unit(self, cid: str) -> str | None:
         unit = self._record_units.get(cid)
