@@ -124,7 +124,8 @@ class AppState:
         workers = self.settings.api_prepare_workers
         if workers is None:
             workers = default_workers(os.cpu_count())
-        self.preparer = PreparePool(self.settings, workers) if workers else None
+        receipt_key = self.ledger_app.ledger.preparer.receipt_key
+        self.preparer = PreparePool(self.settings, workers, receipt_key=receipt_key) if workers else None
 
     @property
     def ledger(self):  # type: ignore[no-untyped-def]

@@ -60,16 +60,15 @@ def default_workers(cpus: int | None) -> int:
 _preparer: Preparer | None = None
 
 
-def _start_worker(settings: Settings) -> None:
+def _start_worker(settings: Settings, receipt_key: bytes) -> None:
     global _preparer
     from ledger.content import open_content_store
     from ledger.election import load_election
-    from wallets.keystore import load_or_create_signer
 
     _preparer = Preparer(
         content=open_content_store(settings),
         election=load_election(settings.election),
-        receipt_key=bytes(load_or_create_signer(settings, "receipts").key),
+        receipt_key=receipt_key,
         batch_max_age_seconds=settings.batch_max_age_seconds,
     )
 
@@ -124,7 +123,10 @@ def _settle(future: asyncio.Future[Any], answer: Any) -> None:
 class PreparePool:
     """Prepares tallies and photos in ``workers`` processes, in batches of what arrived together."""
 
-    def __init__(self, settings: Settings, workers: int, *, max_batch: int = 64):
+    def __init__(self, settings: Settings, workers: int, *, receipt_key: bytes, max_batch: int = 64):
+        """``receipt_key``: the ledger's receipt key, already unlocked in this process; the
+        workers get it through their start-up pipe rather than each unlocking the keystore
+        again (scrypt: a second and 256 MiB of memory per worker)."""
         if workers < 1:
             raise ValueError("a prepare pool needs at least one worker")
         self.workers = workers
@@ -136,7 +138,7 @@ class PreparePool:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),  # no copy of the API's threads and connections
             initializer=_start_worker,
-            initargs=(settings,),
+            initargs=(settings, receipt_key),
         )
         self._lock = threading.Lock()
         self._waiting: list[tuple[Job, asyncio.Future[Any]]] = []

@@ -129,6 +129,11 @@ class Preparer:
         self.batch_max_age = timedelta(seconds=batch_max_age_seconds)
         self.clock = clock
 
+    @property
+    def receipt_key(self) -> bytes:
+        """The key receipts are signed with (handed to ``ledger.preparing`` workers)."""
+        return self._receipt_key
+
     def tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None) -> Prepared:
         """Validate a signed tally (``InvalidTally`` with every field error) and prepare it."""
         node = validate_tally(submission, election=self.election, photo_exists=self.content.has_block)

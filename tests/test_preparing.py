@@ -133,11 +133,11 @@ def test_a_dead_worker_leaves_the_api_preparing_in_process(pool_state: AppState)
 
 def test_a_closed_pool_answers_none(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
-    pool = PreparePool(settings, 1)
+    pool = PreparePool(settings, 1, receipt_key=bytes(31) + b"\x01")
     pool.close()
     assert asyncio.run(pool.prepare({"polling_unit": "BKK_1-0001"})) is None
     with pytest.raises(ValueError, match="at least one worker"):
-        PreparePool(settings, 0)
+        PreparePool(settings, 0, receipt_key=bytes(31) + b"\x01")
 
 
 def test_photos_ingested_by_a_worker_are_the_photos_ingested_here(pool_state: AppState, tmp_path: Path) -> None:
