@@ -56,11 +56,7 @@ async def authenticate(state: AppState, scope: Scope, receive: Receive, send: Se
     """The caller, charged against their rate limit, as ``api.deps.get_caller`` finds it;
     ``None`` when the key must be looked up in the database (the routes do that, off the
     event loop), or ``ANSWERED`` once a refusal (401, 429) has been sent."""
-    authorization = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            authorization = value.decode("latin-1")
-            break
+    authorization = _header(scope, b"authorization")
     client = scope.get("client")
     client_ip = client[0] if client else None
     try:
@@ -115,10 +111,7 @@ class AggregatesFastPath:
         if target is None:
             await self.app(scope, receive, send)
             return
-        if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"if-none-match":
-                if_none_match = value.decode("latin-1")
+        if_none_match = _header(scope, b"if-none-match")
         caller = await authenticate(self.state, scope, receive, send)
         if caller is None:
             await self.app(scope, receive, send)

@@ -146,8 +146,8 @@ class PreparePool:
         self._closed = False
 
     def start(self) -> None:
-        """Start the workers now (each loads the election and its keys, about a second), so
-        that the first tallies of the night do not wait for them."""
+        """Start the workers now (each imports the ledger and loads the election, about a
+        second), so that the first tallies of the night do not wait for them."""
         for _ in range(self.workers):
             try:
                 self._executor.submit(_ready)
