@@ -8,7 +8,7 @@ the 401/403/429 answers. Authentication and rate limiting run once per request
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -40,6 +40,7 @@ __all__ = [
     "error_responses",
     "parse_json",
     "read_json",
+    "read_limited",
     "reject_unknown_query",
 ]
 
@@ -146,12 +147,17 @@ def access(
 async def read_json(request: Request, *, limit: int = MAX_JSON_BYTES) -> Any:
     """The request body parsed as JSON (any value; the ledger checks its shape)."""
     check_json_type(request.headers.get("content-type"))
+    return parse_json(await read_limited(request.stream(), limit))
+
+
+async def read_limited(pieces: AsyncIterable[bytes], limit: int) -> bytearray:
+    """A body from its pieces, refused (413) as soon as it passes ``limit`` bytes."""
     body = bytearray()
-    async for piece in request.stream():
+    async for piece in pieces:
         body += piece
         if len(body) > limit:
             raise BadRequestBody(f"the body is larger than {limit} bytes", status=413)
-    return parse_json(body)
+    return body
 
 
 def check_json_type(header: str | None) -> None:

@@ -19,11 +19,13 @@ tests compare the two.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import MAX_JSON_BYTES, VOLUNTEERS, bearer_token, check_json_type, parse_json
-from api.errors import BadRequestBody, ledger_error_response, response_for
+from api.deps import MAX_JSON_BYTES, VOLUNTEERS, bearer_token, check_json_type, parse_json, read_limited
+from api.errors import ledger_error_response, response_for
 from api.routes.aggregates import matches_etag, rendered
 from api.routes.submissions import (
     REPORTERS,
@@ -45,17 +47,11 @@ SINGLE = {"national": "national", "house": "house"}
 FORMATS = {b"": "json", b"format=json": "json", b"format=csv": "csv"}
 
 
-class Answered:
-    """What ``authenticate`` returns when it has already sent the refusal."""
-
-
-ANSWERED = Answered()
-
-
-async def authenticate(state: AppState, scope: Scope, receive: Receive, send: Send) -> Caller | Answered | None:
-    """The caller, charged against their rate limit, as ``api.deps.get_caller`` finds it;
-    ``None`` when the key must be looked up in the database (the routes do that, off the
-    event loop), or ``ANSWERED`` once a refusal (401, 429) has been sent."""
+async def authenticate(state: AppState, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> Caller | None:
+    """The caller, charged against their rate limit, as ``api.deps.get_caller`` finds it.
+    ``None`` when the request has been answered already: refused (401, 429), or handed on
+    to ``app`` (the routes) because the key must be looked up in the database, which the
+    routes do off the event loop."""
     authorization = _header(scope, b"authorization")
     client = scope.get("client")
     client_ip = client[0] if client else None
@@ -68,14 +64,15 @@ async def authenticate(state: AppState, scope: Scope, receive: Receive, send: Se
         except RateLimited as limited:
             error = limited
         await ledger_error_response(error)(scope, receive, send)
-        return ANSWERED
+        return None
     if caller is None:
+        await app(scope, receive, send)
         return None
     try:
         state.limiter.admit(caller)
     except RateLimited as limited:
         await ledger_error_response(limited)(scope, receive, send)
-        return ANSWERED
+        return None
     return caller
 
 
@@ -112,11 +109,8 @@ class AggregatesFastPath:
             await self.app(scope, receive, send)
             return
         if_none_match = _header(scope, b"if-none-match")
-        caller = await authenticate(self.state, scope, receive, send)
+        caller = await authenticate(self.state, self.app, scope, receive, send)
         if caller is None:
-            await self.app(scope, receive, send)
-            return
-        if isinstance(caller, Answered):
             return
         view, resource, fmt = target
         answer = rendered(self.state, view, resource, fmt)
@@ -149,11 +143,8 @@ class SubmissionsFastPath:
         else:
             await self.app(scope, receive, send)
             return
-        caller = await authenticate(self.state, scope, receive, send)
+        caller = await authenticate(self.state, self.app, scope, receive, send)
         if caller is None:
-            await self.app(scope, receive, send)
-            return
-        if isinstance(caller, Answered):
             return
         try:
             status, body, headers = await answer(scope, receive, caller)
@@ -192,13 +183,15 @@ def _content_length(scope: Scope) -> int:
 
 
 async def _read_body(receive: Receive, limit: int = MAX_JSON_BYTES) -> bytearray:
-    body = bytearray()
+    return await read_limited(_pieces(receive), limit)
+
+
+async def _pieces(receive: Receive) -> AsyncIterator[bytes]:
+    """The body's pieces as Starlette's ``request.stream()`` gives them."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise BadRequestBody(f"the body is larger than {limit} bytes", status=413)
+        yield message.get("body", b"")
         if not message.get("more_body", False):
-            return body
+            return
