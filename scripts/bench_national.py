@@ -45,9 +45,10 @@ Stages, each with wall time and throughput:
 
 "The night" runs from the first upload to the last of certify, aggregate and the decisions'
 anchoring; sign-in and people setup are outside it (reported apart). Also measured: the
-server's peak memory (VmHWM of the ``tally serve`` process plus that of each of its prepare
-workers; anvil apart), database and
-block-store size on disk, and CPU seconds of the server and of the load generator per stage.
+server's peak memory (VmHWM of the ``tally serve`` process plus that of each process it
+started with multiprocessing: its prepare workers and their resource tracker; anvil apart),
+database and block-store size on disk, and CPU seconds of the server (with those processes)
+and of the load generator per stage.
 
 Side by side, in the same run and after the night (nothing else running): CID building
 against raw SHA-256 on the photo bytes (``bench_cid``), batch building against
