@@ -9,14 +9,33 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationInfo
+from pydantic_core import PydanticCustomError
 
 from ledger.access import KEY_ROLES
+from ledger.plaintext import plain_text_problem
 
 Address = Annotated[
     str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$"), Field(examples=["0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1"])
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+def _plain_text(what: str) -> AfterValidator:
+    """Refuse control, format (bidi, zero-width), private-use and unassigned characters
+    (``ledger.plaintext``), naming the field and the character."""
+
+    def check(value: str | None, info: ValidationInfo) -> str | None:
+        problem = None if value is None else plain_text_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("plain_text", "{field}: {problem}; {what} must be plain text",
+                                      {"field": info.field_name or "text", "problem": problem, "what": what})
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100), _plain_text("names")]
+Contact = Annotated[str, StringConstraints(max_length=200), _plain_text("contacts")]
 AreaId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,32}$")]
 Timestamp = Annotated[str, Field(description="UTC time, ISO 8601 with a Z", examples=["2023-05-14T10:31:07.000000Z"])]
 BallotNumber = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,2}$")]
@@ -475,7 +494,7 @@ class MemberCreate(_Closed):
     custodial: StrictBool = Field(default=False, description="Make and keep a key for a volunteer without a wallet")
     level: Literal[1, 2, 3] = Field(description="1 unit volunteer, 2 constituency head, 3 war room")
     name: Name
-    contact: str | None = Field(default=None, max_length=200, description="Private: never shown publicly")
+    contact: Contact | None = Field(default=None, description="Private: never shown publicly")
     organisation: OrganisationId | None = None
 
 

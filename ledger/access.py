@@ -59,6 +59,7 @@ from ledger.core.signing import to_checksum_address
 from ledger.db import AuthChallenge, Database, Principal, Volunteer
 from ledger.election import Election
 from ledger.errors import InvalidSignature, LedgerError, NotFound
+from ledger.plaintext import check_plain_text
 from ledger.strict import InvalidNumber, parse_decimal
 
 __all__ = [
@@ -399,6 +400,7 @@ class AccessService:
         if role not in KEY_ROLES:
             hint = " (volunteers sign in with their own key at POST /v1/auth/challenge)" if role == "volunteer" else ""
             raise InvalidScope(f"role {role!r} cannot hold an API key{hint}; roles: {', '.join(KEY_ROLES)}")
+        check_plain_text(name, field="name")
         token = new_api_key()
         row = Principal(
             role=role,
@@ -440,6 +442,7 @@ class AccessService:
     ) -> tuple[Volunteer, bool]:
         """Register (or re-admit a revoked) volunteer address; returns the row and whether it changed."""
         address = to_checksum_address(address)
+        check_plain_text(name, field="name")
         try:
             with self.database.session() as session:
                 row = session.get(Volunteer, address)

@@ -48,6 +48,7 @@ from ledger.db import (
 from ledger.decisions import DecisionRefused, Replay, link_text
 from ledger.election import Election
 from ledger.errors import InvalidSignature, LedgerError, NotFound
+from ledger.plaintext import check_plain_text
 from ledger.service import Accepted, Ledger, Prepared, format_time
 from ledger.validation import validate_decision
 from ledger.verification import Assessment, Report, assess_unit
@@ -208,6 +209,7 @@ class ReviewService:
             raise NotPermitted("an organisation id is 2-40 characters of lowercase letters, digits and '-', like 'civic-watch'")
         if kind not in ORGANISATION_KINDS:
             raise NotPermitted(f"organisation kind must be one of {', '.join(ORGANISATION_KINDS)}")
+        check_plain_text(name, field="name")
         with self.database.session() as session:
             if session.get(Organisation, organisation_id) is not None:
                 raise NotPermitted(f"organisation {organisation_id!r} exists already")
@@ -236,6 +238,8 @@ class ReviewService:
             raise NotPermitted("level must be 1 (unit volunteer), 2 (constituency head) or 3 (war room)")
         if level == 1 and not organisation_id:
             raise NotPermitted("a level-1 volunteer belongs to an organisation")
+        check_plain_text(name, field="name")
+        check_plain_text(contact, field="contact", what="contacts")
         with self.database.session() as session:
             if organisation_id is not None and session.get(Organisation, organisation_id) is None:
                 raise NotFound(f"no organisation {organisation_id!r}")

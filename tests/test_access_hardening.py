@@ -12,8 +12,11 @@ import pytest
 from api.main import create_app
 from api.state import AppState
 from ledger.access import SESSION_PREFIX, SessionSigner, Unauthenticated
-from tests.test_api_support import VOLUNTEER, TestClient, api_settings, api_state, sign_in  # noqa: F401  (fixtures)
+from ledger.plaintext import InvalidText, check_plain_text, plain_text_problem
 from tests.factories import VOLUNTEER_KEY, signed_tally
+from tests.test_api_support import VOLUNTEER, TestClient, sign_in
+
+pytest_plugins = ["tests.test_api_support"]  # its fixtures: api_settings, api_state
 
 SECRET = bytes(range(32))
 
@@ -100,3 +103,84 @@ def test_unicode_digits_in_a_session_token_are_a_401_on_every_path(
     # the real volunteer is unaffected
     token = sign_in(app_client, VOLUNTEER_KEY)
     assert app_client.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {token}"}).json()["address"] == VOLUNTEER
+
+
+# -- hole 7: names, labels and contacts are plain text -------------------------------------
+
+THAI_NAMES = ["สมชาย ใจดี", "นางสาวพรทิพย์ ศรีสุข", "ศูนย์ประสานงาน จ.น่าน"]
+NOT_PLAIN = {
+    "\u202e": "U+202E RIGHT-TO-LEFT OVERRIDE",
+    "\u202a": "U+202A LEFT-TO-RIGHT EMBEDDING",
+    "\u2066": "U+2066 LEFT-TO-RIGHT ISOLATE",
+    "\u2069": "U+2069 POP DIRECTIONAL ISOLATE",
+    "\u200b": "U+200B ZERO WIDTH SPACE",
+    "\u200d": "U+200D ZERO WIDTH JOINER",
+    "\ufeff": "U+FEFF ZERO WIDTH NO-BREAK SPACE",
+    "\x07": "U+0007",
+    "\x85": "U+0085",
+    "\ue000": "U+E000",
+    "\U000e0001": "U+E0001 LANGUAGE TAG",
+    "\u0378": "U+0378",  # unassigned
+    "\u2028": "U+2028 LINE SEPARATOR",
+}
+
+
+@pytest.mark.parametrize("name", THAI_NAMES + ["Somchai O'Brien-Jaidee", "José", "李小龍"])
+def test_real_names_are_plain_text(name: str) -> None:
+    assert plain_text_problem(name) is None
+    assert check_plain_text(name, field="name") == name
+
+
+@pytest.mark.parametrize("character", sorted(NOT_PLAIN))
+def test_invisible_and_control_characters_are_refused_by_code_point(character: str) -> None:
+    with pytest.raises(InvalidText) as refused:
+        check_plain_text(f"Civic{character}Watch", field="name")
+    assert str(refused.value).startswith(f"name: contains {NOT_PLAIN[character]}")
+    assert str(refused.value).endswith("names must be plain text")
+    assert refused.value.path == ("name",)
+
+
+def _member_body(**fields: object) -> dict[str, object]:
+    return {"custodial": True, "level": 1, "name": "สมชาย ใจดี", "organisation": "civic-watch", **fields}
+
+
+NAME_PROBES = {
+    "member name": ("/v1/members", lambda c: _member_body(name=f"สมชาย{c}ใจดี"), ["name"]),
+    "member contact": ("/v1/members", lambda c: _member_body(contact=f"+66 81 234 5678{c}"), ["contact"]),
+    "organisation name": ("/v1/organisations", lambda c: {"id": "evil-org", "name": f"iLaw{c}", "kind": "media"}, ["name"]),
+    "principal name": ("/v1/admin/principals", lambda c: {"role": "newsroom", "name": f"Thai PBS{c}"}, ["name"]),
+    "volunteer name": ("/v1/admin/volunteers", lambda c: {"address": "0x" + "7c" * 20, "name": f"Malee{c}"}, ["name"]),
+}
+
+
+@pytest.mark.parametrize("probe", sorted(NAME_PROBES))
+@pytest.mark.parametrize("character", ["\u202e", "\u200b", "\x07", "\ufeff"])
+def test_the_api_refuses_names_that_are_not_plain_text(api_state: AppState, probe: str, character: str) -> None:
+    _, admin = api_state.access.create_principal(role="admin", name="admin")
+    api_state.review.create_organisation(organisation_id="civic-watch", name="Civic Watch", kind="civil_society")
+    path, body, where = NAME_PROBES[probe]
+    with TestClient(create_app(app_state=api_state), raise_server_exceptions=False) as client:
+        answer = client.post(path, json=body(character), headers={"Authorization": f"Bearer {admin}"})
+        assert answer.status_code == 422, answer.text
+        (error,) = answer.json()["errors"]
+        assert error["path"] == where
+        assert f"U+{ord(character):04X}" in error["message"] and "must be plain text" in error["message"]
+        fine = client.post(path, json=body(""), headers={"Authorization": f"Bearer {admin}"})
+        assert fine.status_code == 201, fine.text
+
+
+def test_the_services_refuse_them_too(api_state: AppState) -> None:
+    """The CLI and the demo register people without the API: the ledger checks as well."""
+    api_state.review.create_organisation(organisation_id="civic-watch", name="ศูนย์ประสานงาน จ.น่าน", kind="civil_society")
+    with pytest.raises(InvalidText, match=r"^contact: contains U\+0000"):
+        api_state.review.register_member(address="0x" + "7d" * 20, level=1, name="สมชาย ใจดี",
+                                         organisation_id="civic-watch", contact="+66\x00")
+    with pytest.raises(InvalidText, match=r"^name: contains U\+202E RIGHT-TO-LEFT OVERRIDE"):
+        api_state.review.create_organisation(organisation_id="evil-org", name="\u202eiLaw", kind="media")
+    with pytest.raises(InvalidText, match=r"^name: contains U\+200B"):
+        api_state.access.create_principal(role="newsroom", name="Thai\u200bPBS")
+    with pytest.raises(InvalidText, match=r"^name: contains U\+2066"):
+        api_state.access.register_volunteer(address="0x" + "7e" * 20, name="\u2066Malee")
+    member = api_state.review.register_member(address="0x" + "7f" * 20, level=1, name="นางสาวพรทิพย์ ศรีสุข",
+                                              organisation_id="civic-watch", contact="+66 81 234 5678")
+    assert member.name == "นางสาวพรทิพย์ ศรีสุข"
