@@ -21,6 +21,7 @@ from api.errors import BadRequestBody
 from api.schemas import ErrorPublic
 from api.state import AppState
 from ledger.access import ANONYMOUS, ROLES, Caller, Unauthenticated, require_role
+from ledger.errors import LedgerError
 
 __all__ = [
     "ADMIN",
@@ -38,7 +39,9 @@ __all__ = [
     "bearer_token",
     "check_json_type",
     "error_responses",
+    "malformed_credentials",
     "parse_json",
+    "peek_caller",
     "read_json",
     "read_limited",
     "reject_unknown_query",
@@ -95,14 +98,40 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
+def malformed_credentials(error: ValueError) -> Unauthenticated:
+    """A token that trips a parser (``int()`` of '³¹', ``.encode("ascii")`` of 'é') is a
+    malformed credential, whoever parses it: 401, never 500."""
+    return Unauthenticated(f"malformed credentials ({type(error).__name__}); send 'Bearer <token>' with the token "
+                           "exactly as it was issued, or sign in again at POST /v1/auth/challenge")
+
+
+def peek_caller(state: AppState, token: str | None, *, client_ip: str | None) -> Caller | None:
+    """``state.access.peek`` (no I/O), with any ``ValueError`` of the token's parsing as 401."""
+    try:
+        return state.access.peek(token, client_ip=client_ip)
+    except LedgerError:
+        raise
+    except ValueError as error:
+        raise malformed_credentials(error) from None
+
+
+def _authenticate(state: AppState, token: str | None, client_ip: str | None) -> Caller:
+    try:
+        return state.access.authenticate(token, client_ip=client_ip)
+    except LedgerError:
+        raise
+    except ValueError as error:
+        raise malformed_credentials(error) from None
+
+
 async def get_caller(request: Request, state: StateDep) -> Caller:
     """Who is calling (anonymous without credentials), charged against their rate limit."""
     client_ip = request.client.host if request.client else None
     try:
         token = bearer_token(request.headers.get("authorization"))
-        caller = state.access.peek(token, client_ip=client_ip)
+        caller = peek_caller(state, token, client_ip=client_ip)
         if caller is None:
-            caller = await run_in_threadpool(state.access.authenticate, token, client_ip=client_ip)
+            caller = await run_in_threadpool(_authenticate, state, token, client_ip)
     except Unauthenticated:
         state.limiter.admit(state.access.anonymous(client_ip))  # failed attempts count against the IP
         raise

@@ -10,7 +10,8 @@ where (``path``, empty for the request as a whole) and what. Statuses, most spec
 (the error's class hierarchy is walked, so a new ``LedgerError`` falls back on its builtin):
 
     InvalidTally, InvalidCID, InvalidEncoding, InvalidSignature,
-    InvalidSeatInput, InvalidScope, request validation  → 422
+    InvalidSeatInput, InvalidScope, InvalidNumber,
+    request validation                                   → 422
     malformed Authorization header, bad or expired token → 401 (WWW-Authenticate: Bearer)
     Forbidden (wrong role, submitter ≠ session)          → 403
     NotFound, unknown route                              → 404
@@ -56,6 +57,7 @@ from ledger.errors import (
 )
 from ledger.photos import PhotoTooLarge, UnsupportedPhotoType
 from ledger.seats import InvalidSeatInput
+from ledger.strict import InvalidNumber
 
 __all__ = ["BadRequestBody", "error_body", "error_response", "install_error_handlers", "response_for", "status_for"]
 
@@ -78,6 +80,7 @@ STATUS_BY_ERROR: dict[type[BaseException], int] = {
     InvalidSignature: 422,
     InvalidSeatInput: 422,
     InvalidScope: 422,
+    InvalidNumber: 422,  # a number sent as text that is not canonical ASCII digits (ledger.strict)
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,

@@ -11,7 +11,9 @@
 
 Both run the same authentication, rate limit and role check as every route
 (``ledger.access``) and answer errors with ``api.errors``, skipping routing and dependency
-resolution. Anything they do not recognise exactly (another query, an unknown id, a key
+resolution. Every exception raised in their own work becomes a well-formed answer
+(``api.errors.response_for``: the route's 4xx, or a logged 500), never an escaped
+exception and a dropped connection. Anything they do not recognise exactly (another query, an unknown id, a key
 that is not cached yet, a view that must be refreshed on read) goes on to the FastAPI
 routes, which are the reference behaviour and what the OpenAPI document describes; the
 tests compare the two.
@@ -24,7 +26,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import MAX_JSON_BYTES, VOLUNTEERS, bearer_token, check_json_type, parse_json, read_limited
+from api.deps import MAX_JSON_BYTES, VOLUNTEERS, bearer_token, check_json_type, parse_json, peek_caller, read_limited
 from api.errors import ledger_error_response, response_for
 from api.routes.aggregates import matches_etag, rendered
 from api.routes.submissions import (
@@ -38,6 +40,7 @@ from api.routes.submissions import (
 from api.state import AppState
 from ledger.access import Caller, RateLimited, Unauthenticated, require_role
 from ledger.errors import LedgerError
+from ledger.strict import is_canonical_decimal
 
 __all__ = ["AggregatesFastPath", "SubmissionsFastPath"]
 
@@ -56,7 +59,7 @@ async def authenticate(state: AppState, app: ASGIApp, scope: Scope, receive: Rec
     client = scope.get("client")
     client_ip = client[0] if client else None
     try:
-        caller = state.access.peek(bearer_token(authorization), client_ip=client_ip)
+        caller = peek_caller(state, bearer_token(authorization), client_ip=client_ip)
     except Unauthenticated as refused:
         error: LedgerError = refused
         try:
@@ -65,13 +68,16 @@ async def authenticate(state: AppState, app: ASGIApp, scope: Scope, receive: Rec
             error = limited
         await ledger_error_response(error)(scope, receive, send)
         return None
+    except Exception as error:  # noqa: BLE001 - e.g. InvalidNumber (422); anything else is a logged 500
+        await response_for(error)(scope, receive, send)
+        return None
     if caller is None:
         await app(scope, receive, send)
         return None
     try:
         state.limiter.admit(caller)
-    except RateLimited as limited:
-        await ledger_error_response(limited)(scope, receive, send)
+    except Exception as error:  # noqa: BLE001 - RateLimited: 429; anything else is a logged 500
+        await response_for(error)(scope, receive, send)
         return None
     return caller
 
@@ -113,7 +119,11 @@ class AggregatesFastPath:
         if caller is None:
             return
         view, resource, fmt = target
-        answer = rendered(self.state, view, resource, fmt)
+        try:
+            answer = rendered(self.state, view, resource, fmt)
+        except Exception as error:  # noqa: BLE001 - a fault of ours: a logged 500, never a dropped connection
+            await response_for(error)(scope, receive, send)
+            return
         if matches_etag(if_none_match, answer.etag):
             await send({"type": "http.response.start", "status": 304, "headers": answer.not_modified_headers})
             await send({"type": "http.response.body", "body": b""})
@@ -148,11 +158,11 @@ class SubmissionsFastPath:
             return
         try:
             status, body, headers = await answer(scope, receive, caller)
-        except Exception as error:  # noqa: BLE001 - each becomes the answer the routes would give
+            raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            raw_headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        except Exception as error:  # noqa: BLE001 - each becomes the answer the routes would give (else a logged 500)
             await response_for(error)(scope, receive, send)
             return
-        raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        raw_headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -179,7 +189,7 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
 def _content_length(scope: Scope) -> int:
     """The declared Content-Length, or -1 without one (a chunked upload)."""
     value = _header(scope, b"content-length")
-    return int(value) if value is not None and value.isdigit() else -1
+    return int(value) if value is not None and is_canonical_decimal(value) else -1
 
 
 async def _read_body(receive: Receive, limit: int = MAX_JSON_BYTES) -> bytearray:

@@ -12,12 +12,15 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import FEED_READERS, StateDep, access
+from api.errors import BadRequestBody
 from api.schemas import FeedItemPublic, FeedPagePublic
 from api.state import AppState
+from ledger.strict import InvalidNumber, parse_decimal
 
 router = APIRouter(prefix="/v1/feed", tags=["feed"])
 
-Cursor = Annotated[int, Query(ge=0, le=2**31 - 1, description="Return entries after this cursor (0: from the start)")]
+MAX_CURSOR = 2**31 - 1
+Cursor = Annotated[int, Query(ge=0, le=MAX_CURSOR, description="Return entries after this cursor (0: from the start)")]
 View = Annotated[Literal["unofficial", "certified"], Query(
     description="unofficial: every accepted entry, labelled as such; certified: only units certified, excluded or "
                 "reopened and constituencies certified, each certification with its numbers")]
@@ -31,6 +34,18 @@ async def feed_page(state: StateDep, after: Cursor = 0, limit: Annotated[int, Qu
     ``after=next_cursor``; ``has_more`` says whether to ask again at once."""
     items, next_cursor = await run_in_threadpool(state.ledger.changes, after=after, limit=limit, view=view)
     return FeedPagePublic(items=[FeedItemPublic(**item) for item in items], next_cursor=next_cursor, has_more=len(items) == limit)
+
+
+def parse_cursor(text: str, *, path: tuple[str, ...]) -> int:
+    """A cursor sent as text (``Last-Event-ID``), by the strict rule: canonical ASCII digits
+    up to 2**31 - 1; anything else is refused (422) naming where it was sent."""
+    try:
+        cursor = parse_decimal(text, what="cursor", max_digits=10)
+    except InvalidNumber as refused:
+        raise BadRequestBody(f"{refused}; send the id of the last event received", path=path) from None
+    if cursor > MAX_CURSOR:
+        raise BadRequestBody(f"the cursor must be at most {MAX_CURSOR}, got {cursor}", path=path)
+    return cursor
 
 
 def _event(item: dict[str, Any]) -> bytes:
@@ -105,10 +120,10 @@ async def feed_stream(
     which wins), then live as they arrive. Heartbeats every
     ``TALLY_FEED_HEARTBEAT_SECONDS`` of quiet; the stream ends when the client goes away,
     or after ``max_events`` events or ``timeout`` seconds when given."""
-    if last_event_id is not None and last_event_id.strip().isdigit() and len(last_event_id.strip()) < 19:
-        after = int(last_event_id.strip())
+    if last_event_id:  # EventSource sends none (or an empty one) before its first event
+        after = parse_cursor(last_event_id, path=("header", "Last-Event-ID"))
     return StreamingResponse(
-        _events(state, request, min(after, 2**31 - 1), max_events, timeout, view),
+        _events(state, request, after, max_events, timeout, view),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
