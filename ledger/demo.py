@@ -221,7 +221,10 @@ class Night:
         corrected = {
             "polling_unit": unit_id,
             "submission_id": f"fix{self.seed}-{unit_id}",
-            "submitted_at": format_time(self.app.ledger.clock()).split(".")[0] + "Z",
+            # The head corrects on the night, after the reports came in: the simulated time
+            # (a record's time must fall in the election's reporting window, and the demo
+            # may run years later).
+            "submitted_at": format_time(self.sim.report_time(count.unit, 9) + timedelta(minutes=40)).split(".")[0] + "Z",
             "registered_voters": count.unit.registered_voters,
             "constituency": count.constituency.as_json(),
             "party_list": count.party_list.as_json(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from ledger.core.cid import CID
@@ -16,11 +17,16 @@ from ledger.core.record import BALLOTS, OPTIONAL_PHOTOS, REQUIRED_PHOTOS, TALLY_
 from ledger.core.signing import to_checksum_address
 from ledger.election import Election
 from ledger.errors import FieldError, InvalidCID, InvalidSignature, InvalidTally, NotFound
+from ledger.strict import is_canonical_decimal
 
-__all__ = ["SUBMISSION_ID_PATTERN", "validate_decision", "validate_tally"]
+__all__ = ["SUBMISSION_ID_PATTERN", "check_stored_tally", "validate_decision", "validate_tally"]
 
-SUBMISSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_TIME_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?Z$")
+# Both are matched whole (``fullmatch``: "$" alone lets a trailing newline through) and
+# ASCII only: in a str pattern "\d" also matches Thai digits and superscripts.
+SUBMISSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}", re.ASCII)
+_TIME_PATTERN = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z",
+                           re.ASCII)
+_MAX_NUMBER_DIGITS = 4  # ballot numbers of candidates and parties; the 2023 ballots go up to 70
 _TOP_FIELDS = {
     "format", "election", "polling_unit", "submission_id", "submitted_at", "submitter",
     "registered_voters", "constituency", "party_list", "photos", "signature", "form_inconsistent", "corrects",
@@ -39,16 +45,34 @@ class _Errors:
 
 def _entry_id(errors: _Errors, submission: Mapping[str, Any], name: str) -> Any:
     value = submission.get(name)
-    if name in submission and (not isinstance(value, str) or not SUBMISSION_ID_PATTERN.match(value)):
+    if name in submission and (not isinstance(value, str) or not SUBMISSION_ID_PATTERN.fullmatch(value)):
         errors.add((name,), "must be 8 to 64 characters of letters, digits, '_' or '-'")
     return value
 
 
-def _utc_time(errors: _Errors, submission: Mapping[str, Any], name: str) -> Any:
+def _utc_time(errors: _Errors, submission: Mapping[str, Any], name: str,
+              window: tuple[datetime, datetime] | None = None) -> Any:
+    """A UTC time in the record's one text form; with ``window``, within it (inclusive)."""
     value = submission.get(name)
-    if name in submission and (not isinstance(value, str) or not _TIME_PATTERN.match(value)):
+    if name not in submission:
+        return value
+    if not isinstance(value, str) or not _TIME_PATTERN.fullmatch(value):
         errors.add((name,), "must be a UTC time like '2023-05-14T17:05:00Z'")
+        return value
+    try:
+        moment = datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+    except ValueError:  # the pattern allows 31 February
+        errors.add((name,), f"{value!r} is not a date on the calendar")
+        return value
+    if window is not None and not window[0] <= moment <= window[1]:
+        opens, closes = (_text_time(bound) for bound in window)
+        errors.add((name,), f"{value} is outside this election's reporting window, {opens} to {closes}; "
+                            "check the device's date and time")
     return value
+
+
+def _text_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _address(errors: _Errors, submission: Mapping[str, Any], name: str) -> str | None:
@@ -119,9 +143,14 @@ def _ballot(
         votes_raw = {}
     complete = True
     for key, value in votes_raw.items():
-        text = str(key)
-        if not text.isdigit() or (len(text) > 1 and text.startswith("0")):
-            errors.add((name, "votes", text), f"{text!r} is not a {noun} number")
+        # One spelling per number: the ASCII digits of its canonical form. A key such as
+        # "๓๑" (Thai digits) or "³¹" would pass int() and then be stored as sent, a second
+        # spelling of party 31 that everything downstream looks up as "31".
+        text = str(key) if isinstance(key, int) and not isinstance(key, bool) and key >= 0 else key
+        if not is_canonical_decimal(text, max_digits=_MAX_NUMBER_DIGITS):
+            shown = text if isinstance(text, str) else repr(text)
+            errors.add((name, "votes", shown), f"{shown!r} is not a {noun} number: write it with the ASCII digits 0-9, "
+                                               "without leading zeros, as on the ballot")
             complete = False
             continue
         if int(text) not in known:
@@ -178,14 +207,17 @@ def validate_tally(
     unit_id = submission.get("polling_unit")
     if "polling_unit" in submission:
         try:
-            unit = election.polling_unit(str(unit_id)) if isinstance(unit_id, str) else None
+            unit = election.polling_unit(unit_id) if isinstance(unit_id, str) else None
             if unit is None:
                 errors.add(("polling_unit",), "must be a polling unit id string like 'BKK_1-0001'")
+            elif unit.id != unit_id:
+                errors.add(("polling_unit",), f"{unit_id!r} is not written as this ledger writes it; use {unit.id!r}")
+                unit = None
         except NotFound as exc:
             errors.add(("polling_unit",), str(exc))
 
     submission_id = _entry_id(errors, submission, "submission_id")
-    submitted_at = _utc_time(errors, submission, "submitted_at")
+    submitted_at = _utc_time(errors, submission, "submitted_at", election.reporting_window)
     submitter = _address(errors, submission, "submitter")
 
     registered = None
@@ -274,6 +306,20 @@ def validate_tally(
     except InvalidSignature as exc:
         raise InvalidTally([FieldError(("signature",), str(exc))]) from None
     return node
+
+
+def check_stored_tally(node: Mapping[str, Any], *, election: Election) -> None:
+    """Raise ``InvalidTally`` unless a stored tally record (a decoded block, signature
+    already checked) is exactly what ``validate_tally`` makes of it today.
+
+    The auditor and the server use this on records that are already in the ledger: one
+    accepted before a rule was tightened (a party key written "๓๑") is named, and set aside
+    rather than counted."""
+    from ledger.core.record import node_to_json, unsigned
+
+    rebuilt = validate_tally(node_to_json(node), election=election, photo_exists=lambda _cid: True, signed=False)
+    if rebuilt != unsigned(node):
+        raise InvalidTally([FieldError((), "is not written in the one canonical form that validation gives a tally")])
 
 
 _DECISION_FIELDS = {

@@ -24,6 +24,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -98,6 +99,16 @@ class Election:
     constituency_seats: int
     party_list_seats: int
     max_voters_per_unit: int
+    reporting_days: int = 60
+    """Days after the polls close in which counts may still be reported or corrected: the
+    Election Commission has 60 days to announce the results."""
+
+    @property
+    def reporting_window(self) -> tuple[datetime, datetime]:
+        """When a tally may say it was submitted: from the start of polling day, local time,
+        to ``reporting_days`` after the polls close. A phone whose clock says 1970 or 2099
+        is wrong, and so is the number it would put on the record."""
+        return _reporting_window(self.polls_close, self.reporting_days)
 
     @property
     def parties_by_number(self) -> dict[int, Party]:
@@ -120,7 +131,7 @@ class Election:
     def polling_unit(self, unit_id: str) -> PollingUnit:
         """Look a unit up by id (``BKK_1-0001``); raises ``NotFound`` with the reason."""
         constituency_id, dash, number_text = str(unit_id).rpartition("-")
-        if not dash or not number_text.isdigit() or len(number_text) != 4:
+        if not dash or len(number_text) != 4 or not number_text.isascii() or not number_text.isdigit():
             raise NotFound(f"{unit_id!r} is not a polling unit id; expected '<constituency>-<4 digits>' like 'BKK_1-0001'")
         constituency = self.constituencies.get(constituency_id)
         if constituency is None:
@@ -146,6 +157,12 @@ def _unit(constituency: Constituency, number: int) -> PollingUnit:
         number=number,
         registered_voters=base + (1 if number <= extra else 0),
     )
+
+
+@cache
+def _reporting_window(polls_close: str, days: int) -> tuple[datetime, datetime]:
+    close = datetime.fromisoformat(polls_close)
+    return close.replace(hour=0, minute=0, second=0, microsecond=0), close + timedelta(days=days)
 
 
 @cache
@@ -272,4 +289,5 @@ def load_election(name_or_path: str = "th2566") -> Election:
         constituency_seats=int(house["constituency_seats"]),
         party_list_seats=int(house["party_list_seats"]),
         max_voters_per_unit=per_unit,
+        reporting_days=int(meta.get("reporting_days", 60)),
     )
