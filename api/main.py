@@ -24,6 +24,7 @@ Endpoints and the roles that may call them (also in the OpenAPI document, ``x-ro
     GET    /v1/election                            everyone
     GET    /v1/election/constituencies/{id}        everyone
     GET    /v1/health                              everyone
+    GET    /v1/ready                               everyone        entries set aside (quarantined), if any
     GET    /v1/aggregates/{view}/…                 everyone        national, provinces[/{id}], constituencies[/{id}],
                                                                    party-list, house; ETag/304; ?format=csv for lists
     GET    /v1/feed, /v1/feed/stream               newsroom, war_room, admin

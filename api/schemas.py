@@ -373,6 +373,25 @@ class HealthPublic(BaseModel):
                                                 "in the API process (by setting, on one CPU, or after the pool failed)")
 
 
+class QuarantinedPublic(BaseModel):
+    stage: Literal["aggregates", "certified", "screening", "replay", "sealing"] = Field(
+        description="Where the entry could not be used: counted (unofficial or certified view), screened, "
+                    "replayed as a decision, or sealed into a batch")
+    entry: str = Field(description="The entry's record CID (a polling unit when a whole unit could not be screened)")
+    subject: str = Field(description="The polling unit or constituency it is about")
+    reason: str
+    since: str = Field(description="When this process first set it aside (UTC)")
+
+
+class ReadyPublic(BaseModel):
+    status: Literal["ready", "degraded"] = Field(
+        description="'degraded' when entries are set aside: the service still serves everything else")
+    election: str
+    entries_counted: int
+    quarantined: int = Field(description="How many entries are set aside")
+    entries: list[QuarantinedPublic] = Field(description="The first 100 of them")
+
+
 # -- aggregates ------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from ledger.db import Entry
 from ledger.election import Constituency, Election
 from ledger.errors import NotFound
+from ledger.quarantine import Quarantine
 from ledger.seats import allocate_party_list, project_house
 
 __all__ = ["VIEWS", "AggregateView", "Aggregates", "UnitResult"]
@@ -381,9 +382,11 @@ class AggregateView:
 class Aggregates:
     """Both views, fed by tailing the ledger's entries."""
 
-    def __init__(self, *, database: Any, election: Election):
+    def __init__(self, *, database: Any, election: Election, quarantine: Quarantine | None = None):
         self.database = database
         self.election = election
+        self.quarantine = quarantine if quarantine is not None else Quarantine()
+        """Entries that could not be counted: set aside, never a reason to stop counting."""
         layout = _Layout(election)
         self._layout = layout
         self._views = {name: AggregateView(name, layout) for name in VIEWS}
@@ -417,13 +420,25 @@ class Aggregates:
                     return read
                 unofficial = self._views["unofficial"]
                 for row in rows:
-                    result = self._layout.result(row.constituency_id, row.document, row.cid, row.id)
+                    try:
+                        result = self._layout.result(row.constituency_id, row.document, row.cid, row.id)
+                    except Exception as exc:  # noqa: BLE001 - one entry never stops the count
+                        self.quarantine.add("aggregates", row.cid, row.polling_unit or "", exc)
+                        continue
                     unofficial.set_unit(row.polling_unit, result, only_newer=True)
                 self._cursor = rows[-1].id
                 read += len(rows)
 
     def set_certified(self, unit_id: str, document: Mapping[str, Any] | None, record_cid: str = "") -> None:
-        """Count a unit in the certified view with ``document``'s numbers, or remove it."""
+        """Count a unit in the certified view with ``document``'s numbers, or remove it.
+
+        A certified record whose numbers cannot be counted is set aside (the unit is then
+        not counted as certified), not raised: it would stop the replay."""
         unit = self.election.polling_unit(unit_id)
-        result = self._layout.result(unit.constituency_id, document, record_cid) if document is not None else None
+        result = None
+        if document is not None:
+            try:
+                result = self._layout.result(unit.constituency_id, document, record_cid)
+            except Exception as exc:  # noqa: BLE001
+                self.quarantine.add("certified", record_cid, unit_id, exc)
         self._views["certified"].set_unit(unit_id, result)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from ledger.aggregates import Aggregates
@@ -11,6 +11,7 @@ from ledger.content import open_content_store
 from ledger.content.store import ContentStore
 from ledger.db import Database
 from ledger.election import Election, load_election
+from ledger.quarantine import Quarantine
 from ledger.review import ReviewService
 from ledger.service import Ledger
 from ledger.settings import Settings
@@ -29,13 +30,17 @@ class LedgerApp:
     defer_screening: bool = False
     """The API screens reports in a background loop (``ReviewService.screen_pending``)."""
 
+    quarantine: Quarantine = field(default_factory=Quarantine)
+    """Entries that the loops could not use, set aside so that everything else goes on
+    (``ledger.quarantine``); readiness reports them."""
+
     @cached_property
     def batcher(self) -> Batcher:
-        return Batcher(self.ledger)
+        return Batcher(self.ledger, quarantine=self.quarantine)
 
     @cached_property
     def aggregates(self) -> Aggregates:
-        aggregates = Aggregates(database=self.database, election=self.election)
+        aggregates = Aggregates(database=self.database, election=self.election, quarantine=self.quarantine)
         aggregates.refresh()
         return aggregates
 

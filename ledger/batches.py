@@ -32,6 +32,7 @@ from ledger.core.leaf import LEAF_ENCODING, LEAF_FORMAT, leaf_hash
 from ledger.db import Batch, Entry
 from ledger.errors import InvalidEncoding, NotFound
 from ledger.proofs import PROOF_FORMAT
+from ledger.quarantine import Quarantine
 from ledger.service import Ledger
 
 __all__ = [
@@ -85,8 +86,9 @@ class SealedBatch:
 class Batcher:
     """Seals batches and answers proofs. Only one sealer may run per database."""
 
-    def __init__(self, ledger: Ledger, *, tree_cache_size: int = 8):
+    def __init__(self, ledger: Ledger, *, tree_cache_size: int = 8, quarantine: Quarantine | None = None):
         self.ledger = ledger
+        self.quarantine = quarantine if quarantine is not None else Quarantine()
         self._seal_lock = Lock()
         self._trees: OrderedDict[int, merkle.MerkleTree] = OrderedDict()
         self._tree_cache_size = tree_cache_size
@@ -104,22 +106,33 @@ class Batcher:
     def seal_one(self, *, force: bool = False, now: datetime | None = None) -> SealedBatch | None:
         ledger = self.ledger
         now = now or ledger.clock()
+        set_aside = [item.entry for item in self.quarantine.items() if item.stage == "sealing"]
         with self._seal_lock, ledger.database.session() as session:
-            pending = session.execute(
-                select(Entry.id, Entry.cid, Entry.polling_unit, Entry.signer, Entry.received_at)
-                .where(Entry.batch_id.is_(None))
-                .order_by(Entry.id)
-                .limit(ledger.batch_max_records)
-            ).all()
+            query = select(Entry.id, Entry.cid, Entry.polling_unit, Entry.signer, Entry.received_at).where(
+                Entry.batch_id.is_(None))
+            if set_aside:  # rows that cannot be sealed must not hold back those behind them
+                query = query.where(Entry.cid.not_in(set_aside))
+            pending = session.execute(query.order_by(Entry.id).limit(ledger.batch_max_records)).all()
             if not pending:
                 return None
             full = len(pending) >= ledger.batch_max_records
             old = now - pending[0].received_at >= ledger.batch_max_age
             if not (full or old or force):
                 return None
+            leaves, sealable = [], []
+            for row in pending:
+                try:
+                    leaves.append(leaf_hash((row.cid, row.polling_unit, row.signer)))
+                except Exception as exc:  # noqa: BLE001 - a corrupt row stays unsealed; the others are sealed
+                    self.quarantine.add("sealing", row.cid, row.polling_unit or "", exc)
+                    continue
+                sealable.append(row)
+            pending = sealable
+            if not pending:
+                return None
             batch_id = (session.scalar(select(func.max(Batch.id))) or 0) + 1
             values = [(row.cid, row.polling_unit, row.signer) for row in pending]
-            tree = merkle.build_tree([leaf_hash(v) for v in values])
+            tree = merkle.build_tree(leaves)
             manifest = encode_manifest(batch_id=batch_id, election=ledger.election.id, root=tree.root, records=values)
             manifest_cid = ledger.content.add_file(manifest)
             session.add(

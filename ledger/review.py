@@ -153,8 +153,14 @@ class ReviewService:
                 constituencies: set[str] = set()
                 rejected: list[str] = []
                 for row in rows:
-                    decision = _node_view(row.document)
-                    self.replay.apply(row.cid, decision)
+                    self._decision_cursor = row.id
+                    try:
+                        decision = _node_view(row.document)
+                        self.replay.apply(row.cid, decision)
+                    except Exception as exc:  # noqa: BLE001 - a lost or corrupt row: set aside, serve the rest
+                        subject_text = row.document.get("subject") if isinstance(row.document, Mapping) else None
+                        self.aggregates.quarantine.add("replay", row.cid, str(subject_text or ""), exc)
+                        continue
                     subject = str(decision["subject"])
                     if decision["action"] == "certify_constituency" or subject in self.election.constituencies:
                         constituencies.add(subject)
@@ -162,7 +168,6 @@ class ReviewService:
                         units.add(subject)
                         if decision["action"] == "reject":
                             rejected.append(str(link_text(decision.get("record"))))
-                    self._decision_cursor = row.id
                     applied += 1
                 self._write_back(sorted(units), sorted(constituencies))
                 for record_cid in rejected:
@@ -196,8 +201,11 @@ class ReviewService:
         for unit_id in units:
             record_cid = certified_records.get(unit_id)
             if record_cid is not None:
-                if record_cid not in documents:
-                    raise NotFound(f"certified record {record_cid} of {unit_id} is not in this ledger")
+                if record_cid not in documents:  # a lost row: the unit is not counted as certified
+                    self.aggregates.quarantine.add("certified", record_cid, unit_id,
+                                                   f"certified record {record_cid} of {unit_id} is not in this ledger's database")
+                    self.aggregates.set_certified(unit_id, None)
+                    continue
                 self.aggregates.set_certified(unit_id, documents[record_cid], record_cid)
             else:
                 self.aggregates.set_certified(unit_id, None)
@@ -497,7 +505,17 @@ class ReviewService:
         ordered = sorted(set(unit_ids))
         assessments: dict[str, Assessment] = {}
         for start in range(0, len(ordered), chunk):
-            assessments.update(self._screen_chunk(ordered[start:start + chunk]))
+            units = ordered[start:start + chunk]
+            try:
+                assessments.update(self._screen_chunk(units))
+            except Exception:  # noqa: BLE001 - find the unit that fails, screen the others
+                for unit_id in units:
+                    try:
+                        assessments.update(self._screen_chunk([unit_id]))
+                    except Exception as exc:  # noqa: BLE001
+                        self.aggregates.quarantine.add("screening", unit_id, unit_id, exc)
+                    else:
+                        self.aggregates.quarantine.discard("screening", unit_id)
         return assessments
 
     def _screen_chunk(self, unit_ids: list[str]) -> dict[str, Assessment]:

@@ -1,4 +1,4 @@
-"""The election definition and the service's health. Public."""
+"""The election definition and the service's health and readiness. Public."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from api.schemas import (
     HealthPublic,
     PartyPublic,
     ProvincePublic,
+    QuarantinedPublic,
+    ReadyPublic,
 )
 from api.state import strong_etag
 from ledger.election import Election
@@ -77,4 +79,20 @@ async def health(state: StateDep) -> HealthPublic:
         background={"aggregates": settings.api_refresh_aggregates, "sealer": settings.api_seal_batches,
                     "anchorer": settings.api_anchor_batches},
         prepare_workers=0 if pool is None or pool.broken else pool.workers,
+    )
+
+
+@router.get("/ready", response_model=ReadyPublic, tags=["service"], **access(*EVERYONE))
+async def ready(state: StateDep) -> ReadyPublic:
+    """Readiness: whether every ledger entry could be counted, screened, replayed and sealed.
+
+    An entry that cannot (one written before validation was strict, a database row lost
+    or edited by hand) is set aside and listed here, with the reason; the service goes on
+    serving everything else, so the answer is 200 either way. ``tally verify all --api``
+    reports these entries too."""
+    quarantine = state.ledger_app.quarantine
+    return ReadyPublic(
+        status="degraded" if len(quarantine) else "ready", election=state.ledger_app.election.id,
+        entries_counted=state.aggregates.cursor, quarantined=len(quarantine),
+        entries=[QuarantinedPublic(**item.as_json()) for item in quarantine.items(100)],
     )
