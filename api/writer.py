@@ -5,7 +5,9 @@ while a group is being committed wait in the queue and are then validated and co
 together, in one transaction (``ReviewService.submit_reports``): under load the cost of a
 transaction (its statements and commit, the write lock, on PostgreSQL the flush of its log)
 is shared by the whole group, and when the server is idle a report is committed alone, at once. Each
-report still gets its own answer; one bad report never refuses its neighbours.
+report still gets its own answer; one bad report never refuses its neighbours. If a group's
+commit fails all the same, its items are committed one by one, so that a failure is only
+the answer of the item that caused it.
 
 Photo uploads are indexed the same way (``Ledger.record_photos``), and decisions are
 decided the same way (``ReviewService.decide_many``), each kind in groups of its own.
@@ -83,6 +85,8 @@ class Writer:
         self.max_group = max_group
         self.groups = 0
         self.grouped = 0
+        self.ungrouped = 0
+        """Groups whose commit failed and were committed item by item instead."""
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="tally-writer", daemon=True)
         self._thread.start()
@@ -145,10 +149,19 @@ class Writer:
             return
         try:
             answers = self._groups[group[0].kind]([job.payload for job in group])
-        except Exception as failure:  # a fault of the server, not of a request: each gets it
-            log.exception("committing a group of %d %ss failed", len(group), group[0].kind)
+        except Exception as failure:
+            if len(group) == 1:  # a fault of the server on this one item: it alone gets it
+                log.exception("committing a %s failed", group[0].kind)
+                group[0].settle(error=failure)
+                return
+            # One item may have broken the group's transaction: judge each alone, so that its
+            # error is its own answer and never another's. (Every kind is idempotent: an item
+            # that did commit before the failure is answered as a retry.)
+            log.warning("committing a group of %d %ss failed (%s); committing them one by one",
+                        len(group), group[0].kind, failure)
+            self.ungrouped += 1
             for job in group:
-                job.settle(error=failure)
+                self._commit([job])
             return
         self.groups += 1
         self.grouped += len(group)

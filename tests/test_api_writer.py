@@ -75,6 +75,38 @@ def test_a_fault_of_the_server_reaches_every_report_of_the_group() -> None:
     assert all(isinstance(a, RuntimeError) and "disk full" in str(a) for a in answers)
 
 
+def test_an_item_that_breaks_its_group_fails_alone() -> None:
+    """A report that makes the group's transaction fail (as a poisoned tally did: 9 of 60
+    good reports from other volunteers got 500) is answered with its own error, and every
+    other report of the group is committed and answered."""
+    committed: list[Any] = []
+
+    def fragile(reports: list[tuple[Any, Any]], prepared: list[Any]) -> list[Any]:
+        time.sleep(0.01)
+        if any(submission == "poison" for submission, _ in reports):
+            raise KeyError("๓๑")
+        committed.extend(submission for submission, _ in reports)
+        return [Accepted(receipt={"n": submission}, created=True) for submission, _ in reports]
+
+    writer = Writer(fragile)
+    items = [("poison" if n % 6 == 0 else n) for n in range(24)]
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(writer.report(item, None) for item in items), return_exceptions=True)
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        writer.shutdown()
+    for item, answer in zip(items, answers, strict=True):
+        if item == "poison":
+            assert isinstance(answer, KeyError)
+        else:
+            assert isinstance(answer, Accepted) and answer.receipt == {"n": item}
+    assert sorted(committed) == sorted(item for item in items if item != "poison")
+    assert writer.ungrouped >= 1
+
+
 def test_single_jobs_raise_their_own_errors() -> None:
     writer = Writer(SlowLedger().submit_reports)
 
