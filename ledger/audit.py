@@ -191,7 +191,7 @@ class Auditor:
         values = self._open_batch(batch_id, report)
         if values is None:
             return []
-        mismatches, _ = check_records(self.content, values, f"batch {batch_id}")
+        mismatches, _ = check_records(self.content, values, f"batch {batch_id}", self.election)
         report.mismatches += mismatches
         report.batches += 1
         report.records += len(values)
@@ -323,7 +323,7 @@ class Auditor:
                     continue
                 where = f"batch {batch_id}"
                 if pool is None:
-                    take(*check_records(self.content, values, where))
+                    take(*check_records(self.content, values, where, self.election))
                     pending.append((batch_id, len(values), []))
                 else:
                     pending.append((batch_id, len(values),
@@ -343,7 +343,7 @@ class Auditor:
         if workers <= 1 or spec is None:
             return nullcontext(None)
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=start_worker, initargs=(spec,))
+                                   initializer=start_worker, initargs=(spec, self.election))
 
     def _certified_numbers(self, replay: Replay, report: AuditReport, pool: ProcessPoolExecutor | None = None
                            ) -> dict[str, Any]:
@@ -352,7 +352,7 @@ class Auditor:
         party_votes: dict[str, int] = {}
         items = sorted(replay.certified_records().items())
         if pool is None:
-            results: Iterator[Any] = iter([certified_numbers(self.content, items)])
+            results: Iterator[Any] = iter([certified_numbers(self.content, items, self.election)])
         else:
             results = pool.map(worker_certified_numbers, chunks(items, 1000))
         for mismatches, numbers in results:
@@ -370,6 +370,12 @@ class Auditor:
 
     def _compare_with_api(self, report: AuditReport) -> None:
         assert self.api is not None
+        readiness = polite_get(self.api, f"{self.api_url}/v1/ready")
+        if readiness.status_code == 200:  # what the server itself could not use (older servers have no /v1/ready)
+            for item in readiness.json().get("entries", []):
+                report.mismatches.append(Mismatch(
+                    "entry set aside by the server", f"{item.get('stage')} of {item.get('entry')} ({item.get('subject')})",
+                    "an entry the server can use", str(item.get("reason"))))
         published = polite_get(self.api, f"{self.api_url}/v1/aggregates/certified/constituencies")
         if published.status_code != 200:
             report.mismatches.append(Mismatch("published aggregates", "certified constituencies", "HTTP 200",

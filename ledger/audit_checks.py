@@ -2,8 +2,10 @@
 processes of ``verify all`` import only these, the core and the block store.
 
 A record checks out when its bytes hash to its CID, it decodes as a DAG-CBOR map, its
-EIP-712 signature is its stated signer's, and the leaf values a batch manifest lists for it
-(unit or subject, signer) are what the record itself says.
+EIP-712 signature is its stated signer's, the leaf values a batch manifest lists for it
+(unit or subject, signer) are what the record itself says, and a tally is exactly what
+validation makes of it (``ledger.validation.check_stored_tally``: a party key written in
+Thai digits, say, is named even though it is signed and anchored).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from ledger.core.cid import CID, DAG_CBOR
 from ledger.core.record import TALLY_FORMAT, node_to_json, verify_entry_signature
 from ledger.core.unixfs import file_cid
 from ledger.decisions import DECISION_FORMAT
-from ledger.errors import LedgerError
+from ledger.election import Election
+from ledger.errors import InvalidTally, LedgerError
+from ledger.validation import check_stored_tally
 
 __all__ = [
     "ContentSource", "Mismatch", "StoreSource", "Summary", "certified_numbers", "check_leaf", "check_records",
@@ -112,9 +116,24 @@ def check_leaf(node: Mapping[str, Any], values: tuple[str, str, str], where: str
                                    f"{values[1]} signed by {values[2]}"))
 
 
-def check_records(source: ContentSource, values: list[tuple[str, str, str]], where: str
-                  ) -> tuple[list[Mismatch], list[tuple[str, Summary]]]:
-    """Check a batch's records (CID, signature, leaf values); their mismatches and summaries."""
+def check_tally(node: Mapping[str, Any], election: Election | None, where: str, mismatches: list[Mismatch]) -> bool:
+    """A tally record must be valid and canonical under today's rules; True if it is (or
+    is no tally, or there is no election to check it against)."""
+    if election is None or node.get("format") != TALLY_FORMAT:
+        return True
+    try:
+        check_stored_tally(node, election=election)
+        return True
+    except InvalidTally as exc:
+        mismatches.append(Mismatch("record", where, "a valid tally-record-v1 in canonical form", str(exc)))
+        return False
+
+
+def check_records(source: ContentSource, values: list[tuple[str, str, str]], where: str,
+                  election: Election | None = None) -> tuple[list[Mismatch], list[tuple[str, Summary]]]:
+    """Check a batch's records (CID, signature, leaf values, and with ``election`` the
+    tallies' validity); their mismatches and summaries. An invalid tally is still
+    summarized: decisions may name it, and the replay must see what the server saw."""
     mismatches: list[Mismatch] = []
     summaries: list[tuple[str, Summary]] = []
     for record_cid, subject, signer in values:
@@ -122,19 +141,22 @@ def check_records(source: ContentSource, values: list[tuple[str, str, str]], whe
         node = read_record(source, record_cid, at, mismatches)
         if node is not None:
             check_leaf(node, (record_cid, subject, signer), at, mismatches)
+            check_tally(node, election, at, mismatches)
             summaries.append((record_cid, _summary(node)))
     return mismatches, summaries
 
 
-def certified_numbers(source: ContentSource, items: list[tuple[str, str]]
+def certified_numbers(source: ContentSource, items: list[tuple[str, str]], election: Election | None = None
                       ) -> tuple[list[Mismatch], list[tuple[str, int, dict[str, int], dict[str, int]]]]:
     """For certified ``(unit, record CID)`` pairs: (unit, ballots cast, constituency votes,
-    party-list votes) of each record that checks out."""
+    party-list votes) of each record that checks out. An invalid tally is left out, as the
+    server leaves it out of its certified view."""
     mismatches: list[Mismatch] = []
     numbers = []
     for unit_id, record_cid in items:
-        node = read_record(source, record_cid, f"certified record {record_cid} of {unit_id}", mismatches)
-        if node is None:
+        where = f"certified record {record_cid} of {unit_id}"
+        node = read_record(source, record_cid, where, mismatches)
+        if node is None or not check_tally(node, election, where, mismatches):
             continue
         document = node_to_json(node)
         assert isinstance(document, dict)
@@ -145,30 +167,33 @@ def certified_numbers(source: ContentSource, items: list[tuple[str, str]]
 
 # Worker processes of ``verify all`` open the same content source once, then check chunks.
 _worker_source: ContentSource | None = None
+_worker_election: Election | None = None
 
 
-def start_worker(spec: str) -> None:
-    """Initializer of a worker process: open the content source named by ``spec``."""
-    global _worker_source
+def start_worker(spec: str, election: Election | None = None) -> None:
+    """Initializer of a worker process: open the content source named by ``spec`` (a
+    CAR file's blocks arrive as ``blocks:DIR``, so no worker needs scratch space)."""
+    global _worker_source, _worker_election
+    _worker_election = election
     kind, _, rest = spec.partition(":")
     if kind == "blocks":
         _worker_source = StoreSource(LocalBlockStore(Path(rest)), f"block store {rest}", spec=spec)
         return
-    import tempfile
-
     from ledger.audit import open_source  # (heavier: an IPFS node's client)
 
-    _worker_source = open_source(spec, scratch=Path(tempfile.mkdtemp(prefix="tally-verify-worker-")))
+    if kind == "car":
+        raise ValueError("a worker reads a CAR file's blocks through blocks:DIR, not car:FILE")
+    _worker_source = open_source(spec, scratch=Path("."))
 
 
 def worker_check_records(values: list[tuple[str, str, str]], where: str) -> tuple[list[Mismatch], list[tuple[str, Summary]]]:
     assert _worker_source is not None
-    return check_records(_worker_source, values, where)
+    return check_records(_worker_source, values, where, _worker_election)
 
 
 def worker_certified_numbers(items: list[tuple[str, str]]) -> Any:
     assert _worker_source is not None
-    return certified_numbers(_worker_source, items)
+    return certified_numbers(_worker_source, items, _worker_election)
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

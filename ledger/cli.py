@@ -132,8 +132,10 @@ ApiKeyOption = Annotated[str | None, typer.Option("--api-key", envvar="TALLY_AUD
 
 def _auditor(rpc: str | None, contract: str | None, content: str | None, api: str | None,  # type: ignore[no-untyped-def]
              api_key: str | None = None):
+    import shutil
     import tempfile
 
+    import click
     import httpx
 
     from ledger.audit import Auditor, open_source
@@ -153,7 +155,10 @@ def _auditor(rpc: str | None, contract: str | None, content: str | None, api: st
     client = EvidenceAnchorClient(web3, contract, deploy_block=deploy_block)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     http = httpx.Client(timeout=60, headers=headers) if api else None
-    scratch = Path(tempfile.mkdtemp(prefix="tally-verify-"))
+    scratch = Path(tempfile.mkdtemp(prefix="tally-verify-"))  # a CAR file's blocks; removed when the command ends
+    click_context = click.get_current_context(silent=True)
+    if click_context is not None:
+        click_context.call_on_close(lambda: shutil.rmtree(scratch, ignore_errors=True))
     source_spec = content or api or f"blocks:{settings.blocks_dir}"
     source = open_source(source_spec, scratch=scratch, client=http)
     return Auditor(chain=client, content=source, election=load_election(settings.election), api=http, api_url=api)
