@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -130,12 +131,12 @@ ApiKeyOption = Annotated[str | None, typer.Option("--api-key", envvar="TALLY_AUD
                                                   help="An auditor API key (higher rate limits); optional")]
 
 
+@contextmanager
 def _auditor(rpc: str | None, contract: str | None, content: str | None, api: str | None,  # type: ignore[no-untyped-def]
              api_key: str | None = None):
-    import shutil
+    """The auditor for a verify command; its scratch space (a CAR file's blocks) is removed when the command ends."""
     import tempfile
 
-    import click
     import httpx
 
     from ledger.audit import Auditor, open_source
@@ -155,13 +156,10 @@ def _auditor(rpc: str | None, contract: str | None, content: str | None, api: st
     client = EvidenceAnchorClient(web3, contract, deploy_block=deploy_block)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     http = httpx.Client(timeout=60, headers=headers) if api else None
-    scratch = Path(tempfile.mkdtemp(prefix="tally-verify-"))  # a CAR file's blocks; removed when the command ends
-    click_context = click.get_current_context(silent=True)
-    if click_context is not None:
-        click_context.call_on_close(lambda: shutil.rmtree(scratch, ignore_errors=True))
     source_spec = content or api or f"blocks:{settings.blocks_dir}"
-    source = open_source(source_spec, scratch=scratch, client=http)
-    return Auditor(chain=client, content=source, election=load_election(settings.election), api=http, api_url=api)
+    with tempfile.TemporaryDirectory(prefix="tally-verify-") as scratch:
+        source = open_source(source_spec, scratch=Path(scratch), client=http)
+        yield Auditor(chain=client, content=source, election=load_election(settings.election), api=http, api_url=api)
 
 
 def _finish(report, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -180,7 +178,8 @@ def verify_record(record_cid: str, rpc: RpcOption = None, contract: ContractOpti
                   content: ContentOption = None, api: ApiOption = None,
                   api_key: ApiKeyOption = None) -> None:
     """Recompute a record's CID, leaf and batch root, and compare with the root on chain."""
-    _finish(_auditor(rpc, contract, content, api, api_key).verify_record(record_cid), f"record {record_cid}")
+    with _auditor(rpc, contract, content, api, api_key) as auditor:
+        _finish(auditor.verify_record(record_cid), f"record {record_cid}")
 
 
 @verify_app.command("unit")
@@ -188,7 +187,8 @@ def verify_unit(unit: str, rpc: RpcOption = None, contract: ContractOption = Non
                 content: ContentOption = None, api: ApiOption = None,
                   api_key: ApiKeyOption = None) -> None:
     """Check every record of a polling unit against the chain."""
-    _finish(_auditor(rpc, contract, content, api, api_key).verify_unit(unit), f"unit {unit}")
+    with _auditor(rpc, contract, content, api, api_key) as auditor:
+        _finish(auditor.verify_unit(unit), f"unit {unit}")
 
 
 @verify_app.command("batch")
@@ -199,7 +199,8 @@ def verify_batch(batch_id: int, rpc: RpcOption = None, contract: ContractOption 
     from ledger.audit import AuditReport
 
     report = AuditReport()
-    _auditor(rpc, contract, content, api, api_key).verify_batch(batch_id, report)
+    with _auditor(rpc, contract, content, api, api_key) as auditor:
+        auditor.verify_batch(batch_id, report)
     _finish(report, f"batch {batch_id}")
 
 
@@ -215,9 +216,8 @@ def verify_all(rpc: RpcOption = None, contract: ContractOption = None,
 
     from rich.progress import Progress
 
-    auditor = _auditor(rpc, contract, content, api, api_key)
     workers = workers or os.cpu_count() or 1
-    with Progress() as progress:
+    with _auditor(rpc, contract, content, api, api_key) as auditor, Progress() as progress:
         task = progress.add_task("verifying batches", total=None)
 
         def advance(done: int, total: int) -> None:

@@ -282,3 +282,27 @@ def test_tally_verify_names_a_poisoned_record_that_was_anchored(night: Any) -> N
     (mismatch,) = report.mismatches
     assert accepted.receipt["record_cid"] in mismatch.where and "party_list.votes.๓๑" in mismatch.found
     assert report.batches == 2
+
+
+def test_tally_verify_leaves_no_temporary_directory_behind(night: Any, settings: Settings, tmp_path: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run left an empty ``tally-verify-*`` directory in the system's temporary directory."""
+    import tempfile
+
+    from typer.testing import CliRunner
+
+    from ledger.cli import app
+
+    service, client = night
+    scratch_root = tmp_path / "system-tmp"
+    scratch_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
+    monkeypatch.setenv("TALLY_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("TALLY_ANVIL_PORT", str(settings.anvil_port))
+    blocks = f"blocks:{service.ledger.content.root}" if hasattr(service.ledger.content, "root") else None
+    assert blocks is not None
+    for command in (["verify", "batch", "1", "--content", blocks], ["verify", "all", "--workers", "1", "--content", blocks]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 0, result.output
+        assert "OK" in result.output
+    assert list(scratch_root.iterdir()) == []
