@@ -60,6 +60,8 @@ log = logging.getLogger("tally.review")
 LEVEL_ROLES = {1: "volunteer", 2: "constituency_head", 3: "war_room"}
 ORGANISATION_KINDS = ("civil_society", "party", "university", "local_government", "media", "other")
 FLAG_AFTER_REJECTIONS = 3
+ASSIGNING_ROLES = ("admin", "war_room", "coordinator")
+"""Who may assign areas; a coordinator only polling units to their own level-1 volunteers."""
 
 
 class NotPermitted(LedgerError, PermissionError):
@@ -271,12 +273,30 @@ class ReviewService:
         return row
 
     def assign(self, *, address: str, areas: list[str], assigned_by: str | None = None,
-               organisation_id: str | None = None) -> list[str]:
-        """Assign units (level 1) or constituencies (level 2). With ``organisation_id`` (a
-        coordinator acting), the member must belong to that organisation."""
+               organisation_id: str | None = None, acting_role: str | None = None) -> list[str]:
+        """Assign units (level 1) or constituencies (level 2); returns the areas added.
+
+        Who may (``acting_role``; without it, ``coordinator`` when ``organisation_id`` is
+        given, else ``admin``): the admin and the war room assign anyone's areas; a
+        coordinator assigns only polling units, only to level-1 volunteers of their
+        organisation (``organisation_id``). A head's constituencies decide whose decisions
+        the ledger accepts, so no coordinator may change them."""
+        role = acting_role or ("coordinator" if organisation_id is not None else "admin")
         member = self.member(address)
-        if organisation_id is not None and member.organisation_id != organisation_id:
-            raise NotPermitted(f"{member.public_id} belongs to {member.organisation_id}, not to {organisation_id}")
+        if role not in ASSIGNING_ROLES:
+            raise NotPermitted(f"assignments are made by the admin, the war room or a coordinator, not by {role}")
+        if role == "coordinator":
+            if member.level != 1:
+                raise NotPermitted(
+                    f"{member.public_id} is a level-{member.level} {LEVEL_ROLES[member.level]}: only the admin or the war room "
+                    "may change the areas of level-2 heads and level-3 members; a coordinator assigns polling units "
+                    "to level-1 volunteers of their organisation")
+            if organisation_id is None or member.organisation_id != organisation_id:
+                raise NotPermitted(f"{member.public_id} belongs to {member.organisation_id}, not to {organisation_id}")
+            not_units = [area for area in areas if not _is_unit_id(area)]
+            if not_units:
+                raise NotPermitted(f"{not_units[0]} is not a polling unit: a coordinator assigns polling units (like "
+                                   "BKK_1-0001) to level-1 volunteers; constituencies are for heads, appointed by the admin")
         if member.level == 3:
             raise NotPermitted("the war room covers the whole country; it has no assignments")
         rows = []
@@ -869,6 +889,12 @@ class ReviewService:
                 session.add(UnitLocation(unit=unit_id, latitude=latitude, longitude=longitude))
             else:
                 row.latitude, row.longitude = latitude, longitude
+
+
+def _is_unit_id(area: str) -> bool:
+    """A polling unit id has the form ``<constituency>-<4 digits>``; a constituency id has no dash."""
+    constituency, dash, number = area.rpartition("-")
+    return bool(dash and constituency) and len(number) == 4 and number.isascii() and number.isdigit()
 
 
 def _node_view(node: Mapping[str, Any]) -> dict[str, Any]:

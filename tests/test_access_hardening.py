@@ -184,3 +184,62 @@ def test_the_services_refuse_them_too(api_state: AppState) -> None:
     member = api_state.review.register_member(address="0x" + "7f" * 20, level=1, name="นางสาวพรทิพย์ ศรีสุข",
                                               organisation_id="civic-watch", contact="+66 81 234 5678")
     assert member.name == "นางสาวพรทิพย์ ศรีสุข"
+
+
+# -- hole 2: only the admin or the war room changes a head's constituencies -------------------
+
+from ledger.review import NotPermitted  # noqa: E402
+
+
+def test_a_coordinator_cannot_assign_constituencies_to_a_head(api_state: AppState) -> None:
+    """The coordinator of the head's own organisation assigned BKK_2 to a level-2 head, and
+    the head's decision in BKK_2 was accepted."""
+    review = api_state.review
+    review.create_organisation(organisation_id="civic-watch", name="Civic Watch", kind="civil_society")
+    head = "0x" + "a1" * 20
+    review.register_member(address=head, level=2, name="head", organisation_id="civic-watch")
+    review.assign(address=head, areas=["BKK_1"])
+    volunteer = "0x" + "a2" * 20
+    review.register_member(address=volunteer, level=1, name="volunteer", organisation_id="civic-watch")
+    _, coordinator = api_state.access.create_principal(role="coordinator", name="coordinator",
+                                                       scope={"organisations": ["civic-watch"]})
+    _, admin = api_state.access.create_principal(role="admin", name="admin")
+    _, war_room = api_state.access.create_principal(role="war_room", name="war room")
+    as_coordinator = {"Authorization": f"Bearer {coordinator}"}
+    with TestClient(create_app(app_state=api_state), raise_server_exceptions=False) as client:
+        for areas in (["BKK_2"], ["BKK_2-0001"]):  # a constituency, or a unit, to a head
+            answer = client.post(f"/v1/members/{head}/assignments", json={"areas": areas}, headers=as_coordinator)
+            assert answer.status_code == 403, answer.text
+            message = answer.json()["errors"][0]["message"]
+            assert "only the admin or the war room" in message and "level-2" in message
+        assert review.assigned_areas(head) == {"BKK_1"}
+        # a constituency to a level-1 volunteer is no unit: 403 that says what a coordinator assigns
+        answer = client.post(f"/v1/members/{volunteer}/assignments", json={"areas": ["BKK_2"]}, headers=as_coordinator)
+        assert answer.status_code == 403 and "polling units" in answer.json()["errors"][0]["message"], answer.text
+        # what a coordinator may do: units to their own level-1 volunteers
+        answer = client.post(f"/v1/members/{volunteer}/assignments", json={"areas": ["BKK_2-0001"]}, headers=as_coordinator)
+        assert answer.status_code == 200 and answer.json()["added"] == ["BKK_2-0001"], answer.text
+        # the admin and the war room may change a head's constituencies
+        for token, area in ((admin, "BKK_2"), (war_room, "BKK_3")):
+            answer = client.post(f"/v1/members/{head}/assignments", json={"areas": [area]},
+                                 headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200 and answer.json()["added"] == [area], answer.text
+    assert review.assigned_areas(head) == {"BKK_1", "BKK_2", "BKK_3"}
+
+
+def test_the_ledger_itself_refuses_a_coordinator_widening_a_head(api_state: AppState) -> None:
+    review = api_state.review
+    review.create_organisation(organisation_id="civic-watch", name="Civic Watch", kind="civil_society")
+    head = "0x" + "a3" * 20
+    review.register_member(address=head, level=2, name="head", organisation_id="civic-watch")
+    war_room = "0x" + "a4" * 20
+    review.register_member(address=war_room, level=3, name="war room", organisation_id="civic-watch")
+    for member in (head, war_room):
+        with pytest.raises(NotPermitted, match="only the admin or the war room"):
+            review.assign(address=member, areas=["BKK_2"], acting_role="coordinator", organisation_id="civic-watch")
+    with pytest.raises(NotPermitted, match="only the admin or the war room"):
+        review.assign(address=head, areas=["BKK_2"], organisation_id="civic-watch")  # a coordinator, by its organisation
+    with pytest.raises(NotPermitted, match="coordinator"):
+        review.assign(address=head, areas=["BKK_2"], acting_role="newsroom")
+    assert review.assigned_areas(head) == set()
+    assert review.assign(address=head, areas=["BKK_2"], acting_role="war_room") == ["BKK_2"]

@@ -117,6 +117,7 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
     "GET /v1/election": (EVERYONE, get("/v1/election"), {200}),
     "GET /v1/election/constituencies/{constituency_id}": (EVERYONE, get("/v1/election/constituencies/BKK_1"), {200}),
     "GET /v1/health": (EVERYONE, get("/v1/health"), {200}),
+    "GET /v1/ready": (EVERYONE, get("/v1/ready"), {200}),
     "GET /v1/aggregates/{view}/national": (EVERYONE, get("/v1/aggregates/unofficial/national"), {200}),
     "GET /v1/aggregates/{view}/provinces": (EVERYONE, get("/v1/aggregates/certified/provinces?format=csv"), {200}),
     "GET /v1/aggregates/{view}/provinces/{province_id}": (EVERYONE, get("/v1/aggregates/unofficial/provinces/BKK"), {200}),
@@ -138,7 +139,7 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
                                                                    "organisation": "matrix-org"}, headers=h), {201}),
     "GET /v1/members/{address}": (MANAGERS, get("/v1/members/{w.member}"), {200}),
     "POST /v1/members/{address}/assignments": (
-        MANAGERS, lambda w, h: w.client.post(f"/v1/members/{w.member}/assignments", json={"areas": ["BKK_2-0001"]},
+        OVERSIGHT, lambda w, h: w.client.post(f"/v1/members/{w.member}/assignments", json={"areas": ["BKK_2-0001"]},
                                               headers=h), {200}),
     "GET /v1/members-flagged": (OVERSIGHT, get("/v1/members-flagged"), {200}),
     "GET /v1/coverage": (EVERYONE, get("/v1/coverage?constituency=BKK_2"), {200}),

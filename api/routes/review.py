@@ -29,6 +29,7 @@ ADMIN = ("admin",)
 PEOPLE_MANAGERS = ("admin", "coordinator")
 DECIDERS = ("constituency_head", "war_room")
 OVERSIGHT = ("admin", "coordinator", "war_room")
+ASSIGNERS = ("admin", "war_room", "coordinator")
 AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="A member's address")]
 DECISION_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
 
@@ -96,17 +97,18 @@ async def get_member(address: AddressPath, caller: CallerDep, state: StateDep) -
     return member_private(row)
 
 
-@router.post("/members/{address}/assignments", response_model=AssignmentResult, **access(*PEOPLE_MANAGERS, errors=(404,)))
+@router.post("/members/{address}/assignments", response_model=AssignmentResult, **access(*ASSIGNERS, errors=(404,)))
 async def assign(address: AddressPath, body: AssignmentCreate, caller: CallerDep, state: StateDep) -> AssignmentResult:
-    """Assign polling units to a level-1 volunteer, or constituencies to a head."""
-    managed = _organisations_of(caller)
+    """Assign polling units to a level-1 volunteer, or constituencies to a head. The admin
+    and the war room assign anyone's areas; a coordinator only polling units, to level-1
+    volunteers of their own organisation (403 otherwise)."""
     organisation = None
-    if managed is not None:
+    if caller.role == "coordinator":
         row = await run_in_threadpool(state.review.member, address)
         _check_organisation(caller, row.organisation_id)
         organisation = row.organisation_id
     added = await run_in_threadpool(state.review.assign, address=address, areas=body.areas, assigned_by=caller.name,
-                                    organisation_id=organisation)
+                                    organisation_id=organisation, acting_role=caller.role)
     return AssignmentResult(address=address, added=added)
 
 
