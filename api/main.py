@@ -43,11 +43,11 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import MAX_JSON_BYTES, reject_unknown_query
-from api.errors import error_body, install_error_handlers
+from api.deps import reject_unknown_query
+from api.errors import install_error_handlers
 from api.fastpath import AggregatesFastPath, SubmissionsFastPath
+from api.middleware import BodyLimit
 from api.routes import admin, aggregates, auth, content, election, feed, records, review, submissions
 from api.runtime import Runtime
 from api.state import AppState
@@ -70,40 +70,6 @@ Without credentials you are `anonymous`, which may read all open data.
 Unknown query parameters are refused (422), so a typo never passes silently.
 **Rate limits** are per key, per volunteer, or per client IP; 429 carries `Retry-After`.
 """
-
-
-class BodyLimit:
-    """Refuses bodies over the limit (``TALLY_MAX_PHOTO_BYTES`` for photos, 1 MiB elsewhere)
-    from their Content-Length, before reading them; 413 with the usual error body."""
-
-    def __init__(self, app: ASGIApp, *, photo_limit: int):
-        self.app = app
-        self.photo_limit = photo_limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            limit = self.photo_limit if scope["path"] == "/v1/photos" else MAX_JSON_BYTES
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    if not value.isdigit() or int(value) > limit:
-                        kind = "photo_too_large" if scope["path"] == "/v1/photos" else "body_too_large"
-                        message = f"the body is {value.decode('latin-1')} bytes; the limit here is {limit} bytes"
-                        await _send_error(send, 413, kind, message)
-                        return
-                    break
-        await self.app(scope, receive, send)
-
-
-async def _send_error(send: Send, status: int, kind: str, message: str) -> None:
-    body = error_body(kind, [{"path": [], "message": message}])
-    start: Message = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close")],
-    }
-    await send(start)
-    await send({"type": "http.response.body", "body": body})
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -195,6 +161,8 @@ def create_app(settings: Settings | None = None, *, app_state: AppState | None =
             allow_headers=["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID"],
             expose_headers=["ETag", "Retry-After", "Location", "Tally-View", "Tally-Computed-At", "Tally-Units-Reporting"],
         )
-    app.add_middleware(BodyLimit, photo_limit=state.settings.max_photo_bytes)
+    edge = state.settings
+    app.add_middleware(BodyLimit, photo_limit=edge.max_photo_bytes, json_limit=edge.max_json_bytes,
+                       idle_timeout=edge.body_idle_timeout_seconds, read_timeout=edge.body_read_timeout_seconds)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -51,6 +51,30 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_photo_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    max_json_bytes: int = Field(
+        default=256 * 1024, ge=1024, le=1024 * 1024,
+        description="Largest body of any route but photos; larger ones get 413, counted while they stream (chunked too).",
+    )
+    body_idle_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=600, description="A request body that pauses longer than this between pieces gets 408."
+    )
+    body_read_timeout_seconds: float = Field(
+        default=120.0, gt=0, le=3600, description="A request body (a 15 MiB photo on a slow phone too) must arrive within this."
+    )
+    keep_alive_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="An idle keep-alive connection is closed after this (uvicorn timeout_keep_alive)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (JSON list of "
+                    "IPs or networks, e.g. [\"127.0.0.1\"]); default none: the client is the socket's peer, so rate "
+                    "limits per IP cannot be dodged with a forged header.",
+    )
+    max_photo_pixels: int = Field(
+        default=60_000_000, ge=1_000_000,
+        description="Photos whose header declares more pixels are refused (422) without being decoded.",
+    )
+    max_photo_side: int = Field(default=20_000, ge=1_000, description="Photos with a longer side (pixels) are refused (422).")
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the API (JSON list).")
 
     # API access (ledger/access.py)
@@ -97,6 +121,12 @@ class Settings(BaseSettings):
     feed_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300, description="SSE comment sent when the feed is quiet.")
     feed_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often an idle SSE stream looks for entries from other processes."
+    )
+    feed_max_streams_per_key: int = Field(
+        default=10, ge=1, le=10_000, description="Open SSE streams one key (or volunteer) may hold; more get 429."
+    )
+    feed_max_streams_per_ip: int = Field(
+        default=20, ge=1, le=10_000, description="Open SSE streams from one client IP, whatever the keys; more get 429."
     )
 
     @field_validator("data_dir")

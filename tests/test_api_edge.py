@@ -13,7 +13,7 @@ import pytest
 from api.main import create_app
 from api.state import AppState
 from tests.factories import BOARD, FORM, VOLUNTEER_KEY, signed_tally
-from tests.test_api_support import VOLUNTEER, ApiWorld, TestClient, make_settings, sign_in
+from tests.test_api_support import VOLUNTEER, ApiWorld, TestClient, make_settings, serving, sign_in
 
 pytest_plugins = ["tests.test_api_support"]  # its fixtures: api_settings, api_state, client, world
 
@@ -139,5 +139,197 @@ def test_whatever_a_token_parser_raises_the_answer_is_a_401(tmp_path: Path, data
             answer = client.request(method, path, headers={"Authorization": "Bearer tvs1.0xe.1.mac"}, json={})
         assert answer.status_code == 401, answer.text
         assert "malformed credentials" in answer.json()["errors"][0]["message"]
+    finally:
+        state.close()
+
+
+# -- hole 6: body limits while the body streams ------------------------------------------
+
+
+def _post_chunked(url: str, path: str, *, total: int, headers: dict[str, str] | None = None,
+                  piece_size: int = 64 * 1024, within: float = 60.0) -> tuple[int, int, bytes]:
+    """POST ``total`` bytes as a chunked body (no Content-Length) over a raw socket, as fast
+    as the server takes them, until it answers. Returns (status, bytes of body sent, answer)."""
+    import select
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    head = [f"POST {path} HTTP/1.1", f"Host: {parts.hostname}", "Transfer-Encoding: chunked",
+            "Content-Type: application/json", *(f"{name}: {value}" for name, value in (headers or {}).items())]
+    connection = socket.create_connection((parts.hostname, parts.port))
+    connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+    connection.setblocking(False)
+    chunk = b"%x\r\n" % piece_size + b"7" * piece_size + b"\r\n"
+    pending, sent, answer, closed = bytearray(), 0, b"", False
+    deadline = time.monotonic() + within
+    try:
+        while time.monotonic() < deadline and b"\r\n\r\n" not in answer:
+            sending = sent < total and not closed
+            readable, writable, _ = select.select([connection], [connection] if sending else [], [], 0.5)
+            if readable:
+                try:
+                    data = connection.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not data:
+                    break
+                answer += data
+            elif writable:
+                if not pending:
+                    pending += chunk
+                try:
+                    count = connection.send(pending)
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    continue
+                del pending[:count]
+                sent += count
+            elif not sending and sent >= total and not closed:
+                connection.sendall(b"0\r\n\r\n")
+                closed = True
+        time.sleep(0.05)
+        try:
+            answer += connection.recv(65536)
+        except (BlockingIOError, ConnectionResetError):
+            pass
+    finally:
+        connection.close()
+    status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+    return status, sent, answer
+
+
+def test_a_huge_chunked_body_to_an_anonymous_route_is_refused_while_it_streams(tmp_path: Path, database_url: str) -> None:
+    """200 MiB chunked to POST /v1/auth/challenge was read whole before the 422 (173 → 707 MiB)."""
+    state = AppState.open(make_settings(tmp_path / "data", database_url))
+    try:
+        with serving(create_app(app_state=state)) as url:
+            status, sent, answer = _post_chunked(url, "/v1/auth/challenge", total=200 * 1024 * 1024)
+        assert status == 413, answer[:300]
+        assert b'"error":"body_too_large"' in answer and b"262144" in answer
+        # The server stopped reading: what it took is the limit plus the sockets' buffers.
+        assert sent < 24 * 1024 * 1024, f"{sent} bytes were taken before the answer"
+    finally:
+        state.close()
+
+
+@pytest.mark.parametrize("path", ["/v1/tallies", "/v1/auth/challenge", "/v1/auth/session", "/v1/decisions",
+                                  "/v1/admin/principals", "/v1/members", "/v1/custodial/tallies"])
+def test_every_json_route_refuses_a_chunked_body_over_the_json_limit(world: ApiWorld, path: str) -> None:
+    role = {"/v1/tallies": "volunteer", "/v1/decisions": "war_room", "/v1/custodial/tallies": "coordinator"}.get(path, "admin")
+    world.client.get("/v1/auth/whoami", headers=world.headers(role))
+
+    def pieces() -> Any:
+        for _ in range(5):
+            yield b" " * (64 * 1024)  # whitespace: valid JSON so far, and nothing but its size is wrong
+
+    answer = world.client.post(path, content=pieces(), headers={**world.headers(role), "Content-Type": "application/json"})
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["error"] == "body_too_large" and answer.headers["connection"] == "close"
+
+
+def test_a_chunked_photo_over_its_own_limit_is_refused(tmp_path: Path, database_url: str) -> None:
+    state = AppState.open(make_settings(tmp_path / "data", database_url, max_photo_bytes=2 * 1024 * 1024))
+    state.access.register_volunteer(address=VOLUNTEER)
+    try:
+        with TestClient(create_app(app_state=state)) as client:
+            token = sign_in(client, VOLUNTEER_KEY)
+
+            def pieces() -> Any:
+                yield b"\xff\xd8\xff\xe0" + b"\0" * (256 * 1024)
+                for _ in range(12):
+                    yield b"\0" * (256 * 1024)
+
+            answer = client.post("/v1/photos", content=pieces(),
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"})
+        assert answer.status_code == 413 and answer.json()["error"] == "photo_too_large"
+        # A JSON-sized limit does not apply to photos: 1 MiB chunked is read (and refused as no image).
+        assert state.settings.max_json_bytes < 1024 * 1024
+    finally:
+        state.close()
+
+
+# -- hole 8: slow bodies -----------------------------------------------------------------
+
+
+def _slow_body(url: str, path: str, *, declared: int, sent: bytes, wait: float) -> tuple[bytes, float]:
+    """Send headers and the start of a body, then nothing: (what the server answered, after how long)."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = socket.create_connection((parts.hostname, parts.port))
+    connection.sendall(f"POST {path} HTTP/1.1\r\nHost: {parts.hostname}\r\nContent-Type: application/json\r\n"
+                       f"Content-Length: {declared}\r\n\r\n".encode() + sent)
+    connection.settimeout(wait)
+    began = time.monotonic()
+    answer = b""
+    try:
+        while True:
+            data = connection.recv(65536)
+            if not data:
+                break  # the server closed the connection
+            answer += data
+    except TimeoutError:
+        pass
+    finally:
+        connection.close()
+    return answer, time.monotonic() - began
+
+
+def test_a_body_that_stalls_is_answered_408_and_its_connection_closed(tmp_path: Path, database_url: str) -> None:
+    state = AppState.open(make_settings(tmp_path / "data", database_url, body_idle_timeout_seconds=0.3))
+    try:
+        with serving(create_app(app_state=state)) as url:
+            answer, took = _slow_body(url, "/v1/auth/challenge", declared=100, sent=b'{"address": ', wait=5.0)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b'"error":"body_timeout"' in answer and b"connection: close" in answer.lower()
+        assert took < 3.0  # answered and closed, not held until the client gives up
+    finally:
+        state.close()
+
+
+def test_a_body_that_trickles_is_cut_off_by_the_whole_body_deadline(tmp_path: Path, database_url: str) -> None:
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    state = AppState.open(make_settings(tmp_path / "data", database_url, body_idle_timeout_seconds=1.0,
+                                        body_read_timeout_seconds=0.8))
+    try:
+        with serving(create_app(app_state=state)) as url:
+            parts = urlsplit(url)
+            connection = socket.create_connection((parts.hostname, parts.port))
+            connection.sendall(f"POST /v1/auth/challenge HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n".encode())
+            answer = b""
+            began = time.monotonic()
+            connection.settimeout(0.2)
+            while time.monotonic() - began < 5.0 and b"\r\n\r\n" not in answer:
+                try:
+                    connection.send(b" ")  # a byte every 0.2 s: never idle for long, never done
+                    answer += connection.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+            connection.close()
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert time.monotonic() - began < 3.0
+    finally:
+        state.close()
+
+
+def test_the_body_timeouts_leave_an_open_event_stream_alone(tmp_path: Path, database_url: str) -> None:
+    import httpx
+
+    state = AppState.open(make_settings(tmp_path / "data", database_url, body_idle_timeout_seconds=0.2,
+                                        body_read_timeout_seconds=0.3, feed_heartbeat_seconds=0.2, feed_poll_seconds=0.05))
+    _, newsroom = state.access.create_principal(role="newsroom", name="newsroom")
+    try:
+        with serving(create_app(app_state=state)) as url:
+            answer = httpx.get(f"{url}/v1/feed/stream?timeout=1.0", headers={"Authorization": f"Bearer {newsroom}"}, timeout=10)
+        assert answer.status_code == 200 and answer.text.count(": heartbeat") >= 3  # it ran its whole second
     finally:
         state.close()

@@ -6,8 +6,11 @@ Each test gets a real app: a fresh data directory, the parametrized ``database_u
 
 from __future__ import annotations
 
+import threading
+import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ __all__ = [
     "api_state",
     "client",
     "make_settings",
+    "serving",
     "sign_in",
     "world",
 ]
@@ -126,3 +130,27 @@ def world(client: TestClient, api_state: AppState) -> ApiWorld:
     tokens["volunteer"] = sign_in(client, VOLUNTEER_KEY)
     tokens["other_volunteer"] = sign_in(client, OTHER_KEY)
     return ApiWorld(client, api_state, tokens)
+
+
+@contextmanager
+def serving(app: Any, **config: Any) -> Iterator[str]:
+    """``app`` under a real uvicorn server on a free port (a thread of this process), for
+    what the test client cannot show: sockets, chunked bodies, timeouts. Yields its URL."""
+    import uvicorn
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20.0
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10.0)
