@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 from pydantic_core import PydanticCustomError
 
 from ledger.access import KEY_ROLES
-from ledger.plaintext import plain_text_problem
+from ledger.plaintext import PLAIN_TEXT_PATTERN, plain_text_problem
 
 Address = Annotated[
     str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$"), Field(examples=["0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1"])
@@ -34,8 +34,10 @@ def _plain_text(what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100), _plain_text("names")]
-Contact = Annotated[str, StringConstraints(max_length=200), _plain_text("contacts")]
+PLAIN_TEXT = Field(json_schema_extra={"pattern": PLAIN_TEXT_PATTERN},
+                   description="Plain text: no control, format (bidi, zero-width), private-use or unassigned characters")
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100), _plain_text("names"), PLAIN_TEXT]
+Contact = Annotated[str, StringConstraints(max_length=200), _plain_text("contacts"), PLAIN_TEXT]
 AreaId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,32}$")]
 Timestamp = Annotated[str, Field(description="UTC time, ISO 8601 with a Z", examples=["2023-05-14T10:31:07.000000Z"])]
 BallotNumber = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,2}$")]

@@ -24,7 +24,7 @@ import unicodedata
 
 from ledger.errors import LedgerError
 
-__all__ = ["REFUSED_CATEGORIES", "InvalidText", "check_plain_text", "plain_text_problem"]
+__all__ = ["PLAIN_TEXT_PATTERN", "REFUSED_CATEGORIES", "InvalidText", "check_plain_text", "plain_text_problem"]
 
 REFUSED_CATEGORIES = {
     "Cc": "a control character",
@@ -61,6 +61,25 @@ def plain_text_problem(text: str) -> str | None:
             label = f"U+{ord(character):04X} {name}" if name else f"U+{ord(character):04X}"
             return f"contains {label} ({kind})"
     return None
+
+
+def _refused_bmp_ranges() -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    for point in range(0x10000):
+        if unicodedata.category(chr(point)) in REFUSED_CATEGORIES and unicodedata.category(chr(point)) != "Cn":
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1] = (ranges[-1][0], point)
+            else:
+                ranges.append((point, point))
+    return ranges
+
+
+PLAIN_TEXT_PATTERN = "^[^" + "".join(
+    f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in _refused_bmp_ranges()
+) + "]*$"
+"""For the OpenAPI document: a JSON Schema ``pattern`` refusing the assigned characters of the
+refused categories in the Basic Multilingual Plane. The rule itself (``plain_text_problem``)
+also refuses unassigned code points and those beyond the BMP, which a pattern cannot list."""
 
 
 def check_plain_text(text: str | None, *, field: str, what: str = "names") -> str | None:

@@ -13,6 +13,7 @@ from api.main import create_app
 from api.state import AppState
 from ledger.access import SESSION_PREFIX, SessionSigner, Unauthenticated
 from ledger.plaintext import InvalidText, check_plain_text, plain_text_problem
+from ledger.review import NotPermitted
 from tests.factories import VOLUNTEER_KEY, signed_tally
 from tests.test_api_support import VOLUNTEER, TestClient, sign_in
 
@@ -187,8 +188,6 @@ def test_the_services_refuse_them_too(api_state: AppState) -> None:
 
 
 # -- hole 2: only the admin or the war room changes a head's constituencies -------------------
-
-from ledger.review import NotPermitted  # noqa: E402
 
 
 def test_a_coordinator_cannot_assign_constituencies_to_a_head(api_state: AppState) -> None:
