@@ -77,6 +77,7 @@ with real JPEG, PNG and HEIC files in ``tests/vectors/photos/`` (and the script 
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import struct
@@ -93,21 +94,35 @@ from ledger.errors import LedgerError
 
 __all__ = [
     "ACCEPTED_MEDIA_TYPES",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_SIDE",
     "EARTH_MEAN_RADIUS_KM",
+    "HEADER_BYTES",
     "HEAD_BYTES",
     "HEIF_HEAD_BYTES",
+    "IDENTIFYING_EXIF_TAGS",
     "MAX_EXIF_BYTES",
+    "MIN_PHOTO_BYTES",
+    "MIN_PHOTO_SIDE",
     "PHOTO_INFO_FORMAT",
     "SNIFF_BYTES",
     "ExifReading",
+    "IdentifyingMetadata",
     "InvalidCoordinates",
+    "MalformedPhoto",
+    "PhotoHeader",
     "PhotoInfo",
     "PhotoTooLarge",
+    "PhotoTooManyPixels",
     "UnsupportedPhotoType",
     "detect_media_type",
     "gps_distance_km",
+    "hamming_distance",
+    "hash_bands",
     "ingest_photo",
+    "perceptual_hash",
     "read_exif",
+    "read_header",
 ]
 
 ACCEPTED_MEDIA_TYPES = ("image/jpeg", "image/png", "image/heic")
@@ -124,6 +139,41 @@ MAX_EXIF_BYTES = 1024 * 1024
 """Largest EXIF payload copied out of the stream; a larger one is reported in ``exif_error``."""
 EARTH_MEAN_RADIUS_KM = 6371.0088
 """IUGG mean Earth radius, used by :func:`gps_distance_km`."""
+HEADER_BYTES = 1024 * 1024
+"""The image header (JPEG frame header, PNG ``IHDR``, HEIF ``meta`` box) must end within this."""
+MIN_PHOTO_BYTES = 256
+"""Smaller uploads cannot be a photo of a tally board (a valid 1-pixel PNG has 67 bytes)."""
+MIN_PHOTO_SIDE = 16
+"""An image narrower or lower than this many pixels is not a photo of a tally board."""
+DEFAULT_MAX_PIXELS = 60_000_000
+"""Default of ``TALLY_MAX_PHOTO_PIXELS``: a 48-megapixel phone photo passes, a bomb does not."""
+DEFAULT_MAX_SIDE = 20_000
+"""Default of ``TALLY_MAX_PHOTO_SIDE``: the longest side allowed, in pixels."""
+PERCEPTUAL_HASH_MAX_BYTES = 16 * 1024 * 1024
+"""A streamed photo up to this size is read back from the store once to compute its perceptual hash."""
+PERCEPTUAL_HASH_MAX_DECODED_PIXELS = 16_000_000
+"""Images other than JPEG (which decodes at 1/8 scale) are hashed only up to this many pixels."""
+
+IDENTIFYING_EXIF_TAGS: dict[int, str] = {
+    0x013B: "Artist",
+    0x8298: "Copyright",
+    0x9C9D: "XPAuthor",
+    0x927C: "MakerNote",
+    0xA430: "CameraOwnerName",
+    0xA431: "BodySerialNumber",
+    0xA435: "LensSerialNumber",
+}
+"""EXIF/TIFF tags (IFD0 and the Exif IFD) that identify the person or the device: a photo
+carrying any of them (with a non-blank value) is refused. ``Copyright`` is refused because
+cameras fill it with the owner's name. Kept: ``DateTimeOriginal``, the GPS IFD,
+``Orientation``, ``Make`` and ``Model`` (a phone model is not a person) and
+``ImageUniqueID`` (it names the image, not the device or its owner, and helps find copies)."""
+_IDENTIFYING_XMP = (
+    b"dc:creator", b"dc:rights", b"xmpRights:Owner", b"tiff:Artist", b"aux:SerialNumber", b"aux:OwnerName",
+    b"aux:LensSerialNumber", b"exifEX:CameraOwnerName", b"exifEX:BodySerialNumber", b"exifEX:LensSerialNumber",
+    b"photoshop:AuthorsPosition", b"photoshop:Credit",
+)
+"""XMP properties (in a JPEG's XMP ``APP1`` segment) that identify a person or a device."""
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -159,6 +209,41 @@ class PhotoTooLarge(LedgerError, ValueError):
         super().__init__(
             f"the photo is larger than the limit of {max_bytes} bytes ({_human_size(max_bytes)}); "
             f"reading stopped after {bytes_read} bytes"
+        )
+
+
+class MalformedPhoto(LedgerError, ValueError):
+    """The upload starts like a JPEG, PNG or HEIC file but its content does not parse as one
+    (no frame header, no ``IHDR``, no ``meta`` box), or it is too small to be a photo."""
+
+    path = ("body",)
+
+
+class PhotoTooManyPixels(LedgerError, ValueError):
+    """The image header declares more pixels than allowed (a decompression bomb, or a scan
+    far larger than any phone photo); nothing was decoded."""
+
+    path = ("body",)
+
+    def __init__(self, *, width: int, height: int, max_pixels: int, max_side: int):
+        self.width, self.height = width, height
+        super().__init__(
+            f"the image declares {width} x {height} pixels ({width * height:,}); photos may have at most "
+            f"{max_pixels:,} pixels and {max_side:,} on a side: send the phone camera's own photo"
+        )
+
+
+class IdentifyingMetadata(LedgerError, ValueError):
+    """The photo carries metadata that identifies a person or a device (``tags``)."""
+
+    path = ("body",)
+
+    def __init__(self, tags: list[str]):
+        self.tags = tags
+        super().__init__(
+            f"the photo carries identifying metadata: {', '.join(tags)}. Its time (DateTimeOriginal), place (GPS) "
+            "and orientation are evidence and are kept, but who took it is not public: the app must strip these "
+            "tags before uploading"
         )
 
 
@@ -202,6 +287,9 @@ class PhotoInfo:
 
     ``taken_at`` and ``gps`` repeat ``exif["taken_at"]`` and ``exif["gps"]`` for convenience.
     ``exif_error`` explains an empty ``exif`` when the EXIF data was there but unreadable.
+    ``width`` and ``height`` are what the header declares (None when a HEIF file has no
+    ``ispe`` property); ``perceptual_hash`` is :func:`perceptual_hash` of the image, None
+    when it could not be computed (HEIC: this Pillow has no HEIF decoder).
     """
 
     cid: CID
@@ -211,6 +299,9 @@ class PhotoInfo:
     gps: dict[str, float] | None = field(hash=False)
     exif: dict[str, object] = field(hash=False)
     exif_error: str | None = None
+    width: int | None = None
+    height: int | None = None
+    perceptual_hash: str | None = None
 
     def as_json(self) -> dict[str, object]:
         """A fresh JSON-ready dict, format ``tally-photo-info-v1`` (contains floats: not for DAG-CBOR)."""
@@ -239,18 +330,32 @@ def _copy_json(value: object) -> object:
 # --------------------------------------------------------------------------------------
 
 
-def ingest_photo(chunks: Iterable[bytes] | bytes, *, content: ContentStore, max_bytes: int) -> PhotoInfo:
+def ingest_photo(
+    chunks: Iterable[bytes] | bytes,
+    *,
+    content: ContentStore,
+    max_bytes: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> PhotoInfo:
     """Store an uploaded photo unchanged and describe it.
 
     ``chunks`` is the upload as a stream of byte strings of any sizes (or one ``bytes``).
-    Requires ``max_bytes >= 1``. Raises :class:`UnsupportedPhotoType` (decided from the
-    first 4 KiB, before anything is stored), :class:`PhotoTooLarge` (as soon as the count
-    passes ``max_bytes``; no further piece is read) and whatever ``content.add_file``
-    raises (``ContentStoreError``). Never raises for bad EXIF: see ``PhotoInfo.exif_error``.
+    Requires ``max_bytes >= 1``. Raises, before anything is stored:
+    :class:`UnsupportedPhotoType` (decided from the first 4 KiB), :class:`MalformedPhoto`
+    (the header does not parse, or fewer than ``MIN_PHOTO_BYTES``), :class:`PhotoTooManyPixels`
+    (the header declares more than ``max_pixels`` or a side over ``max_side``; nothing is
+    decoded) and :class:`IdentifyingMetadata` when the EXIF lies in the header's bytes (JPEG).
+    While or after storing: :class:`PhotoTooLarge` (as soon as the count passes
+    ``max_bytes``; no further piece is read), :class:`IdentifyingMetadata` for EXIF found
+    later in the file (HEIC keeps it after the image; the blocks stored stay unreferenced
+    and unindexed), and whatever ``content.add_file`` raises (``ContentStoreError``).
+    Never raises for bad EXIF: see ``PhotoInfo.exif_error``.
     """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
-    source: Iterator[bytes] = iter([bytes(chunks)]) if isinstance(chunks, (bytes, bytearray, memoryview)) else iter(chunks)
+    whole = bytes(chunks) if isinstance(chunks, (bytes, bytearray, memoryview)) else None
+    source: Iterator[bytes] = iter([whole]) if whole is not None else iter(chunks)  # type: ignore[list-item,arg-type]
     counter = _Counter(max_bytes)
 
     peeked: deque[bytes] = deque()
@@ -269,7 +374,35 @@ def ingest_photo(chunks: Iterable[bytes] | bytes, *, content: ContentStore, max_
         raise UnsupportedPhotoType("an empty file")
     media_type = detect_media_type(bytes(first))
     del first
-    tap = _ExifTap(_container_of(media_type))
+
+    # The header decides, before anything is stored: read on (holding the pieces) until it does.
+    held = bytearray().join(peeked)
+    checked_at = -1
+    header: PhotoHeader | None = None
+    while header is None:
+        if ended or len(held) - checked_at >= SNIFF_BYTES:
+            if ended and counter.size < MIN_PHOTO_BYTES:
+                raise MalformedPhoto(f"the upload has {counter.size} bytes, too few to be a photo "
+                                     f"(at least {MIN_PHOTO_BYTES}); send the camera's photo file itself")
+            checked_at = len(held)
+            header = read_header(media_type, held, complete=ended)
+            if header is not None:
+                break
+        piece = next(source, None)
+        if piece is None:
+            ended = True
+            continue
+        piece = counter.take(piece)
+        if piece:
+            peeked.append(piece)
+            held += piece
+    _check_dimensions(header, max_pixels=max_pixels, max_side=max_side)
+    container = _container_of(media_type)
+    early = _identifying_in(container, bytes(held), complete=ended)
+    if early:
+        raise IdentifyingMetadata(early)
+    del held
+    tap = _ExifTap(container)
 
     def stream() -> Iterator[bytes]:
         while peeked:
@@ -295,6 +428,10 @@ def ingest_photo(chunks: Iterable[bytes] | bytes, *, content: ContentStore, max_
     if counter.error is not None:  # the store swallowed it; the file it stored is not ours
         raise counter.error
     reading = tap.finish()
+    if tap.identifying:
+        raise IdentifyingMetadata(tap.identifying)
+    if whole is None and counter.size <= PERCEPTUAL_HASH_MAX_BYTES:
+        whole = b"".join(content.cat(cid))
     return PhotoInfo(
         cid=cid,
         size=counter.size,
@@ -303,6 +440,9 @@ def ingest_photo(chunks: Iterable[bytes] | bytes, *, content: ContentStore, max_
         gps=reading.gps,
         exif=reading.exif,
         exif_error=reading.error,
+        width=header.width,
+        height=header.height,
+        perceptual_hash=perceptual_hash(whole) if whole is not None else None,
     )
 
 
@@ -426,6 +566,267 @@ def _as_text(sample: bytes) -> str | None:
 
 
 # --------------------------------------------------------------------------------------
+# Image headers: the content parses as its type, and its declared size
+# --------------------------------------------------------------------------------------
+
+
+class PhotoHeader(NamedTuple):
+    """What an image header declares: its size in pixels (None: a HEIF file without ``ispe``)."""
+
+    width: int | None
+    height: int | None
+
+
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0..SOF15 (not DHT, JPG, DAC)
+
+
+def read_header(media_type: str, data: bytes | bytearray, *, complete: bool) -> PhotoHeader | None:
+    """The header of a file of ``media_type`` (as :func:`detect_media_type` decided) from its
+    first bytes, without decoding any pixels; ``complete`` says ``data`` is the whole file.
+
+    - JPEG: ``SOI``, then segments up to a frame header (``SOF0``–``SOF15``), before ``SOS``;
+    - PNG: the signature and an ``IHDR`` chunk of 13 bytes first;
+    - HEIC/HEIF: top-level boxes ending in a ``meta`` box (the image's size from its ``ispe``
+      properties, the largest if there are several: a grid's is the whole image's).
+
+    Returns None when more bytes are needed; raises :class:`MalformedPhoto` when the bytes
+    cannot be such a file, or when the header does not end within ``HEADER_BYTES``.
+    """
+    try:
+        if media_type == "image/jpeg":
+            found = _jpeg_header(data, complete)
+        elif media_type == "image/png":
+            found = _png_header(data, complete)
+        elif media_type == "image/heic":
+            found = _heif_header(data, complete)
+        else:
+            raise MalformedPhoto(f"no header reader for {media_type}")
+    except _Malformed as exc:
+        raise MalformedPhoto(f"the upload is not a readable {_TYPE_NAMES.get(media_type, media_type)}: {exc}") from None
+    if found is None and (complete or len(data) >= HEADER_BYTES):
+        name = _TYPE_NAMES.get(media_type, media_type)
+        where = "in the file" if complete else f"within its first {HEADER_BYTES} bytes"
+        raise MalformedPhoto(f"the upload is not a readable {name}: its {_HEADER_NAMES[media_type]} is not {where}")
+    if found is not None and found.width is not None and found.height is not None:
+        if min(found.width, found.height) < MIN_PHOTO_SIDE:
+            raise MalformedPhoto(f"the image is {found.width} x {found.height} pixels, too small to be a photo "
+                                 f"(at least {MIN_PHOTO_SIDE} on each side)")
+    return found
+
+
+_TYPE_NAMES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/heic": "HEIC/HEIF file"}
+_HEADER_NAMES = {"image/jpeg": "frame header (SOF)", "image/png": "IHDR header", "image/heic": "'meta' box"}
+
+
+def _jpeg_header(data: bytes | bytearray, complete: bool) -> PhotoHeader | None:
+    position = 2
+    while True:
+        if position + 4 > len(data):
+            if complete:
+                raise _Malformed(f"it ends at byte {len(data)}, before its frame header (SOF)")
+            return None
+        if data[position] != 0xFF:
+            raise _Malformed(f"expected a marker at byte {position}, found 0x{data[position]:02X}, before the frame header")
+        marker = data[position + 1]
+        if marker == 0xFF:
+            position += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            position += 2
+            continue
+        if marker in (0xDA, 0xD9):
+            raise _Malformed(f"its {'image data (SOS)' if marker == 0xDA else 'end (EOI)'} at byte {position} "
+                             "comes before any frame header (SOF)")
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if length < 2:
+            raise _Malformed(f"segment 0xFF{marker:02X} at byte {position} has length {length}")
+        if marker in _JPEG_FRAMES:
+            if position + 9 > HEADER_BYTES:
+                raise _Malformed(f"its frame header at byte {position} is not within the first {HEADER_BYTES} bytes")
+            if position + 9 > len(data):
+                if complete:
+                    raise _Malformed(f"its frame header at byte {position} is cut off")
+                return None
+            if length < 8:
+                raise _Malformed(f"its frame header at byte {position} has length {length}, not at least 8")
+            height = int.from_bytes(data[position + 5 : position + 7], "big")
+            width = int.from_bytes(data[position + 7 : position + 9], "big")
+            if not width or not height:
+                raise _Malformed(f"its frame header declares {width} x {height} pixels")
+            return PhotoHeader(width, height)
+        position += 2 + length
+
+
+def _png_header(data: bytes | bytearray, complete: bool) -> PhotoHeader | None:
+    if len(data) < 33:
+        if complete:
+            raise _Malformed(f"{len(data)} bytes are too few for the signature and IHDR chunk (33)")
+        return None
+    if data[8:16] != b"\x00\x00\x00\x0dIHDR":
+        raise _Malformed(f"its first chunk is {bytes(data[12:16])!r} of {int.from_bytes(data[8:12], 'big')} bytes, "
+                         "not IHDR of 13 bytes")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not 0 < width < 2**31 or not 0 < height < 2**31:
+        raise _Malformed(f"its IHDR declares {width} x {height} pixels")
+    return PhotoHeader(width, height)
+
+
+def _heif_header(data: bytes | bytearray, complete: bool) -> PhotoHeader | None:
+    for kind, start, end in _boxes(data, 0, len(data), "the file", open_ended=not complete):
+        if kind == b"meta" and end > HEADER_BYTES:
+            raise _Malformed(f"its 'meta' box (at byte {start - 8}) does not end within the first {HEADER_BYTES} bytes; "
+                             "phones write it right after 'ftyp'")
+        if end > len(data):
+            return None  # the box (the 'meta' box or one before it) is not all here yet
+        if kind == b"meta":
+            return _heif_size(data, start, end)
+    if complete:
+        raise _Malformed("it has no 'meta' box (a HEIF image is described there)")
+    return None
+
+
+def _heif_size(data: bytes | bytearray, meta_start: int, meta_end: int) -> PhotoHeader:
+    """The largest ``ispe`` (image spatial extents) in ``meta/iprp/ipco``."""
+    largest: tuple[int, int] | None = None
+    for kind, start, end in _boxes(data, meta_start + 4, meta_end, "the 'meta' box"):
+        if kind != b"iprp":
+            continue
+        for inner, inner_start, inner_end in _boxes(data, start, end, "the 'iprp' box"):
+            if inner != b"ipco":
+                continue
+            for prop, prop_start, prop_end in _boxes(data, inner_start, inner_end, "the 'ipco' box"):
+                if prop != b"ispe":
+                    continue
+                if prop_end - prop_start < 12:
+                    raise _Malformed(f"its 'ispe' box at byte {prop_start} is truncated")
+                width = int.from_bytes(data[prop_start + 4 : prop_start + 8], "big")
+                height = int.from_bytes(data[prop_start + 8 : prop_start + 12], "big")
+                if largest is None or width * height > largest[0] * largest[1]:
+                    largest = (width, height)
+    return PhotoHeader(*largest) if largest is not None else PhotoHeader(None, None)
+
+
+def _check_dimensions(header: PhotoHeader, *, max_pixels: int, max_side: int) -> None:
+    if header.width is None or header.height is None:
+        return
+    if header.width > max_side or header.height > max_side or header.width * header.height > max_pixels:
+        raise PhotoTooManyPixels(width=header.width, height=header.height, max_pixels=max_pixels, max_side=max_side)
+
+
+# --------------------------------------------------------------------------------------
+# Identifying metadata
+# --------------------------------------------------------------------------------------
+
+
+def _identifying_tags(tiff: _Tiff) -> list[str]:
+    """Identifying tags present with a value, in IFD0 and the Exif IFD ("Artist (0x013B)", …)."""
+    ifd0 = tiff.ifd(tiff.first_ifd, "IFD0")
+    found = []
+    for ifd in (ifd0, tiff.sub_ifd(ifd0, _EXIF_IFD, "Exif IFD")):
+        for tag, entry in sorted(ifd.items()):
+            name = IDENTIFYING_EXIF_TAGS.get(tag)
+            if name is None or entry.number == 0:
+                continue
+            try:
+                raw = tiff._raw(entry, name) if entry.kind in _TYPE_SIZES else b"?"
+            except _Malformed:
+                raw = b"?"  # a value we cannot read still says the tag is there
+            if raw.strip(b"\x00 "):
+                found.append(f"{name} (0x{tag:04X})")
+    return found
+
+
+def _identifying_in(container: str, head: bytes, *, complete: bool) -> list[str]:
+    """Identifying metadata that lies wholly in ``head``: the EXIF tags, and in a JPEG its XMP
+    and IPTC (APP13) segments. What lies beyond the head is checked by the tap."""
+    found: list[str] = []
+    if container == "jpeg":
+        found += _identifying_jpeg_segments(head)
+    try:
+        location = _LOCATORS[container](head, complete)
+        if location is not None and location.extents and all(end <= len(head) for _, end in location.extents):
+            payload = b"".join(head[start:end] for start, end in location.extents)
+            found += _identifying_tags(_Tiff(location.unwrap(payload)))
+    except Exception:  # noqa: BLE001 - unreadable here: the tap reads it again and reports it
+        pass
+    return list(dict.fromkeys(found))
+
+
+def _identifying_jpeg_segments(head: bytes) -> list[str]:
+    found: list[str] = []
+    position = 2
+    while position + 4 <= len(head) and head[position] == 0xFF:
+        marker = head[position + 1]
+        if marker in (0xDA, 0xD9) or marker == 0xFF:
+            break
+        length = int.from_bytes(head[position + 2 : position + 4], "big")
+        payload = head[position + 4 : position + 2 + length]
+        if marker == 0xE1 and payload.startswith(b"http://ns.adobe.com/xap/1.0/"):
+            found += [f"XMP {name.decode()}" for name in _IDENTIFYING_XMP if name in payload]
+        elif marker == 0xED and payload.startswith(b"Photoshop 3.0") and b"\x1c\x02\x50" in payload:
+            found.append("IPTC By-line (2:80)")
+        position += 2 + max(length, 2)
+    return found
+
+
+# --------------------------------------------------------------------------------------
+# Perceptual hash
+# --------------------------------------------------------------------------------------
+
+_MIN_INFORMATIVE_BITS = 32
+"""A hash where fewer of the 64 neighbour pairs differ by 2 grey levels or more is mostly ties:
+such an image (a flat card with a little text) has too little structure to compare, and
+unrelated ones would look alike."""
+
+
+def perceptual_hash(data: bytes) -> str | None:
+    """The 64-bit difference hash (dHash) of an image, as 16 hex digits, or None.
+
+    The image is turned upright (EXIF orientation), made grey, shrunk to 9 x 8 pixels, and
+    bit ``8 * row + column`` is 1 where a pixel is brighter than its right neighbour. A
+    re-saved, re-compressed, resized or slightly cropped copy gives a hash a few bits away
+    (:func:`hamming_distance`); different scenes differ in about half the bits. JPEGs are
+    decoded at 1/8 scale (``draft``); other images only up to
+    ``PERCEPTUAL_HASH_MAX_DECODED_PIXELS``. None when Pillow cannot decode the image (HEIC
+    without a HEIF plug-in) or the image is mostly flat (``_MIN_INFORMATIVE_BITS``).
+    """
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format == "JPEG":
+                image.draft("L", (64, 64))
+            elif image.width * image.height > PERCEPTUAL_HASH_MAX_DECODED_PIXELS:
+                return None
+            upright = ImageOps.exif_transpose(image)
+            small = upright.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
+            pixels = small.tobytes()
+    except Exception:  # noqa: BLE001 - no hash is no evidence lost; the photo itself is kept
+        return None
+    bits = informative = 0
+    for row in range(8):
+        for column in range(8):
+            left, right = pixels[row * 9 + column], pixels[row * 9 + column + 1]
+            bits = (bits << 1) | (1 if left > right else 0)
+            informative += abs(left - right) >= 2
+    return f"{bits:016x}" if informative >= _MIN_INFORMATIVE_BITS else None
+
+
+def hamming_distance(a: str, b: str) -> int:
+    """How many bits differ between two perceptual hashes (16 hex digits each)."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def hash_bands(perceptual: str) -> tuple[int, int, int, int]:
+    """The four 16-bit bands of a perceptual hash, most significant first. Two hashes at most
+    3 bits apart share at least one band whole (4 bands, 3 differing bits), so an index over
+    ``(band, value)`` finds every such near duplicate; farther ones are found when their
+    differences happen to fall in fewer than four bands."""
+    bits = int(perceptual, 16)
+    return (bits >> 48, (bits >> 32) & 0xFFFF, (bits >> 16) & 0xFFFF, bits & 0xFFFF)
+
+
+# --------------------------------------------------------------------------------------
 # Finding the EXIF data in a stream
 # --------------------------------------------------------------------------------------
 
@@ -463,6 +864,8 @@ class _ExifTap:
         self._error: str | None = None
         self._payload = bytearray()
         self._copied = 0
+        self.identifying: list[str] = []
+        """Identifying tags found in the EXIF data (see ``IDENTIFYING_EXIF_TAGS``), after ``finish``."""
 
     def feed(self, piece: bytes) -> None:
         start = self._size
@@ -489,6 +892,10 @@ class _ExifTap:
             return ExifReading({}, f"the EXIF data is said to lie up to byte {last}, but the file has {self._size} bytes")
         try:
             tiff = self._location.unwrap(bytes(self._payload))
+            try:
+                self.identifying = _identifying_tags(_Tiff(tiff))
+            except Exception:  # noqa: BLE001 - the fields below report what is unreadable
+                pass
             return ExifReading(_read_tiff_fields(tiff), None)
         except _Malformed as exc:
             return ExifReading({}, f"unreadable EXIF: {exc}")

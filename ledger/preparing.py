@@ -60,8 +60,12 @@ def default_workers(cpus: int | None) -> int:
 _preparer: Preparer | None = None
 
 
+_pixel_limits: dict[str, int] = {}
+
+
 def _start_worker(settings: Settings, receipt_key: bytes) -> None:
     global _preparer
+    _pixel_limits.update(max_pixels=settings.max_photo_pixels, max_side=settings.max_photo_side)
     from ledger.content import open_content_store
     from ledger.election import load_election
 
@@ -97,7 +101,7 @@ def _run_all(jobs: list[Job]) -> list[Any]:
                 answers.append(replace(prepared, stored=True))
             else:
                 body, max_bytes = payload
-                answers.append(ingest_photo(body, content=_preparer.content, max_bytes=max_bytes))
+                answers.append(ingest_photo(body, content=_preparer.content, max_bytes=max_bytes, **_pixel_limits))
         except LedgerError as refused:
             answers.append(_sendable(refused))
         except Exception:  # not the client's mistake: the API does it again and answers for itself

@@ -25,7 +25,7 @@ from ledger.core.signing import address_from_private_key
 from ledger.db import Database, Entry, Photo
 from ledger.election import Election
 from ledger.errors import ConflictingSubmission, NotFound
-from ledger.photos import PhotoInfo, ingest_photo
+from ledger.photos import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PhotoInfo, ingest_photo
 from ledger.validation import validate_tally
 
 __all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "Preparer", "format_time"]
@@ -310,10 +310,11 @@ class Ledger:
 
     # -- photos -------------------------------------------------------------------
 
-    def store_photo(self, chunks: Iterable[bytes] | bytes, *, uploader: str | None, max_bytes: int) -> tuple[Photo, bool]:
+    def store_photo(self, chunks: Iterable[bytes] | bytes, *, uploader: str | None, max_bytes: int,
+                    max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = DEFAULT_MAX_SIDE) -> tuple[Photo, bool]:
         """Ingest a photo (CID computed while it streams, type by its bytes, EXIF read) and
         index it; returns the row and whether it is new. The same bytes give the same CID."""
-        info = ingest_photo(chunks, content=self.content, max_bytes=max_bytes)
+        info = ingest_photo(chunks, content=self.content, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side)
         return self.record_photo(info, uploader=uploader)
 
     def record_photo(self, info: PhotoInfo, *, uploader: str | None) -> tuple[Photo, bool]:

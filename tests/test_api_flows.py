@@ -212,7 +212,7 @@ def test_photo_limits_and_types(world: ApiWorld, api_state: AppState) -> None:
                              headers=world.headers("volunteer"))
     assert form.status_code == 415 and "multipart" in form.json()["errors"][0]["message"]
     limit = api_state.settings.max_photo_bytes
-    big = b"\xff\xd8\xff" + b"\0" * limit
+    big = (PHOTOS / "jpeg_no_exif.jpg").read_bytes() + b"\0" * limit  # a real header: only the size is wrong
     declared = world.client.post("/v1/photos", content=big, headers=headers)
     assert declared.status_code == 413 and declared.json()["error"] == "photo_too_large"
     streamed = world.client.post("/v1/photos", content=iter([big[:65536], big[65536:]]), headers=headers)  # chunked: no length

@@ -35,14 +35,22 @@ from ledger.photos import (
     HEIF_HEAD_BYTES,
     PHOTO_INFO_FORMAT,
     SNIFF_BYTES,
+    MIN_PHOTO_BYTES,
+    IdentifyingMetadata,
     InvalidCoordinates,
+    MalformedPhoto,
+    PhotoHeader,
     PhotoInfo,
     PhotoTooLarge,
+    PhotoTooManyPixels,
     UnsupportedPhotoType,
     detect_media_type,
     gps_distance_km,
+    hamming_distance,
     ingest_photo,
+    perceptual_hash,
     read_exif,
+    read_header,
 )
 
 VECTORS = Path(__file__).parent / "vectors" / "photos"
@@ -57,6 +65,10 @@ def store(tmp_path: Path) -> LocalBlockStore:
 
 def fixture_bytes(name: str) -> bytes:
     return (VECTORS / name).read_bytes()
+
+
+JPEG_HEAD = fixture_bytes("jpeg_no_exif.jpg")
+"""A real JPEG (64 x 48), for uploads that only need a valid header before their filler."""
 
 
 def stored_blocks(store: LocalBlockStore) -> list[Path]:
@@ -187,6 +199,7 @@ def build_heic(
     decoy: bytes | None = None,
     meta_last: bool = False,
     brands: tuple[bytes, ...] = (b"heic", b"mif1", b"heic"),
+    ispe: tuple[int, int] | None = None,
 ) -> bytes:
     """A HEIF file: item 1 a (fake) hvc1 image, item 2 its Exif (cdsc → 1), optional item 3 a decoy Exif.
 
@@ -224,6 +237,9 @@ def build_heic(
         ]
         if exif_at == "idat":
             children.append(box(b"idat", exif))
+        if ispe is not None:  # image spatial extents of item 1 (no ipma: the reader takes the largest)
+            extents_box = full_box(b"ispe", 0, ispe[0].to_bytes(4, "big") + ispe[1].to_bytes(4, "big"))
+            children.append(box(b"iprp", box(b"ipco", extents_box)))
         return full_box(b"meta", 0, b"".join(children))
 
     def arrange(mdat_data_start: int) -> tuple[dict[int, list[tuple[int, int]]], dict[int, int], bytes]:
@@ -447,13 +463,8 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
     "date in another format": (jpeg_with_exif(build_tiff([], [ascii_entry(0x9003, "14/05/2023 10:00")])), "YYYY:MM:DD"),
     "bad offset": (jpeg_with_exif(build_tiff([], [*_DATE_OK, ascii_entry(0x9011, "+7h")])), "OffsetTimeOriginal"),
     "Exif pointer of the wrong type": (jpeg_with_exif(build_tiff([(0x8769, 2, 4, b"abc\x00")])), "pointer to the Exif IFD"),
-    "APP1 segment longer than the file": (
-        b"\xff\xd8\xff\xe1\xff\xf0Exif\x00\x00" + good_tiff() + b"\xff\xd9",
-        "the file has",
-    ),
     "HEIF Exif item header past its end": (build_heic(b""), "past its end"),
     "HEIF Exif item past the end of the file": (build_heic(good_tiff())[:-100], "the file has"),
-    "HEIF without a meta box": (box(b"ftyp", b"heic\x00\x00\x00\x00mif1") + box(b"mdat", bytes(100)), "no 'meta' box"),
 }
 
 
@@ -595,7 +606,7 @@ def test_too_large_stops_reading_as_soon_as_the_limit_is_passed(store: LocalBloc
     def upload() -> Iterator[bytes]:
         nonlocal pulled
         pulled += 1
-        yield b"\xff\xd8\xff\xe0" + bytes(1020)
+        yield JPEG_HEAD.ljust(2048, b"\x00")  # a real JPEG, then trailing bytes
         for _ in range(999):
             pulled += 1
             yield bytes(1024)
@@ -603,7 +614,7 @@ def test_too_large_stops_reading_as_soon_as_the_limit_is_passed(store: LocalBloc
     pieces = upload()
     with pytest.raises(PhotoTooLarge) as caught:
         ingest_photo(pieces, content=store, max_bytes=10 * 1024)
-    assert pulled == 11  # the 11th KiB passed the limit; nothing after it was read
+    assert pulled == 10  # the 11th KiB passed the limit; nothing after it was read
     assert next(pieces, None) is not None  # the generator was not used up
     assert "10240 bytes" in str(caught.value) and "10.0 KiB" in str(caught.value)
     assert caught.value.max_bytes == 10240 and caught.value.bytes_read == 11 * 1024
@@ -617,11 +628,11 @@ def test_too_large_in_the_first_piece(store: LocalBlockStore) -> None:
 
 
 def test_too_large_after_whole_chunks_were_stored(store: LocalBlockStore) -> None:
-    data = b"\xff\xd8\xff\xe0" + bytes(3 * CHUNK_SIZE)
+    data = JPEG_HEAD + bytes(3 * CHUNK_SIZE)
     pieces = iter(split(data, range(CHUNK_SIZE // 2, len(data), CHUNK_SIZE // 2)))
     with pytest.raises(PhotoTooLarge):
         ingest_photo(pieces, content=store, max_bytes=2 * CHUNK_SIZE + 10)
-    assert len(list(pieces)) == 2  # 6 half-chunks and 4 bytes; the 5th half-chunk passed the limit
+    assert len(list(pieces)) == 2  # 6 half-chunks and the JPEG's length; the 5th half-chunk passed the limit
 
 
 def test_exactly_max_bytes_is_accepted(store: LocalBlockStore) -> None:
@@ -653,7 +664,7 @@ class WrappingStore(LocalBlockStore):
 
 
 def test_too_large_is_reported_even_through_a_store_that_wraps_errors(tmp_path: Path) -> None:
-    data = b"\xff\xd8\xff" + bytes(100_000)
+    data = JPEG_HEAD + bytes(100_000)
     with pytest.raises(PhotoTooLarge):
         ingest_photo(split(data, [5000, 60_000]), content=WrappingStore(tmp_path), max_bytes=50_000)
 
@@ -712,8 +723,13 @@ def test_any_split_gives_the_cid_and_metadata_of_the_whole_file(
     assert (info.exif, info.exif_error) == read_exif(whole) == (GOOD_TIFF_EXIF, None)
 
 
-def test_pieces_reach_the_store_as_they_are_read(tmp_path: Path) -> None:
-    """The store sees each piece right after it is read (after the 4 KiB sniff), not at the end."""
+@pytest.mark.parametrize("name", ["jpeg", "header far in"])
+def test_pieces_reach_the_store_as_they_are_read(name: str, tmp_path: Path) -> None:
+    """The store sees each piece right after it is read, not at the end: only the pieces up
+    to the image header (at least the 4 KiB sniff) wait, so that a file whose header is
+    refused is never stored."""
+    whole = BIG["jpeg"] if name == "header far in" else jpeg_with_exif(good_tiff()) + random.Random(5).randbytes(600_000)
+    frame = whole.index(b"\xff\xc0")  # the frame header (baseline SOF0), after every APP segment
     pulled = 0
     lag = []
 
@@ -730,12 +746,15 @@ def test_pieces_reach_the_store_as_they_are_read(tmp_path: Path) -> None:
 
     def upload() -> Iterator[bytes]:
         nonlocal pulled
-        for piece in split(BIG["jpeg"], range(1000, len(BIG["jpeg"]), 1000)):
+        for piece in split(whole, range(1000, len(whole), 1000)):
             pulled += 1
             yield piece
 
     ingest_photo(upload(), content=WatchingStore(tmp_path), max_bytes=LIMIT)
-    assert max(lag) == math.ceil(SNIFF_BYTES / 1000) - 1  # only the sniffed pieces wait
+    if frame < SNIFF_BYTES:
+        assert max(lag) == math.ceil(SNIFF_BYTES / 1000) - 1  # only the sniffed pieces wait
+    else:  # read on in steps of 4 KiB until the header is whole
+        assert frame / 1000 - 1 < max(lag) <= (frame + 10 + SNIFF_BYTES) / 1000
     assert lag[-1] == 0
 
 
@@ -779,11 +798,13 @@ def test_heif_without_exif_item(store: LocalBlockStore) -> None:
     assert info.media_type == "image/heic" and info.exif == {} and info.exif_error is None
 
 
-def test_heif_with_meta_after_a_large_mdat_is_stored_with_a_note(store: LocalBlockStore) -> None:
+@pytest.mark.parametrize("pieces", [1, 50])
+def test_heif_with_meta_after_a_large_mdat_is_refused_before_it_is_stored(pieces: int, store: LocalBlockStore) -> None:
+    """The image header must lie within the first HEADER_BYTES, however the upload is cut."""
     data = build_heic(good_tiff(), filler=HEIF_HEAD_BYTES + 10, meta_last=True)
-    info = ingest_photo([data], content=store, max_bytes=LIMIT)
-    assert info.media_type == "image/heic" and info.cid == file_cid(data)
-    assert info.exif == {} and info.exif_error is not None and "'meta' box" in info.exif_error
+    with pytest.raises(MalformedPhoto, match="'meta' box .* does not end within the first"):
+        ingest_photo(split(data, range(0, len(data), len(data) // pieces)), content=store, max_bytes=LIMIT)
+    assert stored_blocks(store) == []
     # the same layout, small enough to lie within the head, is read
     small = build_heic(good_tiff(), meta_last=True)
     assert read_exif(small) == (GOOD_TIFF_EXIF, None)
@@ -854,3 +875,226 @@ def test_distance_refuses_bad_coordinates(bad: tuple[float, ...]) -> None:
         gps_distance_km(bad, (0.0, 0.0))  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         gps_distance_km((0.0, 0.0), bad)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------
+# Content that does not parse as its type, too small, too many pixels (issue 11)
+# --------------------------------------------------------------------------------------
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny valid PNG declaring ``width`` x ``height`` (a decompression bomb when large)."""
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return len(payload).to_bytes(4, "big") + kind + payload + zlib.crc32(kind + payload).to_bytes(4, "big")
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    rows = zlib.compress(bytes(width + 1) * min(height, 64), 9)  # a few rows of zeros; a bomb stops early
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + bytes(300) + chunk(b"IEND", b"")
+
+
+def with_jpeg_size(data: bytes, width: int, height: int) -> bytes:
+    frame = data.index(b"\xff\xc0")
+    return data[: frame + 5] + struct.pack(">HH", height, width) + data[frame + 9 :]
+
+
+NOT_PARSEABLE: dict[str, tuple[bytes, str]] = {
+    "HEIC of 24 bytes, ftyp only": (box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic"), "24 bytes, too few"),
+    "HEIC without a meta box": (box(b"ftyp", b"heic\x00\x00\x00\x00mif1") + box(b"mdat", bytes(400)), "no 'meta' box"),
+    "HEIC with a broken box": (box(b"ftyp", b"heic\x00\x00\x00\x00mif1") + b"\x00\x00\x00\x04meta" + bytes(400),
+                               "has size 4"),
+    "JPEG with an APP1 segment longer than the file": (
+        b"\xff\xd8\xff\xe1\xff\xf0Exif\x00\x00" + good_tiff() + b"\xff\xd9" + bytes(300), "before its frame header"),
+    "JPEG of zeros": (b"\xff\xd8\xff\xe0" + bytes(5000), "has length 0"),
+    "JPEG with image data before a frame": (b"\xff\xd8\xff\xda\x00\x08" + bytes(400), "comes before any frame header"),
+    "JPEG declaring 0 pixels": (with_jpeg_size(JPEG_HEAD, 0, 48), "declares 0 x 48 pixels"),
+    "PNG without IHDR": (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x04tEXtabcd" + bytes(400), "not IHDR of 13 bytes"),
+    "PNG signature only": (b"\x89PNG\r\n\x1a\n", "8 bytes, too few"),
+    "PNG of 1 x 1 pixel": (png_header_only(1, 1), "too small to be a photo"),
+    "JPEG of 8 x 6 pixels": (with_jpeg_size(JPEG_HEAD, 8, 6), "8 x 6 pixels, too small"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_PARSEABLE))
+def test_content_that_does_not_parse_as_its_type_is_refused_before_anything_is_stored(
+    case: str, store: LocalBlockStore
+) -> None:
+    data, reason = NOT_PARSEABLE[case]
+    for pieces in (split(data, []), split(data, range(0, len(data), 7))):
+        with pytest.raises(MalformedPhoto) as caught:
+            ingest_photo(pieces, content=store, max_bytes=LIMIT)
+        assert reason in str(caught.value), str(caught.value)
+        assert isinstance(caught.value, LedgerError) and isinstance(caught.value, ValueError)
+        assert stored_blocks(store) == []
+
+
+def test_the_smallest_upload_allowed_is_a_photo_sized_file(store: LocalBlockStore) -> None:
+    assert MIN_PHOTO_BYTES <= min(len(fixture_bytes(name)) for name in EXPECTED)
+    assert ingest_photo([png_header_only(16, 16)], content=store, max_bytes=LIMIT).media_type == "image/png"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_header_gives_the_size_in_pixels(name: str, store: LocalBlockStore) -> None:
+    data = fixture_bytes(name)
+    info = ingest_photo([data], content=store, max_bytes=LIMIT)
+    expected = (64, 64) if name.endswith(".heic") else (64, 48)  # libheif pads HEVC to whole 64-pixel blocks
+    assert (info.width, info.height) == expected
+    assert read_header(info.media_type, data, complete=True) == PhotoHeader(*expected)
+    assert read_header(info.media_type, data[:20], complete=False) is None  # more bytes needed, not an error
+
+
+BOMBS = {
+    "PNG 30,000 x 30,000": (png_header_only(30_000, 30_000), 30_000, 30_000),
+    "PNG 1 x 25,000": (png_header_only(16, 25_000), 16, 25_000),
+    "JPEG 10,000 x 7,000 (70 megapixels)": (with_jpeg_size(JPEG_HEAD, 10_000, 7_000), 10_000, 7_000),
+    "HEIC 40,000 x 40,000": (build_heic(None, ispe=(40_000, 40_000)), 40_000, 40_000),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BOMBS))
+def test_images_declaring_too_many_pixels_are_refused_from_their_header(case: str, store: LocalBlockStore) -> None:
+    data, width, height = BOMBS[case]
+    assert len(data) < 10_000  # small files: the pixels are what would explode
+    with pytest.raises(PhotoTooManyPixels) as caught:
+        ingest_photo(split(data, [100]), content=store, max_bytes=LIMIT)
+    assert (caught.value.width, caught.value.height) == (width, height)
+    assert f"{width} x {height} pixels" in str(caught.value) and "60,000,000 pixels" in str(caught.value)
+    assert isinstance(caught.value, ValueError)  # 422
+    assert stored_blocks(store) == []
+
+
+def test_the_pixel_limits_are_parameters(store: LocalBlockStore) -> None:
+    data = with_jpeg_size(JPEG_HEAD, 8000, 6000)  # 48 MP: a phone's full-resolution photo
+    assert ingest_photo([data], content=store, max_bytes=LIMIT).width == 8000
+    with pytest.raises(PhotoTooManyPixels, match="at most 40,000,000 pixels"):
+        ingest_photo([data], content=store, max_bytes=LIMIT, max_pixels=40_000_000)
+    with pytest.raises(PhotoTooManyPixels, match="7,999 on a side"):
+        ingest_photo([data], content=store, max_bytes=LIMIT, max_side=7_999)
+
+
+# --------------------------------------------------------------------------------------
+# Identifying metadata (issue 11, privacy)
+# --------------------------------------------------------------------------------------
+
+
+def exif_with(ifd0: dict[int, object] | None = None, exif_ifd: dict[int, object] | None = None) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = "Apple"
+    exif[0x0110] = "iPhone 13"
+    exif[0x0112] = 6  # Orientation: kept
+    for tag, value in (ifd0 or {}).items():
+        exif[tag] = value
+    exif[0x8769] = {0x9003: "2023:05:14 17:41:07", 0x9011: "+07:00", **(exif_ifd or {})}
+    exif[0x8825] = {1: "N", 2: (13.0, 45.0, 23.4), 3: "E", 4: (100.0, 30.0, 6.48)}
+    return exif
+
+
+IDENTIFYING = {
+    "Artist": ({0x013B: "Somchai Jaidee"}, {}, "Artist (0x013B)"),
+    "Copyright": ({0x8298: "(c) Somchai Jaidee"}, {}, "Copyright (0x8298)"),
+    "CameraOwnerName": ({}, {0xA430: "Somchai"}, "CameraOwnerName (0xA430)"),
+    "BodySerialNumber": ({}, {0xA431: "F17XK2ABCDEF"}, "BodySerialNumber (0xA431)"),
+    "LensSerialNumber": ({}, {0xA435: "0000c1e2"}, "LensSerialNumber (0xA435)"),
+    "MakerNote": ({}, {0x927C: b"Apple iOS\x00\x00\x01MM" + bytes(40)}, "MakerNote (0x927C)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IDENTIFYING))
+def test_a_jpeg_with_identifying_tags_is_refused_before_it_is_stored(case: str, store: LocalBlockStore) -> None:
+    ifd0, exif_ifd, named = IDENTIFYING[case]
+    data = pillow_jpeg(exif_with(ifd0, exif_ifd), size=(64, 48))
+    with pytest.raises(IdentifyingMetadata) as caught:
+        ingest_photo(split(data, [50, 300]), content=store, max_bytes=LIMIT)
+    message = str(caught.value)
+    assert named in message and "the app must strip" in message and "DateTimeOriginal" in message
+    assert caught.value.tags == [named]
+    assert stored_blocks(store) == []
+
+
+def test_time_place_orientation_model_and_image_id_are_kept(store: LocalBlockStore) -> None:
+    data = pillow_jpeg(exif_with({0x013B: "   "}, {0xA420: "4f6e1c2a9b"}), size=(64, 48))  # a blank Artist is no name
+    info = ingest_photo([data], content=store, max_bytes=LIMIT)
+    assert info.taken_at == "2023-05-14T17:41:07+07:00" and info.gps is not None and info.exif["model"] == "iPhone 13"
+    assert cat(store, info.cid) == data  # stored unchanged, orientation and all
+
+
+def test_identifying_tags_after_the_image_in_a_heic_are_refused_too(store: LocalBlockStore) -> None:
+    tiff = build_tiff([ascii_entry(0x010F, "Apple")], [ascii_entry(0x9003, "2023:05:14 17:00:00"),
+                                                       ascii_entry(0xA431, "F17XK2ABCDEF")])
+    data = build_heic(tiff, exif_at="end", filler=300_000)
+    with pytest.raises(IdentifyingMetadata, match=r"BodySerialNumber \(0xA431\)"):
+        ingest_photo(split(data, range(0, len(data), 65536)), content=store, max_bytes=LIMIT)
+
+
+@pytest.mark.parametrize("xmp", [b'<dc:creator><rdf:Seq><rdf:li>Somchai</rdf:li></rdf:Seq></dc:creator>',
+                                 b'aux:SerialNumber="0123456789"'])
+def test_a_jpeg_with_identifying_xmp_is_refused(xmp: bytes, store: LocalBlockStore) -> None:
+    packet = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'>" + xmp + b"</x:xmpmeta>"
+    data = b"\xff\xd8" + app_segment(0xE1, packet) + JPEG_HEAD[2:]
+    with pytest.raises(IdentifyingMetadata, match="XMP"):
+        ingest_photo([data], content=store, max_bytes=LIMIT)
+    assert stored_blocks(store) == []
+
+
+# --------------------------------------------------------------------------------------
+# Perceptual hash (issue 11: re-saved and cropped copies)
+# --------------------------------------------------------------------------------------
+
+
+def scene(seed: int, size: tuple[int, int] = (800, 600)) -> Image.Image:
+    """A photo-like picture: a gradient with random boxes and lines (a board with numbers)."""
+    rng = random.Random(seed)
+    from PIL import ImageDraw
+
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(40):
+        x, y = rng.randrange(size[0]), rng.randrange(size[1])
+        draw.rectangle((x, y, x + rng.randrange(20, 200), y + rng.randrange(20, 150)),
+                       fill=tuple(rng.randrange(256) for _ in range(3)))
+    return image
+
+
+def encoded(image: Image.Image, kind: str = "JPEG", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, kind, **options)
+    return buffer.getvalue()
+
+
+def test_a_resaved_resized_or_cropped_copy_has_a_near_hash() -> None:
+    original = scene(1)
+    first = perceptual_hash(encoded(original, quality=90))
+    assert first is not None and len(first) == 16
+    copies = {
+        "re-saved at quality 40": encoded(original, quality=40),
+        "as PNG": encoded(original, "PNG"),
+        "resized to half": encoded(original.resize((400, 300)), quality=80),
+        "cropped by 3 %": encoded(original.crop((12, 9, 788, 591)), quality=85),
+    }
+    for name, data in copies.items():
+        copy = perceptual_hash(data)
+        assert copy is not None and hamming_distance(first, copy) <= 6, (name, hamming_distance(first, copy or first))
+    others = [perceptual_hash(encoded(scene(seed))) for seed in range(2, 12)]
+    assert all(other is not None and hamming_distance(first, other) > 12 for other in others)
+
+
+def test_flat_or_undecodable_images_have_no_hash(store: LocalBlockStore) -> None:
+    from datetime import UTC, datetime
+
+    from ledger.simulation import make_photo
+
+    assert perceptual_hash(encoded(Image.new("RGB", (64, 48), (90, 140, 200)))) is None
+    # the demo's stand-in photos are flat cards with a label: unrelated ones would look alike
+    card = make_photo(label="BKK_1-0001 board", taken_at=datetime(2023, 5, 14, 11, tzinfo=UTC), location=None, seed="1")
+    assert perceptual_hash(card) is None
+    assert perceptual_hash(fixture_bytes("heic_exif_gps.heic")) is None  # no HEIF decoder in this Pillow
+    assert perceptual_hash(b"not an image") is None
+
+
+def test_ingest_records_the_hash_for_whole_and_streamed_uploads(store: LocalBlockStore) -> None:
+    data = encoded(scene(3), quality=85) + random.Random(1).randbytes(1_200_000)  # trailing bytes: a large upload
+    whole = ingest_photo(data, content=store, max_bytes=LIMIT)
+    streamed = ingest_photo(split(data, range(0, len(data), 65536)), content=store, max_bytes=LIMIT)
+    assert whole.perceptual_hash is not None and whole.perceptual_hash == streamed.perceptual_hash
+    assert whole == streamed

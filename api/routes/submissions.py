@@ -95,7 +95,8 @@ async def upload_photo(request: Request, caller: CallerDep, state: StateDep) -> 
     else:
         info = await _in_thread_reading(
             request.stream().__aiter__(),
-            lambda pieces: ingest_photo(pieces, content=state.ledger.content, max_bytes=max_bytes),
+            lambda pieces: ingest_photo(pieces, content=state.ledger.content, max_bytes=max_bytes,
+                                        max_pixels=state.settings.max_photo_pixels, max_side=state.settings.max_photo_side),
         )
     status, body, headers = await index_photo(state, caller, info)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
@@ -117,7 +118,9 @@ async def ingest_whole(state: AppState, body: bytes) -> PhotoInfo:
             raise answer
         if answer is not None:
             return answer
-    return await anyio.to_thread.run_sync(lambda: ingest_photo(body, content=state.ledger.content, max_bytes=max_bytes))
+    return await anyio.to_thread.run_sync(lambda: ingest_photo(
+        body, content=state.ledger.content, max_bytes=max_bytes,
+        max_pixels=state.settings.max_photo_pixels, max_side=state.settings.max_photo_side))
 
 
 async def index_photo(state: AppState, caller: Caller, info: PhotoInfo) -> tuple[int, bytes, dict[str, str]]:
