@@ -51,11 +51,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_photo_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
-    max_photo_pixels: int = Field(
-        default=60_000_000, ge=1_000_000,
-        description="Photos whose header declares more pixels are refused (422) without being decoded.",
-    )
-    max_photo_side: int = Field(default=20_000, ge=1_000, description="Photos with a longer side (pixels) are refused (422).")
     max_json_bytes: int = Field(
         default=256 * 1024, ge=1024, le=1024 * 1024,
         description="Largest body of any route but photos; larger ones get 413, counted while they stream (chunked too).",
