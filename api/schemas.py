@@ -205,14 +205,22 @@ class GpsPublic(_Open):
 
 
 class PhotoPublic(BaseModel):
+    """A photo's metadata. Its time and place are evidence and public (exactly as in the
+    bytes at ``/v1/content/{cid}``); who uploaded it is not (README, "What is public")."""
+
     cid: str
     size: int
     media_type: str
+    width: int | None = Field(default=None, description="Pixels, as the image header declares")
+    height: int | None = None
     taken_at: str | None
     gps: GpsPublic | None
     exif: dict[str, Any]
     uploaded_at: Timestamp
-    uploader: str | None
+    uploader: str | None = Field(
+        description="The uploader's address: only for the uploader themselves and for heads, the war room and "
+                    "admins; null for everyone else"
+    )
 
 
 # -- records, proofs, batches ----------------------------------------------------------

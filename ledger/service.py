@@ -22,10 +22,10 @@ from ledger.core.leaf import leaf_hash, leaf_values
 from ledger.core.record import RECEIPT_FORMAT, encode_entry, node_to_json, sign_entry
 from ledger.core.record import content_digest as record_content_digest
 from ledger.core.signing import address_from_private_key
-from ledger.db import Database, Entry, Photo
+from ledger.db import Database, Entry, Photo, PhotoHashBand
 from ledger.election import Election
 from ledger.errors import ConflictingSubmission, NotFound
-from ledger.photos import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PhotoInfo, ingest_photo
+from ledger.photos import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PhotoInfo, hash_bands, ingest_photo
 from ledger.validation import validate_tally
 
 __all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "Preparer", "format_time"]
@@ -327,7 +327,8 @@ class Ledger:
         now = self.clock()
         values = [
             {"cid": str(info.cid), "size": info.size, "media_type": info.media_type, "uploaded_at": now,
-             "uploader": uploader, "exif": {**info.exif, **({"error": info.exif_error} if info.exif_error else {})}}
+             "uploader": uploader, "exif": {**info.exif, **({"error": info.exif_error} if info.exif_error else {})},
+             "width": info.width, "height": info.height, "perceptual_hash": info.perceptual_hash}
             for info, uploader in photos
         ]
         answers: list[tuple[Photo, bool]] = []
@@ -345,6 +346,11 @@ class Ledger:
                     answers.append((row, True))
                 if new:
                     session.execute(insert(Photo.__table__), new)
+                    bands = [{"band": band, "value": value, "photo_cid": row["cid"], "perceptual_hash": row["perceptual_hash"]}
+                             for row in new if row["perceptual_hash"]
+                             for band, value in enumerate(hash_bands(row["perceptual_hash"]))]
+                    if bands:
+                        session.execute(insert(PhotoHashBand.__table__), bands)
         except IntegrityError:  # uploaded concurrently by another process: settle one by one
             if len(photos) == 1:
                 return [(self.photo(values[0]["cid"]), False)]

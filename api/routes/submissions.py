@@ -46,12 +46,19 @@ PHOTO_BODY = {
 }
 
 
-def photo_public(row: Photo) -> PhotoPublic:
+PHOTO_REVIEWERS = ("constituency_head", "war_room", "admin")
+"""Who sees a photo's uploader (besides the uploader): the people who judge the evidence."""
+
+
+def photo_public(row: Photo, caller: Caller) -> PhotoPublic:
+    """The photo's metadata as ``caller`` may see it: the uploader only for the uploader and reviewers."""
     exif = dict(row.exif or {})
     gps = exif.get("gps") if isinstance(exif.get("gps"), dict) else None
     taken_at = exif.get("taken_at") if isinstance(exif.get("taken_at"), str) else None
-    return PhotoPublic(cid=row.cid, size=row.size, media_type=row.media_type, taken_at=taken_at, gps=gps, exif=exif,
-                       uploaded_at=format_time(row.uploaded_at), uploader=row.uploader)
+    shown = caller.role in PHOTO_REVIEWERS or (caller.address is not None and caller.address == row.uploader)
+    return PhotoPublic(cid=row.cid, size=row.size, media_type=row.media_type, width=row.width, height=row.height,
+                       taken_at=taken_at, gps=gps, exif=exif, uploaded_at=format_time(row.uploaded_at),
+                       uploader=row.uploader if shown else None)
 
 
 async def _in_thread_reading(stream: AsyncIterator[bytes], work: Callable[[Iterator[bytes]], T]) -> T:
@@ -127,16 +134,17 @@ async def index_photo(state: AppState, caller: Caller, info: PhotoInfo) -> tuple
     """What ``POST /v1/photos`` answers once the photo is stored, for the route and for
     ``api.fastpath``: status, body and headers (besides the content type)."""
     row, created = await state.writer.photo(info, caller.address)
-    body = orjson.dumps(photo_public(row).model_dump(mode="json"))
+    body = orjson.dumps(photo_public(row, caller).model_dump(mode="json"))
     return 201 if created else 200, body, {"Location": f"/v1/content/{row.cid}"}
 
 
 @router.get("/photos/{cid}", response_model=PhotoPublic, **access(*EVERYONE, errors=(404,)))
-async def photo_metadata(cid: CidPath, state: StateDep) -> PhotoPublic:
-    """What is known of an uploaded photo: size, type, EXIF time and place, who uploaded it.
-    The bytes are at ``GET /v1/content/{cid}``."""
+async def photo_metadata(cid: CidPath, state: StateDep, caller: CallerDep) -> PhotoPublic:
+    """What is known of an uploaded photo: size, type, pixels, EXIF time and place. Who
+    uploaded it only for the uploader, heads, the war room and admins. The bytes are at
+    ``GET /v1/content/{cid}``."""
     canonical = str(CID.parse(cid))
-    return photo_public(await run_in_threadpool(state.ledger.photo, canonical))
+    return photo_public(await run_in_threadpool(state.ledger.photo, canonical), caller)
 
 
 @router.post(

@@ -107,3 +107,6 @@ class Photo(Base):
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     uploader: Mapped[str | None] = mapped_column(String(42), nullable=True)
     exif: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)  # as the image header declares
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    perceptual_hash: Mapped[str | None] = mapped_column(String(16), nullable=True)  # ledger.photos.perceptual_hash

@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.db.models import Base, UTCDateTime
 
-__all__ = ["Assignment", "ConstituencyReview", "Member", "Organisation", "PhotoUse", "UnitLocation", "UnitReview"]
+__all__ = ["Assignment", "ConstituencyReview", "Member", "Organisation", "PhotoHashBand", "PhotoUse", "UnitLocation",
+           "UnitReview"]
 
 
 class Organisation(Base):
@@ -99,11 +100,26 @@ class PhotoUse(Base):
     unit: Mapped[str] = mapped_column(String(32))
 
 
+class PhotoHashBand(Base):
+    """One of the four 16-bit bands of a photo's perceptual hash. Photos sharing a band with a
+    report's photo are the candidates for a near duplicate, found through the primary key
+    (``band, value``) and then compared whole by Hamming distance (``ledger.review``)."""
+
+    __tablename__ = "photo_hash_bands"
+
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # 0..3, most significant first
+    value: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0..65535
+    photo_cid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    perceptual_hash: Mapped[str] = mapped_column(String(16))
+
+
 class UnitLocation(Base):
-    """A unit's known location, when the coalition has one (photos far from it are flagged)."""
+    """A unit's known location, when the coalition has one (photos far from it are flagged);
+    imported with ``tally units import`` (``ledger.election.unit_list``)."""
 
     __tablename__ = "unit_locations"
 
     unit: Mapped[str] = mapped_column(String(32), primary_key=True)
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the unit's name in the ECT list
