@@ -77,6 +77,7 @@ __all__ = [
     "SessionSigner",
     "Unauthenticated",
     "challenge_message",
+    "check_relay",
     "check_submitter",
     "hash_api_key",
     "load_or_create_session_secret",
@@ -151,13 +152,20 @@ def require_role(caller: Caller, allowed: Iterable[str]) -> None:
     raise Forbidden(f"this is for the roles {listed}; you are signed in as {caller.role} {caller.name!r}")
 
 
-def check_submitter(caller: Caller, submission: Mapping[str, Any]) -> None:
+def check_submitter(caller: Caller, submission: Any) -> None:
     """A signed-in person may submit only records whose ``submitter`` is their own address.
 
-    A missing or malformed submitter is left for validation to report with its field path.
+    No API key may submit one, whatever its role and scope: a tally signed by a volunteer
+    is submitted by that volunteer, signed in; relaying a volunteer's count is the
+    custodial path's job (``check_relay``). A missing or malformed submitter is left for
+    validation to report with its field path.
     """
     if caller.address is None:
-        raise Forbidden(f"only a signed-in person may submit tallies signed with their key; you are {caller.role}")
+        raise Forbidden(
+            f"only a signed-in person may submit a tally signed with their key, and you are the API key of "
+            f"{caller.role} {caller.name!r}: a volunteer, head or war-room member submits their own, signed in "
+            "(POST /v1/auth/challenge); a coordinator relays the count of a custodial volunteer of their "
+            "organisation at POST /v1/custodial/tallies")
     stated = submission.get("submitter") if isinstance(submission, Mapping) else None
     if not isinstance(stated, str):
         return
@@ -170,6 +178,33 @@ def check_submitter(caller: Caller, submission: Mapping[str, Any]) -> None:
             f"this record's submitter is {submitter}, but you are signed in as {caller.address}: "
             "a volunteer may submit only records signed with their own key"
         )
+
+
+RELAYING_ROLES = ("coordinator",)
+
+
+def check_relay(caller: Caller, *, volunteer: str, organisation: str | None, level: int, custodial: bool) -> None:
+    """Who may have the ledger sign a count with a volunteer's custodial key and submit it.
+
+    Only a coordinator's API key whose scope lists the volunteer's organisation, and only for
+    a custodial level-1 volunteer of it: the organisation recruited the volunteer and holds
+    their trust, and takes the count by phone. Nobody else: the war room, heads and the
+    admin judge the reports, so a report they entered in a volunteer's name would be their
+    own number posing as an independent organisation's; a head enters corrections signed
+    with their own key. ``volunteer`` is the public id, for the messages.
+    """
+    if caller.role not in RELAYING_ROLES:
+        raise Forbidden(f"only a coordinator of the volunteer's organisation relays a custodial volunteer's count; "
+                        f"you are {caller.role} {caller.name!r}")
+    managed = set((caller.scope or {}).get("organisations", []))
+    if organisation is None or organisation not in managed:
+        raise Forbidden(f"{volunteer} belongs to {organisation or 'no organisation'}, and coordinator {caller.name!r} "
+                        f"relays only for {', '.join(sorted(managed)) or 'no organisation'}")
+    if level != 1:
+        raise Forbidden(f"{volunteer} is a level-{level} member: only level-1 volunteers' counts are relayed; "
+                        "heads and the war room sign their own")
+    if not custodial:
+        raise Forbidden(f"{volunteer} holds their own key; they sign and submit their tallies themselves")
 
 
 # -- API keys ----------------------------------------------------------------------

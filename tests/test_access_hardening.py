@@ -11,11 +11,12 @@ import pytest
 
 from api.main import create_app
 from api.state import AppState
-from ledger.access import SESSION_PREFIX, SessionSigner, Unauthenticated
+from ledger.access import SESSION_PREFIX, Forbidden, SessionSigner, Unauthenticated, check_submitter
 from ledger.plaintext import InvalidText, check_plain_text, plain_text_problem
 from ledger.review import NotPermitted
-from tests.factories import VOLUNTEER_KEY, signed_tally
+from tests.factories import VOLUNTEER_KEY, signed_tally, tally_json
 from tests.test_api_support import VOLUNTEER, TestClient, sign_in
+from wallets.custodial import CustodialWallets
 
 pytest_plugins = ["tests.test_api_support"]  # its fixtures: api_settings, api_state
 
@@ -242,3 +243,101 @@ def test_the_ledger_itself_refuses_a_coordinator_widening_a_head(api_state: AppS
         review.assign(address=head, areas=["BKK_2"], acting_role="newsroom")
     assert review.assigned_areas(head) == set()
     assert review.assign(address=head, areas=["BKK_2"], acting_role="war_room") == ["BKK_2"]
+
+
+# -- hole 3: API keys do not relay volunteers' tallies; the custodial path checks the key's scope
+
+
+def _relay_world(api_state: AppState) -> dict[str, str]:
+    review, access = api_state.review, api_state.access
+    for organisation in ("civic-watch", "campus-count"):
+        review.create_organisation(organisation_id=organisation, name=organisation, kind="civil_society")
+    custodial = CustodialWallets(api_state.settings).create()
+    review.register_member(address=custodial, level=1, name="Malee", organisation_id="civic-watch", custodial=True)
+    review.register_member(address=VOLUNTEER, level=1, name="Somchai", organisation_id="civic-watch")
+    for member in (custodial, VOLUNTEER):
+        review.assign(address=member, areas=["BKK_1-0001", "BKK_1-0002", "BKK_1-0003"])
+    custodial_head = CustodialWallets(api_state.settings).create()
+    review.register_member(address=custodial_head, level=2, name="head", organisation_id="civic-watch", custodial=True)
+    review.assign(address=custodial_head, areas=["BKK_1"])
+    tokens = {"custodial": custodial, "custodial_head": custodial_head}
+    for name, role, scope in (
+        ("war_room", "war_room", None),
+        ("head_elsewhere", "constituency_head", {"constituencies": ["MSN_1"]}),
+        ("head_here", "constituency_head", {"constituencies": ["BKK_1"]}),
+        ("admin", "admin", None),
+        ("coordinator", "coordinator", {"organisations": ["civic-watch"]}),
+        ("other_coordinator", "coordinator", {"organisations": ["campus-count"]}),
+        ("unscoped_coordinator", "coordinator", None),
+    ):
+        tokens[name] = access.create_principal(role=role, name=name, scope=scope)[1]
+    return tokens
+
+
+@pytest.mark.parametrize("key", ["war_room", "head_elsewhere", "head_here"])
+def test_an_api_key_cannot_submit_a_volunteers_signed_tally(app_client: TestClient, api_state: AppState, key: str) -> None:
+    """A war-room key, and a head's key scoped to another constituency, relayed a volunteer's
+    signed tally (201): ``accept_tally`` skipped ``check_submitter`` for API keys."""
+    tokens = _relay_world(api_state)
+    tally = signed_tally(api_state.ledger_app.election, "BKK_1-0001", submission_id=f"relayed-{key}")
+    answer = app_client.post("/v1/tallies", json=tally, headers={"Authorization": f"Bearer {tokens[key]}"})
+    assert answer.status_code == 403, answer.text
+    message = answer.json()["errors"][0]["message"]
+    assert "POST /v1/custodial/tallies" in message and "signed in" in message
+    # the volunteer, signed in, submits it
+    token = sign_in(app_client, VOLUNTEER_KEY)
+    assert app_client.post("/v1/tallies", json=tally, headers={"Authorization": f"Bearer {token}"}).status_code == 201
+
+
+RELAYS = {
+    # key → (volunteer, status): only a coordinator of the volunteer's organisation, for its custodial level-1 volunteers
+    "coordinator": ("custodial", 201),
+    "other_coordinator": ("custodial", 403),
+    "unscoped_coordinator": ("custodial", 403),
+    "war_room": ("custodial", 403),
+    "head_here": ("custodial", 403),
+    "head_elsewhere": ("custodial", 403),
+    "admin": ("custodial", 403),
+}
+
+
+@pytest.mark.parametrize("key", sorted(RELAYS))
+def test_only_a_coordinator_of_the_volunteers_organisation_relays_their_count(api_state: AppState, key: str) -> None:
+    tokens = _relay_world(api_state)
+    volunteer, status = RELAYS[key]
+    body = {"volunteer": tokens[volunteer],
+            "tally": tally_json(api_state.ledger_app.election, "BKK_1-0002", submission_id=f"custodial-{key}")}
+    with TestClient(create_app(app_state=api_state), raise_server_exceptions=False) as client:
+        answer = client.post("/v1/custodial/tallies", json=body, headers={"Authorization": f"Bearer {tokens[key]}"})
+    assert answer.status_code == status, answer.text
+    if status == 403:
+        assert "coordinator" in answer.json()["errors"][0]["message"]
+
+
+def test_the_custodial_path_relays_only_for_custodial_level_1_volunteers(api_state: AppState) -> None:
+    tokens = _relay_world(api_state)
+    headers = {"Authorization": f"Bearer {tokens['coordinator']}"}
+    election = api_state.ledger_app.election
+    with TestClient(create_app(app_state=api_state), raise_server_exceptions=False) as client:
+        own_key = client.post("/v1/custodial/tallies", headers=headers, json={
+            "volunteer": VOLUNTEER, "tally": tally_json(election, "BKK_1-0003", submission_id="own-key-0001")})
+        assert own_key.status_code == 403 and "own key" in own_key.json()["errors"][0]["message"], own_key.text
+        head = client.post("/v1/custodial/tallies", headers=headers, json={
+            "volunteer": tokens["custodial_head"], "tally": tally_json(election, "BKK_1-0003", submission_id="head-0001")})
+        assert head.status_code == 403 and "level-1" in head.json()["errors"][0]["message"], head.text
+
+
+def test_the_relay_rule_is_the_ledgers(api_state: AppState) -> None:
+    """``CustodialWallets.relay_tally`` signs only after ``check_relay`` let the caller relay."""
+    tokens = _relay_world(api_state)
+    wallets = CustodialWallets(api_state.settings)
+    election = api_state.ledger_app.election
+    member = api_state.review.member(tokens["custodial"])
+    war_room = api_state.access.authenticate(tokens["war_room"], client_ip=None)
+    with pytest.raises(Forbidden, match="only a coordinator"):
+        wallets.relay_tally(war_room, member, tally_json(election), election)
+    coordinator = api_state.access.authenticate(tokens["coordinator"], client_ip=None)
+    signed = wallets.relay_tally(coordinator, member, tally_json(election), election)
+    assert signed["submitter"] == member.address
+    with pytest.raises(Forbidden, match="only a signed-in person"):
+        check_submitter(coordinator, signed)

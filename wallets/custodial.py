@@ -19,6 +19,8 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
+from ledger.access import Caller, check_relay
+from ledger.db import Member
 from ledger.election import Election
 from ledger.errors import KeystoreError, NotFound
 from ledger.settings import Settings
@@ -67,6 +69,13 @@ class CustodialWallets:
     def sign_tally(self, address: str, submission: Mapping[str, Any], election: Election) -> dict[str, Any]:
         """Sign a volunteer's tally with their custodial key."""
         return sign_tally(submission, self._key(address), election)
+
+    def relay_tally(self, caller: Caller, member: Member, submission: Mapping[str, Any], election: Election) -> dict[str, Any]:
+        """Sign the count ``caller`` relays for ``member``, once ``ledger.access.check_relay``
+        let them: a coordinator of the member's organisation, for a custodial level-1 volunteer."""
+        check_relay(caller, volunteer=member.public_id, organisation=member.organisation_id, level=member.level,
+                    custodial=member.custodial)
+        return self.sign_tally(member.address, submission, election)
 
     def sign_decision(self, address: str, decision: Mapping[str, Any], election: Election) -> dict[str, Any]:
         return sign_decision(decision, self._key(address), election)

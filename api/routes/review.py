@@ -19,6 +19,7 @@ from api.schemas import (
     OrganisationPublic,
     TallyReceiptPublic,
 )
+from ledger.access import RELAYING_ROLES as RELAYERS
 from ledger.access import Caller, Forbidden
 from ledger.db.review_models import Member
 from wallets.custodial import CustodialWallets
@@ -178,16 +179,14 @@ async def decide(request: Request, caller: CallerDep, state: StateDep) -> Respon
 
 
 @router.post("/custodial/tallies", status_code=201, response_model=TallyReceiptPublic,
-             **access("coordinator", errors=(404, 409)))
+             **access(*RELAYERS, errors=(404, 409)))
 async def custodial_tally(body: CustodialTallyCreate, caller: CallerDep, state: StateDep) -> Response:
-    """A coordinator relays the count of a volunteer of their organisation who has a
-    custodial key; the ledger signs it with that key and submits it."""
+    """A coordinator relays the count of a custodial level-1 volunteer of an organisation
+    their key is scoped to; the ledger signs it with that key and submits it. Any other
+    key, or another organisation's volunteer, is 403 (``ledger.access.check_relay``)."""
     member = await run_in_threadpool(state.review.member, body.volunteer)
-    _check_organisation(caller, member.organisation_id)
-    if not member.custodial:
-        raise Forbidden(f"{member.public_id} holds their own key; they sign their tallies themselves")
     wallets = CustodialWallets(state.settings)
-    signed = await run_in_threadpool(wallets.sign_tally, member.address, body.tally, state.ledger_app.election)
+    signed = await run_in_threadpool(wallets.relay_tally, caller, member, body.tally, state.ledger_app.election)
     accepted = await state.writer.report(signed, None)
     state.feed.notify()
     return _receipt_response(accepted)

@@ -168,8 +168,7 @@ async def submit_tally(request: Request, caller: CallerDep, state: StateDep) -> 
 async def accept_tally(state: AppState, caller: Caller, submission: Any) -> tuple[int, bytes, dict[str, str]]:
     """What ``POST /v1/tallies`` does once the body is read, for the route and for
     ``api.fastpath``: status, body and headers (besides the content type). Refusals raise."""
-    if isinstance(submission, dict) and caller.address is not None:
-        check_submitter(caller, submission)
+    check_submitter(caller, submission)  # API keys never submit; relaying is POST /v1/custodial/tallies
     prepared = None
     if state.preparer is not None and isinstance(submission, dict):
         prepared = await state.preparer.prepare(submission)
