@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ from ledger.app import LedgerApp, open_app
 from ledger.preparing import PreparePool, default_workers
 from ledger.settings import Settings
 
-__all__ = ["AppState", "FeedSignal", "Rendered", "RenderCache", "strong_etag"]
+__all__ = ["AppState", "FeedSignal", "RenderCache", "Rendered", "StreamSlots", "strong_etag"]
 
 
 def strong_etag(body: bytes) -> str:
@@ -65,12 +66,41 @@ class RenderCache:
         return rendered
 
 
+class StreamSlots:
+    """Open SSE streams per caller and per client IP, so that one key (or one address)
+    cannot hold every connection the server has; ``take`` refuses one past either cap."""
+
+    def __init__(self) -> None:
+        self._by_caller: Counter[str] = Counter()
+        self._by_ip: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def take(self, caller: str, client_ip: str, *, per_caller: int, per_ip: int) -> str | None:
+        """Hold a slot (``None``), or say which cap is reached and hold nothing."""
+        with self._lock:
+            if self._by_caller[caller] >= per_caller:
+                return f"this key already holds {per_caller} open streams, the most it may"
+            if self._by_ip[client_ip] >= per_ip:
+                return f"this address already holds {per_ip} open streams, the most it may"
+            self._by_caller[caller] += 1
+            self._by_ip[client_ip] += 1
+            return None
+
+    def give_back(self, caller: str, client_ip: str) -> None:
+        with self._lock:
+            for counter, name in ((self._by_caller, caller), (self._by_ip, client_ip)):
+                counter[name] -= 1
+                if counter[name] <= 0:
+                    del counter[name]
+
+
 class FeedSignal:
     """Wakes SSE streams when entries arrive; ``notify`` may be called from any thread."""
 
     def __init__(self) -> None:
         self.generation = 0
         self.streams = 0  # open SSE streams
+        self.slots = StreamSlots()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._lock = threading.Lock()
 

@@ -254,6 +254,7 @@ def serve_app(settings: Any = None, *, host: str | None = None, port: int | None
     import uvicorn
 
     from api.main import create_app
+    from api.runtime import uvicorn_options
     from ledger.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
@@ -275,6 +276,7 @@ def serve_app(settings: Any = None, *, host: str | None = None, port: int | None
         access_log=access_log,
         log_level="info",
         timeout_graceful_shutdown=5,
+        **uvicorn_options(settings),  # forwarded headers from trusted proxies only, keep-alive timeout
     )
 
 

@@ -302,7 +302,7 @@ def test_a_body_that_trickles_is_cut_off_by_the_whole_body_deadline(tmp_path: Pa
         with serving(create_app(app_state=state)) as url:
             parts = urlsplit(url)
             connection = socket.create_connection((parts.hostname, parts.port))
-            connection.sendall(f"POST /v1/auth/challenge HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n".encode())
+            connection.sendall(b"POST /v1/auth/challenge HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
             answer = b""
             began = time.monotonic()
             connection.settimeout(0.2)
@@ -331,5 +331,121 @@ def test_the_body_timeouts_leave_an_open_event_stream_alone(tmp_path: Path, data
         with serving(create_app(app_state=state)) as url:
             answer = httpx.get(f"{url}/v1/feed/stream?timeout=1.0", headers={"Authorization": f"Bearer {newsroom}"}, timeout=10)
         assert answer.status_code == 200 and answer.text.count(": heartbeat") >= 3  # it ran its whole second
+    finally:
+        state.close()
+
+
+# -- hole 8: forwarded headers and keep-alive, as `tally serve` configures uvicorn -----------
+
+
+def _served_as_tally_serve(settings: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, dict[str, Any]]:
+    """The app and the uvicorn options that ``tally serve`` (``ledger.cli.serve_app``) runs;
+    only the blocking ``uvicorn.run`` is caught, so the test can run that server itself."""
+    import gc
+    import sys
+
+    import uvicorn
+
+    from ledger.cli import serve_app
+
+    captured: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: captured.update(app=app, **options))
+    monkeypatch.setattr(gc, "freeze", lambda: None)
+    interval = sys.getswitchinterval()
+    try:
+        serve_app(settings)
+    finally:
+        sys.setswitchinterval(interval)
+    app = captured.pop("app")
+    return app, {name: captured[name] for name in ("proxy_headers", "forwarded_allow_ips", "timeout_keep_alive")}
+
+
+def _anonymous_answers(url: str, count: int) -> list[int]:
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=10) as http:
+        return [http.get("/v1/auth/whoami", headers={"X-Forwarded-For": f"203.0.113.{n % 250}"}).status_code
+                for n in range(count)]
+
+
+def test_a_forged_x_forwarded_for_does_not_dodge_the_anonymous_rate_limit(tmp_path: Path, database_url: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings(tmp_path / "data", database_url, rate_limit_enabled=True, rate_limit_anonymous=5.0,
+                             rate_limit_burst_seconds=2.0)
+    app, options = _served_as_tally_serve(settings, monkeypatch)
+    assert options["proxy_headers"] is False
+    with serving(app, **options) as url:
+        answers = _anonymous_answers(url, 60)
+    assert answers.count(429) >= 40, answers  # one client, one bucket of 10, whatever the header says
+
+
+def test_a_configured_proxy_is_believed(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    settings = make_settings(tmp_path / "data", database_url, rate_limit_enabled=True, rate_limit_anonymous=5.0,
+                             rate_limit_burst_seconds=2.0, trusted_proxies=["127.0.0.1"])
+    app, options = _served_as_tally_serve(settings, monkeypatch)
+    with serving(app, **options) as url:
+        answers = _anonymous_answers(url, 60)  # 60 clients behind the proxy, one request each
+        with httpx.Client(base_url=url, timeout=10) as http:
+            proto = http.get("/v1/auth/whoami", headers={"X-Forwarded-For": "198.51.100.7"}).status_code
+    assert answers.count(429) == 0 and proto == 200
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(tmp_path: Path, database_url: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    settings = make_settings(tmp_path / "data", database_url, keep_alive_timeout_seconds=0.3)
+    app, options = _served_as_tally_serve(settings, monkeypatch)
+    with serving(app, **options) as url:
+        parts = urlsplit(url)
+        connection = socket.create_connection((parts.hostname, parts.port))
+        connection.sendall(b"GET /v1/auth/whoami HTTP/1.1\r\nHost: x\r\n\r\n")
+        connection.settimeout(5.0)
+        began = time.monotonic()
+        answer = b""
+        while data := connection.recv(65536):  # b"" once the server closes the idle connection
+            answer += data
+        connection.close()
+    assert answer.startswith(b"HTTP/1.1 200 ") and time.monotonic() - began < 2.0
+
+
+# -- hole 8: open event streams per key and per address ------------------------------------
+
+
+def test_open_streams_are_capped_per_key_and_per_address(tmp_path: Path, database_url: str) -> None:
+    """300 streams were accepted from one newsroom key."""
+    import time
+    from contextlib import ExitStack
+
+    import httpx
+
+    state = AppState.open(make_settings(tmp_path / "data", database_url, feed_max_streams_per_key=2,
+                                        feed_max_streams_per_ip=3, feed_poll_seconds=0.05))
+    _, newsroom = state.access.create_principal(role="newsroom", name="newsroom")
+    _, other = state.access.create_principal(role="newsroom", name="another newsroom")
+    try:
+        with serving(create_app(app_state=state)) as url, httpx.Client(base_url=url, timeout=10) as http, ExitStack() as held:
+            def open_stream(token: str) -> httpx.Response:
+                return held.enter_context(http.stream("GET", "/v1/feed/stream", headers={"Authorization": f"Bearer {token}"}))
+
+            first, second = open_stream(newsroom), open_stream(newsroom)
+            assert first.status_code == second.status_code == 200
+            refused = open_stream(newsroom)
+            refused.read()
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+            assert "2 open streams" in refused.json()["errors"][0]["message"]
+            assert open_stream(other).status_code == 200  # another key: its own count, but the same address
+            by_address = open_stream(other)
+            by_address.read()
+            assert by_address.status_code == 429 and "address" in by_address.json()["errors"][0]["message"]
+            first.close()  # a stream ends: its slot comes back
+            deadline = time.monotonic() + 5
+            while state.feed.streams > 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert open_stream(newsroom).status_code == 200
     finally:
         state.close()

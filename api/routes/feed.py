@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
-from api.deps import FEED_READERS, StateDep, access
+from api.deps import FEED_READERS, CallerDep, StateDep, access
 from api.errors import BadRequestBody
 from api.schemas import FeedItemPublic, FeedPagePublic
 from api.state import AppState
+from ledger.access import RateLimited
 from ledger.strict import InvalidNumber, parse_decimal
 
 router = APIRouter(prefix="/v1/feed", tags=["feed"])
@@ -25,6 +27,7 @@ View = Annotated[Literal["unofficial", "certified"], Query(
     description="unofficial: every accepted entry, labelled as such; certified: only units certified, excluded or "
                 "reopened and constituencies certified, each certification with its numbers")]
 STREAM_PAGE = 500
+STREAM_RETRY_AFTER = 10.0  # seconds a client past its cap of open streams is asked to wait
 
 
 @router.get("", response_model=FeedPagePublic, **access(*FEED_READERS))
@@ -107,6 +110,7 @@ async def _event_stream(
 )
 async def feed_stream(
     request: Request,
+    caller: CallerDep,
     state: StateDep,
     after: Cursor = 0,
     last_event_id: Annotated[
@@ -119,11 +123,36 @@ async def feed_stream(
     """Server-Sent Events of every entry accepted after ``after`` (or ``Last-Event-ID``,
     which wins), then live as they arrive. Heartbeats every
     ``TALLY_FEED_HEARTBEAT_SECONDS`` of quiet; the stream ends when the client goes away,
-    or after ``max_events`` events or ``timeout`` seconds when given."""
+    or after ``max_events`` events or ``timeout`` seconds when given. A key may hold
+    ``TALLY_FEED_MAX_STREAMS_PER_KEY`` streams at once and a client address
+    ``TALLY_FEED_MAX_STREAMS_PER_IP``; one more gets 429 with Retry-After."""
     if last_event_id:  # EventSource sends none (or an empty one) before its first event
         after = parse_cursor(last_event_id, path=("header", "Last-Event-ID"))
-    return StreamingResponse(
+    settings = state.settings
+    client_ip = request.client.host if request.client else "unknown"
+    slots = state.feed.slots
+    full = slots.take(caller.rate_key, client_ip, per_caller=settings.feed_max_streams_per_key,
+                      per_ip=settings.feed_max_streams_per_ip)
+    if full is not None:
+        raise RateLimited(f"{full}; close one, or page with GET /v1/feed", retry_after=STREAM_RETRY_AFTER)
+    return _HeldStream(
         _events(state, request, after, max_events, timeout, view),
+        release=lambda: slots.give_back(caller.rate_key, client_ip),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class _HeldStream(StreamingResponse):
+    """A stream that gives its slot back when it ends, however it ends (the client left,
+    the stream finished, or it failed before its first event)."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, release: Callable[[], None], **kwargs: Any):
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
