@@ -38,11 +38,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import reject_unknown_query
 from api.errors import install_error_handlers
@@ -51,6 +54,7 @@ from api.middleware import BodyLimit
 from api.routes import admin, aggregates, auth, content, election, feed, records, review, submissions
 from api.runtime import Runtime
 from api.state import AppState
+from ledger.errors import NotFound
 from ledger.settings import Settings
 
 __all__ = ["create_app"]
@@ -70,6 +74,38 @@ Without credentials you are `anonymous`, which may read all open data.
 Unknown query parameters are refused (422), so a typo never passes silently.
 **Rate limits** are per key, per volunteer, or per client IP; 429 carries `Retry-After`.
 """
+
+
+SWAGGER_UI_DIST = Path(__file__).resolve().parent.parent / "node_modules" / "swagger-ui-dist"
+"""Swagger UI, pinned in package.json (``swagger-ui-dist``) and installed by scripts/setup.sh."""
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI over ``/openapi.json``, every asset served from this host under
+    ``/docs/static/`` (no CDN: the page works offline, and no third party learns who reads
+    it). Swagger UI's online validator is switched off for the same reason."""
+    if not SWAGGER_UI_DIST.is_dir():
+        log.warning("Swagger UI is not installed (%s); /docs will not render: run scripts/setup.sh", SWAGGER_UI_DIST)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js", swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png", swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/docs/static/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> FileResponse:
+        media_type = DOCS_ASSETS.get(name)
+        if media_type is None or not (SWAGGER_UI_DIST / name).is_file():
+            raise NotFound(f"no docs asset {name!r}")
+        return FileResponse(SWAGGER_UI_DIST / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -131,6 +167,8 @@ def create_app(settings: Settings | None = None, *, app_state: AppState | None =
         dependencies=[Depends(reject_unknown_query)],
         version="1.0.0",
         description=DESCRIPTION,
+        docs_url=None,  # served by _install_docs, from this host
+        redoc_url=None,  # ReDoc would load from a CDN; Swagger UI at /docs is served locally
         lifespan=lifespan,
         openapi_tags=[
             {"name": "auth", "description": "Volunteer sign-in"},
@@ -150,6 +188,7 @@ def create_app(settings: Settings | None = None, *, app_state: AppState | None =
     install_error_handlers(app)
     for module in (auth, admin, submissions, records, content, election, aggregates, feed, review):
         app.include_router(module.router)
+    _install_docs(app)
     if fast_paths:
         app.add_middleware(AggregatesFastPath, state=state)
         app.add_middleware(SubmissionsFastPath, state=state)

@@ -449,3 +449,36 @@ def test_open_streams_are_capped_per_key_and_per_address(tmp_path: Path, databas
             assert open_stream(newsroom).status_code == 200
     finally:
         state.close()
+
+
+# -- hole 12: the docs page from this host, private files, corrects in the schema -----------
+
+
+def test_the_docs_page_loads_nothing_from_another_host(client: TestClient) -> None:
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    assert not re.findall(r"(?:https?:)?//[^\s'\"]+", page.text), "the page names another host"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sorted(assets) == ["/docs/static/favicon-32x32.png", "/docs/static/swagger-ui-bundle.js",
+                              "/docs/static/swagger-ui.css"]
+    for asset in assets:
+        answer = client.get(asset)
+        assert answer.status_code == 200 and len(answer.content) > 500, asset
+    assert client.get("/docs/static/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
+    assert '"validatorUrl": null' in page.text  # Swagger UI would otherwise send the document to its online validator
+    assert client.get("/redoc").status_code == 404  # ReDoc loads from a CDN: not offered
+    assert client.get("/docs/static/package.json").status_code == 404  # only the three assets
+
+
+def test_the_swagger_ui_served_is_the_version_pinned_in_package_json() -> None:
+    import json
+
+    from api.main import SWAGGER_UI_DIST
+
+    root = SWAGGER_UI_DIST.parent.parent
+    pinned = json.loads((root / "package.json").read_text())["dependencies"]["swagger-ui-dist"]
+    locked = json.loads((root / "package-lock.json").read_text())["packages"]["node_modules/swagger-ui-dist"]["version"]
+    installed = json.loads((SWAGGER_UI_DIST / "package.json").read_text())["version"]
+    assert pinned == locked == installed
