@@ -151,7 +151,11 @@ class Settings(BaseSettings):
         return self.data_dir / "keys"
 
     def ensure_dirs(self) -> None:
-        for path in (self.data_dir, self.blocks_dir, self.chain_dir):
+        # The data dir holds volunteers' names and contacts (the database) and the keys:
+        # only the service's own user may enter it.
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        for path in (self.blocks_dir, self.chain_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.keys_dir.chmod(0o700)  # key files are encrypted, but nobody else needs to list them

@@ -482,3 +482,32 @@ def test_the_swagger_ui_served_is_the_version_pinned_in_package_json() -> None:
     locked = json.loads((root / "package-lock.json").read_text())["packages"]["node_modules/swagger-ui-dist"]["version"]
     installed = json.loads((SWAGGER_UI_DIST / "package.json").read_text())["version"]
     assert pinned == locked == installed
+
+
+def test_the_data_dir_and_the_sqlite_file_are_private(tmp_path: Path) -> None:
+    import stat
+
+    data = tmp_path / "fresh"
+    settings = make_settings(data, f"sqlite:///{data / 'tally.db'}")
+    state = AppState.open(settings)
+    try:
+        state.access.register_volunteer(address=VOLUNTEER, name="a volunteer's name")  # a write: the WAL exists
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode)
+                 for path in (data, data / "tally.db", data / "tally.db-wal", data / "tally.db-shm") if path.exists()}
+    finally:
+        state.close()
+    assert modes["fresh"] == 0o700 and modes["tally.db"] == 0o600
+    assert all(mode == 0o600 for name, mode in modes.items() if name.startswith("tally.db-"))
+
+
+def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> None:
+    import stat
+
+    from ledger.db import Database
+
+    path = tmp_path / "old" / "tally.db"
+    path.parent.mkdir()
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    Database(f"sqlite:///{path}").dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

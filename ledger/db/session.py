@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,11 +48,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600) before SQLite opens it,
+    and tighten one made earlier: it holds volunteers' names and contacts. SQLite gives
+    its -wal and -shm files the same mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDONLY, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_uid == os.getuid():  # someone else's copy is theirs to guard
+            file.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        database = url.split("///", 1)[-1]
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        database = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_file(Path(database))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, json_deserializer=_json_loads)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
