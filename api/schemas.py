@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationInfo
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from ledger.access import KEY_ROLES
@@ -41,6 +42,8 @@ Contact = Annotated[str, StringConstraints(max_length=200), _plain_text("contact
 AreaId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,32}$")]
 Timestamp = Annotated[str, Field(description="UTC time, ISO 8601 with a Z", examples=["2023-05-14T10:31:07.000000Z"])]
 BallotNumber = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,2}$")]
+RecordCid = Annotated[str, StringConstraints(pattern=r"^bafyrei[a-h][a-z2-7]{50}[aeimquy4]$"),
+                      Field(description="A record's CID (dag-cbor, bafyrei…)")]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 KeyRole = Literal["constituency_head", "war_room", "coordinator", "newsroom", "auditor", "admin"]
 assert set(KeyRole.__args__) == set(KEY_ROLES)  # type: ignore[attr-defined]
@@ -181,6 +184,12 @@ class TallyCreate(_Closed):
     photos: TallyPhotos
     signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")] = Field(description="EIP-712 signature")
     form_inconsistent: bool | None = Field(default=None, description="true when the signed form itself does not add up")
+    corrects: Annotated[list[RecordCid], Field(min_length=1, max_length=20)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Only in a head's corrected tally (the numbers read from the form's photo): the record CIDs of the "
+                    "reports of this unit that it corrects; then decide it with POST /v1/decisions (action 'correct')",
+        json_schema_extra=lambda schema: schema.pop("default", None),  # absent, never null: the ledger refuses null
+    )
 
 
 class TallyReceiptPublic(_Open):

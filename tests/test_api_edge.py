@@ -511,3 +511,26 @@ def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> Non
     path.chmod(0o644)
     Database(f"sqlite:///{path}").dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_published_tally_schema_takes_a_corrected_tally(world: ApiWorld) -> None:
+    import jsonschema_rs  # schemathesis's validator
+
+    from api.schemas import TallyCreate
+    from tests.factories import tally_json
+    from wallets.tally_client import sign_tally
+
+    client, election = world.client, world.state.ledger_app.election
+    reports = [world.state.ledger.submit_tally(signed_tally(election, submission_id=f"edge-report-{n}")) for n in range(2)]
+    corrected = sign_tally({**tally_json(election, submission_id="edge-corrected"),
+                            "corrects": [report.receipt["record_cid"] for report in reports]}, VOLUNTEER_KEY, election)
+    document = client.get("/openapi.json").json()
+    schema = document["components"]["schemas"]["TallyCreate"]
+    assert "corrects" in schema["properties"] and "reports of this unit" in schema["properties"]["corrects"]["description"]
+    validator = jsonschema_rs.Draft202012Validator({**schema, "components": document["components"]})
+    validator.validate(corrected)
+    TallyCreate.model_validate(corrected)
+    assert not validator.is_valid({**corrected, "corrects": None})  # never null: the ledger refuses it
+    assert not validator.is_valid({**corrected, "corrects": []})
+    accepted = client.post("/v1/tallies", json=corrected, headers=world.headers("volunteer"))
+    assert accepted.status_code == 201, accepted.text  # and the ledger takes what the schema describes
