@@ -47,7 +47,7 @@ from ledger.db import (
 )
 from ledger.decisions import DecisionRefused, Replay, link_text
 from ledger.election import Election
-from ledger.errors import InvalidSignature, LedgerError, NotFound
+from ledger.errors import FieldError, InvalidSignature, InvalidTally, LedgerError, NotFound
 from ledger.plaintext import check_plain_text
 from ledger.service import Accepted, Ledger, Prepared, format_time
 from ledger.validation import validate_decision
@@ -469,6 +469,10 @@ class ReviewService:
                                                      "a coordinator registers volunteers and assigns their units")
         group: list[Prepared] = []
         positions: list[int] = []
+        # A prepare worker cannot see the photo index (it checked only that the blocks are
+        # stored): its tallies' photo links are checked here, in one query for the group.
+        photos_here = self.ledger.image_photos(
+            cid for ready in (prepared or ()) if isinstance(ready, Prepared) for _, cid in _photo_links(ready.row["document"]))
         for position, (submission, _) in enumerate(reports):
             if answers[position] is not None:
                 continue
@@ -476,6 +480,12 @@ class ReviewService:
             if isinstance(ready, LedgerError):
                 answers[position] = ready
                 continue
+            if isinstance(ready, Prepared):
+                unknown = [(role, cid) for role, cid in _photo_links(ready.row["document"]) if cid not in photos_here]
+                if unknown:  # the message validation gives when it checks the index itself
+                    answers[position] = InvalidTally([FieldError(("photos", role), f"photo {cid} is not stored here; "
+                                                                 "upload it first") for role, cid in unknown])
+                    continue
             try:
                 if ready is None:
                     group.append(self.ledger.prepare_tally(submission, index=self.photo_uses))
@@ -895,6 +905,12 @@ def _is_unit_id(area: str) -> bool:
     """A polling unit id has the form ``<constituency>-<4 digits>``; a constituency id has no dash."""
     constituency, dash, number = area.rpartition("-")
     return bool(dash and constituency) and len(number) == 4 and number.isascii() and number.isdigit()
+
+
+def _photo_links(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(role, photo CID)`` of a tally's photo links, in role order (JSON or node form)."""
+    links = document.get("photos") or {}
+    return [(role, link["/"] if isinstance(link, Mapping) else str(link)) for role, link in sorted(links.items())]
 
 
 def _node_view(node: Mapping[str, Any]) -> dict[str, Any]:

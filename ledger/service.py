@@ -25,7 +25,7 @@ from ledger.core.signing import address_from_private_key
 from ledger.db import Database, Entry, Photo, PhotoHashBand
 from ledger.election import Election
 from ledger.errors import ConflictingSubmission, NotFound
-from ledger.photos import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PhotoInfo, hash_bands, ingest_photo
+from ledger.photos import ACCEPTED_MEDIA_TYPES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PhotoInfo, hash_bands, ingest_photo
 from ledger.validation import validate_tally
 
 __all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "Preparer", "format_time"]
@@ -109,8 +109,12 @@ def _taken_statement(count: int) -> TextClause:
 class Preparer:
     """The pure half of submitting: validation, canonical block, CID, leaf and signed receipt.
 
-    It reads the election and asks the content store whether photos exist, and never touches
-    the database, so worker processes can run it beside the API (``ledger.preparing``).
+    It reads the election and asks ``photo_exists`` whether each photo link names a photo;
+    it never touches the database itself, so worker processes can run it beside the API
+    (``ledger.preparing``). There ``photo_exists`` is the content store's ``has_block`` (a
+    first check: the block is stored), and ``ReviewService.submit_reports`` checks the
+    group's links against the photo index in one query before committing; in the API
+    process it is ``Ledger.is_photo``, the photo index itself.
     """
 
     def __init__(
@@ -121,8 +125,10 @@ class Preparer:
         receipt_key: bytes,
         batch_max_age_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        photo_exists: Callable[[CID], bool] | None = None,
     ):
         self.content = content
+        self.photo_exists = photo_exists or content.has_block
         self.election = election
         self._receipt_key = receipt_key
         self.receipt_signer = address_from_private_key(receipt_key)
@@ -136,7 +142,7 @@ class Preparer:
 
     def tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None) -> Prepared:
         """Validate a signed tally (``InvalidTally`` with every field error) and prepare it."""
-        node = validate_tally(submission, election=self.election, photo_exists=self.content.has_block)
+        node = validate_tally(submission, election=self.election, photo_exists=self.photo_exists)
         unit = self.election.polling_unit(str(node["polling_unit"]))
         return self.entry(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
                           signer=str(node["submitter"]), entry_id=str(node["submission_id"]), index=index)
@@ -202,7 +208,7 @@ class Ledger:
         self.election = election
         self.batch_max_records = batch_max_records
         self.preparer = Preparer(content=content, election=election, receipt_key=receipt_key,
-                                 batch_max_age_seconds=batch_max_age_seconds, clock=clock)
+                                 batch_max_age_seconds=batch_max_age_seconds, clock=clock, photo_exists=self.is_photo)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -356,6 +362,20 @@ class Ledger:
                 return [(self.photo(values[0]["cid"]), False)]
             return [self.record_photo(info, uploader=uploader) for info, uploader in photos]
         return answers
+
+    def is_photo(self, cid: CID) -> bool:
+        """Whether ``cid`` names an uploaded photo of an image type (a row of the photo index),
+        not a record, a manifest or any other stored block: what a tally's photo link must name."""
+        return bool(self.image_photos([str(cid)]))
+
+    def image_photos(self, cids: Iterable[str]) -> set[str]:
+        """Which of ``cids`` are uploaded photos of an image type, in one query (by primary key)."""
+        wanted = sorted(set(cids))
+        if not wanted:
+            return set()
+        with self.database.session() as session:
+            return set(session.scalars(select(Photo.cid).where(Photo.cid.in_(wanted),
+                                                               Photo.media_type.in_(ACCEPTED_MEDIA_TYPES))))
 
     def photo(self, cid: str) -> Photo:
         with self.database.session() as session:

@@ -266,10 +266,18 @@ def photo_cid(index: int, role: str) -> Any:
     return CID.of(RAW, photo_bytes(index, role))
 
 
-def store_photos(content: Any, count: int) -> None:
+def store_photos(ledger: Any, count: int) -> None:
+    """Stand-in photos: their blocks, and rows in the photo index (a tally's photo links must name photos)."""
+    from ledger.photos import PhotoInfo
+
+    infos = []
     for index in range(count):
         for role in ("board", "form"):
-            content.put_block(photo_cid(index, role), photo_bytes(index, role))
+            ledger.content.put_block(photo_cid(index, role), photo_bytes(index, role))
+            infos.append((PhotoInfo(cid=photo_cid(index, role), size=len(photo_bytes(index, role)), media_type="image/jpeg",
+                                    taken_at=None, gps=None, exif={}), None))
+    for start in range(0, len(infos), 500):
+        ledger.record_photos(infos[start:start + 500])
 
 
 def prepare(settings: Any, keys: list[bytes], units: list[str], readers: int, photos: int) -> tuple[dict[str, str], list[str]]:
@@ -281,7 +289,7 @@ def prepare(settings: Any, keys: list[bytes], units: list[str], readers: int, ph
 
     state = AppState.open(settings)
     try:
-        store_photos(state.ledger_app.content, photos)
+        store_photos(state.ledger_app.ledger, photos)
         review = state.ledger_app.review
         review.create_organisation(organisation_id="bench", name="Benchmark volunteers", kind="civil_society")
         sessions = {}
@@ -305,7 +313,7 @@ def in_process_rates(settings: Any, tallies: list[dict[str, Any]], photos: int, 
     app = open_app(settings)
     half = len(tallies) // 2
     try:
-        store_photos(app.content, photos)
+        store_photos(app.ledger, photos)
         started = time.perf_counter()
         for submission in tallies[:half]:
             app.ledger.submit_tally(submission)

@@ -11,7 +11,7 @@ from ledger.db import Database
 from ledger.election import Election
 from ledger.errors import NotFound
 from ledger.service import Ledger
-from tests.factories import OTHER_KEY, signed_tally, tally_json
+from tests.factories import OTHER_KEY, signed_tally, stand_in_photos, tally_json
 from tests.test_service import RECEIPT_KEY, Clock
 from wallets.tally_client import sign_tally
 
@@ -21,8 +21,8 @@ def ledger(database: Database, tmp_path: Path, election: Election) -> Ledger:
     content = LocalBlockStore(tmp_path / "blocks")
     content.put_block(CID.of(RAW, b"board"), b"board")
     content.put_block(CID.of(RAW, b"form"), b"form")
-    return Ledger(database=database, content=content, election=election, receipt_key=RECEIPT_KEY,
-                  batch_max_records=100, batch_max_age_seconds=60, clock=Clock())
+    return stand_in_photos(Ledger(database=database, content=content, election=election, receipt_key=RECEIPT_KEY,
+                                  batch_max_records=100, batch_max_age_seconds=60, clock=Clock()))
 
 
 def report(ledger: Ledger, election: Election, unit: str, *, key: bytes = bytes.fromhex("01" * 32), sid: str = "", **votes: int) -> None:

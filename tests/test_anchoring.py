@@ -20,7 +20,7 @@ from ledger.errors import AnchorMismatch, ChainError
 from ledger.proofs import check_proof_document
 from ledger.service import Ledger
 from ledger.settings import Settings
-from tests.factories import signed_tally
+from tests.factories import signed_tally, stand_in_photos
 from tests.test_chain import HAVE_ANVIL, open_client
 from tests.test_service import RECEIPT_KEY, Clock
 
@@ -37,8 +37,8 @@ def ledger(database: Database, tmp_path: Path, election: Election, clock: Clock)
     content = LocalBlockStore(tmp_path / "blocks")
     content.put_block(CID.of(RAW, b"board"), b"board")
     content.put_block(CID.of(RAW, b"form"), b"form")
-    return Ledger(database=database, content=content, election=election, receipt_key=RECEIPT_KEY,
-                  batch_max_records=2, batch_max_age_seconds=60, clock=clock)
+    return stand_in_photos(Ledger(database=database, content=content, election=election, receipt_key=RECEIPT_KEY,
+                                  batch_max_records=2, batch_max_age_seconds=60, clock=clock))
 
 
 def fill(ledger: Ledger, election: Election, batches: int) -> list[str]:

@@ -18,7 +18,7 @@ from eth_account.messages import encode_defunct
 from api.main import create_app
 from api.state import AppState
 from ledger.core.cid import CID, RAW
-from tests.factories import VOLUNTEER_KEY, signed_tally, tally_json
+from tests.factories import VOLUNTEER_KEY, signed_tally, stand_in_photos, tally_json
 from tests.test_api_support import KEYED_ROLES, VOLUNTEER, TestClient, make_settings, sign_in
 from wallets.custodial import CustodialWallets
 
@@ -167,6 +167,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     state = AppState.open(settings)
     state.ledger_app.content.put_block(CID.of(RAW, b"board"), b"board")
     state.ledger_app.content.put_block(CID.of(RAW, b"form"), b"form")
+    stand_in_photos(state.ledger_app.ledger)
     with TestClient(create_app(app_state=state), raise_server_exceptions=False) as client:
         yield World(client, state)
     state.close()

@@ -16,7 +16,7 @@ from ledger.content.car import iter_car_blocks
 from ledger.core.cid import CID, RAW
 from ledger.proofs import check_proof_document
 from ledger.settings import Settings
-from tests.factories import OTHER_KEY, VOLUNTEER_KEY, signed_tally, tally_json
+from tests.factories import OTHER_KEY, VOLUNTEER_KEY, signed_tally, stand_in_photos, tally_json
 from tests.test_api_support import OTHER_VOLUNTEER, VOLUNTEER, ApiWorld, TestClient, make_settings, sign_in
 
 pytest_plugins = ["tests.test_api_support"]  # its fixtures: api_settings, api_state, client, world
@@ -385,6 +385,7 @@ def test_the_aggregates_fast_path_answers_exactly_as_the_routes(tmp_path: Path, 
     state = AppState.open(settings)
     state.ledger_app.content.put_block(CID.of(RAW, b"board"), b"board")
     state.ledger_app.content.put_block(CID.of(RAW, b"form"), b"form")
+    stand_in_photos(state.ledger_app.ledger)
     state.ledger.submit_tally(signed_tally(state.ledger_app.election))
     _, newsroom = state.access.create_principal(role="newsroom", name="newsroom")
     urls = [f"/v1/aggregates/{view}/{resource}" for view in ("unofficial", "certified") for resource in (
@@ -420,6 +421,7 @@ def test_the_submissions_fast_path_answers_exactly_as_the_routes(tmp_path: Path,
     state = AppState.open(make_settings(tmp_path / "data", database_url, access_cache_seconds=60.0))
     state.ledger_app.content.put_block(CID.of(RAW, b"board"), b"board")
     state.ledger_app.content.put_block(CID.of(RAW, b"form"), b"form")
+    stand_in_photos(state.ledger_app.ledger)
     state.access.register_volunteer(address=VOLUNTEER, name="volunteer 42")
     election = state.ledger_app.election
     _, newsroom = state.access.create_principal(role="newsroom", name="newsroom")

@@ -13,7 +13,7 @@ from api.main import create_app
 from api.state import AppState
 from ledger.core.cid import CID, RAW
 from tests.conftest import free_port
-from tests.factories import VOLUNTEER_KEY, signed_tally
+from tests.factories import VOLUNTEER_KEY, signed_tally, stand_in_photos
 from tests.test_api_support import VOLUNTEER, TestClient, make_settings, sign_in
 
 
@@ -31,6 +31,7 @@ def open_state(settings: Any) -> AppState:
     state = AppState.open(settings)
     state.ledger_app.content.put_block(CID.of(RAW, b"board"), b"board")
     state.ledger_app.content.put_block(CID.of(RAW, b"form"), b"form")
+    stand_in_photos(state.ledger_app.ledger)
     state.access.register_volunteer(address=VOLUNTEER)
     return state
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from api.main import create_app
 from api.state import AppState
 from ledger.core.cid import CID, RAW
-from tests.factories import VOLUNTEER_KEY, signed_tally
+from tests.factories import VOLUNTEER_KEY, signed_tally, stand_in_photos
 from tests.test_api_support import VOLUNTEER, TestClient, make_settings, sign_in
 
 with warnings.catch_warnings():
@@ -53,6 +53,7 @@ def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
     content = state.ledger_app.content
     content.put_block(CID.of(RAW, b"board"), b"board")
     content.put_block(CID.of(RAW, b"form"), b"form")
+    stand_in_photos(state.ledger_app.ledger)
     election = state.ledger_app.election
     for unit in ("BKK_1-0001", "BKK_1-0002"):
         state.ledger.submit_tally(signed_tally(election, unit, submission_id=f"schema-{unit}"))

@@ -24,7 +24,7 @@ from api.state import AppState
 from ledger.core.cid import CID, RAW
 from ledger.core.signing import address_from_private_key
 from ledger.settings import Settings
-from tests.factories import OTHER_KEY, VOLUNTEER_KEY, signed_tally
+from tests.factories import OTHER_KEY, VOLUNTEER_KEY, signed_tally, stand_in_photos
 from wallets.keystore import create_keystore, keystore_path, resolve_password
 
 with warnings.catch_warnings():  # Starlette asks for httpx2; httpx works the same here
@@ -80,6 +80,7 @@ def api_state(api_settings: Settings) -> Iterator[AppState]:
     state = AppState.open(api_settings)
     state.ledger_app.content.put_block(CID.of(RAW, b"board"), b"board")
     state.ledger_app.content.put_block(CID.of(RAW, b"form"), b"form")
+    stand_in_photos(state.ledger_app.ledger)
     yield state
     state.close()
 

@@ -157,9 +157,12 @@ def _open_state(settings: Settings) -> AppState:
     """An app over ``settings`` with the factories' photos stored, as the ``api_state`` fixture makes it."""
     from ledger.core.cid import CID, RAW
 
+    from tests.factories import stand_in_photos
+
     state = AppState.open(settings)
     for data in (b"board", b"form"):
         state.ledger_app.content.put_block(CID.of(RAW, data), data)
+    stand_in_photos(state.ledger_app.ledger)  # indexed as photos: a tally's photo links must name photos
     return state
 
 

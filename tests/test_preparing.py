@@ -22,7 +22,7 @@ from ledger.preparing import PreparePool, default_workers
 from ledger.review import NotPermitted
 from ledger.service import Prepared
 from ledger.settings import Settings
-from tests.factories import OTHER_KEY, VOLUNTEER_KEY, signed_tally, tally_json
+from tests.factories import OTHER_KEY, VOLUNTEER_KEY, signed_tally, stand_in_photos, tally_json
 from tests.test_api_support import OTHER_VOLUNTEER, TestClient, make_settings, sign_in
 from tests.test_api_support import VOLUNTEER as VOLUNTEER_ADDRESS
 
@@ -34,6 +34,7 @@ def pool_state(tmp_path: Path, database_url: str) -> Iterator[AppState]:
     state = AppState.open(make_settings(tmp_path / "data", database_url, api_prepare_workers=1))
     for name in (b"board", b"form"):
         state.ledger_app.content.put_block(CID.of(RAW, name), name)
+    stand_in_photos(state.ledger_app.ledger)
     yield state
     state.close()
 

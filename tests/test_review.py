@@ -24,6 +24,7 @@ from ledger.errors import InvalidTally, NotFound
 from ledger.proofs import check_proof_document
 from ledger.review import NotPermitted, ReviewService
 from ledger.service import Ledger
+from tests.factories import stand_in_photos
 from tests.test_service import RECEIPT_KEY, Clock
 from wallets.tally_client import sign_decision, sign_tally
 
@@ -65,9 +66,8 @@ def service(database: Database, tmp_path: Path, election: Election) -> ReviewSer
 
 def photo(service: ReviewService, label: str) -> str:
     data = f"photo {label}".encode()
-    cid = CID.of(RAW, data)
-    service.ledger.content.put_block(cid, data)
-    return str(cid)
+    stand_in_photos(service.ledger, data)  # stored and indexed, taken in the count window
+    return str(CID.of(RAW, data))
 
 
 def tally(service: ReviewService, org: str, unit: str, *, c1: int = 200, photos: tuple[str, str] | None = None,

@@ -20,7 +20,7 @@ from ledger.election import Election
 from ledger.errors import ConflictingSubmission, InvalidProof, InvalidTally, NotFound
 from ledger.proofs import check_proof_document
 from ledger.service import Ledger
-from tests.factories import OTHER_KEY, signed_tally
+from tests.factories import OTHER_KEY, signed_tally, stand_in_photos
 
 RECEIPT_KEY = bytes.fromhex("0303030303030303030303030303030303030303030303030303030303030303")
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +43,10 @@ def clock() -> Clock:
 def ledger(database: Database, content: LocalBlockStore, election: Election, clock: Clock) -> Ledger:
     content.put_block(CID.of(RAW, b"board"), b"board")
     content.put_block(CID.of(RAW, b"form"), b"form")
-    return Ledger(
+    return stand_in_photos(Ledger(
         database=database, content=content, election=election, receipt_key=RECEIPT_KEY,
         batch_max_records=3, batch_max_age_seconds=60, clock=clock,
-    )
+    ))
 
 
 def test_accepting_a_tally_stores_its_block_and_signs_a_receipt(ledger: Ledger, election: Election) -> None:
