@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from ledger.aggregates import Aggregates
@@ -55,6 +56,9 @@ class LedgerApp:
             max_photo_distance_km=self.settings.max_photo_distance_km,
             open_reporting=self.settings.open_reporting,
             defer_screening=self.defer_screening,
+            photo_window=(timedelta(minutes=self.settings.photo_window_before_close_minutes),
+                          timedelta(hours=self.settings.photo_window_after_close_hours)),
+            photo_similarity_max_bits=self.settings.photo_similarity_max_bits,
         )
         review.load()
         return review

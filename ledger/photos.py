@@ -82,9 +82,9 @@ import math
 import re
 import struct
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -123,6 +123,7 @@ __all__ = [
     "perceptual_hash",
     "read_exif",
     "read_header",
+    "taken_at_of",
 ]
 
 ACCEPTED_MEDIA_TYPES = ("image/jpeg", "image/png", "image/heic")
@@ -355,7 +356,7 @@ def ingest_photo(
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
     whole = bytes(chunks) if isinstance(chunks, (bytes, bytearray, memoryview)) else None
-    source: Iterator[bytes] = iter([whole]) if whole is not None else iter(chunks)  # type: ignore[list-item,arg-type]
+    source: Iterator[bytes] = iter([whole]) if whole is not None else iter(chunks)  # type: ignore[arg-type]
     counter = _Counter(max_bytes)
 
     peeked: deque[bytes] = deque()
@@ -607,10 +608,10 @@ def read_header(media_type: str, data: bytes | bytearray, *, complete: bool) -> 
         name = _TYPE_NAMES.get(media_type, media_type)
         where = "in the file" if complete else f"within its first {HEADER_BYTES} bytes"
         raise MalformedPhoto(f"the upload is not a readable {name}: its {_HEADER_NAMES[media_type]} is not {where}")
-    if found is not None and found.width is not None and found.height is not None:
-        if min(found.width, found.height) < MIN_PHOTO_SIDE:
-            raise MalformedPhoto(f"the image is {found.width} x {found.height} pixels, too small to be a photo "
-                                 f"(at least {MIN_PHOTO_SIDE} on each side)")
+    if found is not None and found.width is not None and found.height is not None \
+            and min(found.width, found.height) < MIN_PHOTO_SIDE:
+        raise MalformedPhoto(f"the image is {found.width} x {found.height} pixels, too small to be a photo "
+                             f"(at least {MIN_PHOTO_SIDE} on each side)")
     return found
 
 
@@ -1034,7 +1035,9 @@ _LOCATORS: dict[str, _Locator] = {"jpeg": _locate_jpeg, "png": _locate_png, "iso
 # --------------------------------------------------------------------------------------
 
 
-def _boxes(data: bytes, start: int, end: int, where: str, *, open_ended: bool = False) -> Iterator[tuple[bytes, int, int]]:
+def _boxes(
+    data: bytes | bytearray, start: int, end: int, where: str, *, open_ended: bool = False
+) -> Iterator[tuple[bytes, int, int]]:
     """``(type, payload_start, box_end)`` of the boxes in ``data[start:end]``.
 
     With ``open_ended`` (a head of a longer file), a box may end past ``end``; it is
@@ -1443,6 +1446,29 @@ def read_exif(data: bytes) -> ExifReading:
     tap = _ExifTap(container)
     tap.feed(bytes(data))
     return tap.finish()
+
+
+def taken_at_of(exif: Mapping[str, object], *, local_zone: tzinfo) -> tuple[datetime | None, str]:
+    """When a photo was taken, as an aware datetime, from its stored EXIF fields (the
+    ``PhotoInfo.exif`` dict), and which field said so: ``taken_at`` with its offset; a
+    ``taken_at`` without one is read as ``local_zone`` time (the election's: a phone keeps
+    local time); else ``gps_time_utc``; else ``(None, "")``. Never raises."""
+    taken_at = exif.get("taken_at")
+    if isinstance(taken_at, str):
+        try:
+            moment = datetime.fromisoformat(taken_at)
+            if moment.tzinfo is not None:
+                return moment, "EXIF DateTimeOriginal"
+            return moment.replace(tzinfo=local_zone), "EXIF DateTimeOriginal, read as local time"
+        except ValueError:
+            pass
+    gps_time = exif.get("gps_time_utc")
+    if isinstance(gps_time, str):
+        try:
+            return datetime.fromisoformat(gps_time.replace("Z", "+00:00")), "EXIF GPS time"
+        except ValueError:
+            pass
+    return None, ""
 
 
 def gps_distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:

@@ -23,7 +23,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
@@ -40,6 +40,7 @@ from ledger.db import (
     Member,
     Organisation,
     Photo,
+    PhotoHashBand,
     PhotoUse,
     UnitLocation,
     UnitReview,
@@ -49,9 +50,10 @@ from ledger.decisions import DecisionRefused, Replay, link_text
 from ledger.election import Election
 from ledger.errors import FieldError, InvalidSignature, InvalidTally, LedgerError, NotFound
 from ledger.plaintext import check_plain_text
+from ledger.photos import hamming_distance, hash_bands, taken_at_of
 from ledger.service import Accepted, Ledger, Prepared, format_time
 from ledger.validation import validate_decision
-from ledger.verification import Assessment, Report, assess_unit
+from ledger.verification import Assessment, Lookalike, PhotoEvidence, Report, assess_unit
 
 __all__ = ["LEVEL_ROLES", "NotPermitted", "ReviewService"]
 
@@ -84,7 +86,12 @@ class ReviewService:
         open_reporting: bool = False,
         defer_screening: bool = False,
         clock: Callable[[], datetime] = _now,
+        photo_window: tuple[timedelta, timedelta] = (timedelta(minutes=30), timedelta(hours=7)),
+        photo_similarity_max_bits: int = 6,
     ):
+        """``photo_window``: how long before and after the polls close a photo of the count may
+        be taken (default 16:30 to 24:00 on polling day); ``photo_similarity_max_bits``: the
+        largest perceptual-hash distance of a near-duplicate photo."""
         self.ledger = ledger
         self.database = ledger.database
         self.election: Election = ledger.election
@@ -93,6 +100,9 @@ class ReviewService:
         self.verifier = address_from_private_key(verifier_key)
         self.required_organisations = required_organisations
         self.max_photo_distance_km = max_photo_distance_km
+        close = datetime.fromisoformat(self.election.polls_close)
+        self.count_window = (close - photo_window[0], close + photo_window[1])
+        self.photo_similarity_max_bits = photo_similarity_max_bits
         self.open_reporting = open_reporting
         self.defer_screening = defer_screening
         self._pending_units: set[str] = set()
@@ -596,15 +606,25 @@ class ReviewService:
         })
         photo_units: dict[str, set[str]] = {}
         photo_locations = {}
+        photo_evidence: dict[str, PhotoEvidence] = {}
+        hashes: dict[str, str] = {}
+        local_zone = self.count_window[0].tzinfo or UTC
         with self.database.session() as session:
             for start in range(0, len(photos), 500):
                 chunk = photos[start:start + 500]
                 for use in session.execute(select(PhotoUse.photo_cid, PhotoUse.unit).where(PhotoUse.photo_cid.in_(chunk))):
                     photo_units.setdefault(use.photo_cid, set()).add(use.unit)
-                for row in session.execute(select(Photo.cid, Photo.exif).where(Photo.cid.in_(chunk))):
-                    gps = (row.exif or {}).get("gps") or {}
+                for row in session.execute(select(Photo.cid, Photo.exif, Photo.perceptual_hash).where(Photo.cid.in_(chunk))):
+                    exif = row.exif or {}
+                    gps = exif.get("gps") or {}
+                    location = None
                     if "lat" in gps and "lon" in gps:
-                        photo_locations[row.cid] = (float(gps["lat"]), float(gps["lon"]))
+                        photo_locations[row.cid] = location = (float(gps["lat"]), float(gps["lon"]))
+                    taken_at, source = taken_at_of(exif, local_zone=local_zone)
+                    photo_evidence[row.cid] = PhotoEvidence(taken_at, location, source)
+                    if row.perceptual_hash:
+                        hashes[row.cid] = row.perceptual_hash
+            lookalikes = self._lookalikes(session, hashes)
             locations = {row.unit: (row.latitude, row.longitude)
                          for row in session.scalars(select(UnitLocation).where(UnitLocation.unit.in_(unit_ids)))}
         view = self.aggregates.view("unofficial")
@@ -616,8 +636,46 @@ class ReviewService:
                 "photo_locations": photo_locations,
                 "unit_location": locations.get(unit_id),
                 "constituency_shares": view.constituency_party_shares(unit.constituency_id, exclude_unit=unit_id),
+                "photo_evidence": photo_evidence,
+                "count_window": self.count_window,
+                "photo_lookalikes": lookalikes,
             }
         return contexts
+
+    def _lookalikes(self, session: Any, hashes: Mapping[str, str]) -> dict[str, list[Lookalike]]:
+        """Per photo (CID to perceptual hash), the other photos at most
+        ``photo_similarity_max_bits`` away and the units they were submitted for. Candidates
+        share one 16-bit band whole, found through the primary key of ``photo_hash_bands``
+        (so every copy up to 3 bits away is found, and most farther ones), then compared
+        whole."""
+        if not hashes:
+            return {}
+        wanted: dict[tuple[int, int], set[str]] = {}
+        for cid, value in hashes.items():
+            for band, part in enumerate(hash_bands(value)):
+                wanted.setdefault((band, part), set()).add(cid)
+        found: dict[str, dict[str, int]] = {}
+        for band in range(4):
+            parts = sorted(part for b, part in wanted if b == band)
+            for start in range(0, len(parts), 500):
+                rows = session.execute(select(PhotoHashBand.value, PhotoHashBand.photo_cid, PhotoHashBand.perceptual_hash)
+                                       .where(PhotoHashBand.band == band, PhotoHashBand.value.in_(parts[start:start + 500])))
+                for row in rows:
+                    for cid in wanted[(band, row.value)]:
+                        if row.photo_cid == cid:
+                            continue
+                        distance = hamming_distance(hashes[cid], row.perceptual_hash)
+                        if distance <= self.photo_similarity_max_bits:
+                            found.setdefault(cid, {})[row.photo_cid] = distance
+        others = sorted({other for near in found.values() for other in near})
+        units: dict[str, set[str]] = {}
+        for start in range(0, len(others), 500):
+            for use in session.execute(select(PhotoUse.photo_cid, PhotoUse.unit)
+                                       .where(PhotoUse.photo_cid.in_(others[start:start + 500]))):
+                units.setdefault(use.photo_cid, set()).add(use.unit)
+        return {cid: [Lookalike(other, frozenset(units[other]), distance) for other, distance in sorted(near.items())
+                      if other in units]
+                for cid, near in found.items()}
 
     def _store_assessments(self, assessments: dict[str, Assessment], report_counts: dict[str, int]) -> None:
         """Each unit's outcome, flags and state, in two statements for the whole chunk (rows

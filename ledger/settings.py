@@ -31,6 +31,20 @@ class Settings(BaseSettings):
     # Verification (ledger/review.py)
     required_organisations: int = Field(default=2, ge=1, le=50, description="Agreeing organisations for automatic acceptance.")
     max_photo_distance_km: float = Field(default=5.0, gt=0, description="A photo farther from its unit is flagged.")
+    photo_window_before_close_minutes: float = Field(
+        default=30.0, ge=0, le=24 * 60,
+        description="A photo of the count taken earlier than this before the polls close (the election's polls_close) "
+                    "is flagged photo_outside_window (30: from 16:30 for polls closing at 17:00).",
+    )
+    photo_window_after_close_hours: float = Field(
+        default=7.0, gt=0, le=72,
+        description="A photo taken later than this after the polls close is flagged photo_outside_window (7: until 24:00).",
+    )
+    photo_similarity_max_bits: int = Field(
+        default=6, ge=0, le=16,
+        description="Photos whose perceptual hashes differ in at most this many of 64 bits look alike: one submitted "
+                    "for another unit is flagged photo_similar.",
+    )
     open_reporting: bool = Field(
         default=False,
         description="Let registered volunteers who are not (yet) members of the hierarchy report any unit; "

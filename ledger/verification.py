@@ -1,7 +1,8 @@
 """Screening a polling unit's reports: do independent organisations agree, and what looks wrong?
 
 Pure: it takes the unit's reports and a little context (which units each photo was used
-for, where photos were taken, the constituency's other units) and returns an assessment.
+for, where and when photos were taken, which other units' photos look alike, the count
+window, the constituency's other units) and returns an assessment.
 
 - **agreed**: reports from at least ``required_organisations`` different organisations
   carry exactly the same numbers (both ballots and registered voters), none of them is
@@ -15,6 +16,11 @@ Flags (``Flag.code``):
 ``form_inconsistent``   the form itself does not add up (reported as written)
 ``photo_reused``        a photo of this report was also submitted for another unit
 ``photo_far``           the photo's EXIF GPS is more than ``max_photo_distance_km`` from the unit
+``photo_similar``       a photo looks like one submitted for another unit (perceptual hashes at most
+                        a few bits apart: a re-saved, resized or cropped copy)
+``photo_outside_window``  the photo was taken outside the count window (e.g. 09:00 on polling day)
+``photo_undated``       the photo says nothing of when it was taken (no EXIF time, no GPS time)
+``photo_unplaced``      the photo says nothing of where it was taken (no EXIF GPS)
 ``turnout_over_registration``  more ballots than registered voters
 ``share_outlier``       the leading party's share is far from the constituency's other units
 ``held_submitter``      the submitter is flagged for repeated rejections; held for review
@@ -25,9 +31,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-__all__ = ["Assessment", "Flag", "Report", "assess_unit", "first_difference", "numbers_of"]
+__all__ = ["Assessment", "Flag", "Lookalike", "PhotoEvidence", "Report", "assess_unit", "first_difference", "numbers_of"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,26 @@ class Report:
     organisation: str | None
     document: Mapping[str, Any]
     held: bool = False
+
+
+@dataclass(frozen=True)
+class PhotoEvidence:
+    """What a photo says of itself: when (an aware time, from its EXIF) and where (lat, lon).
+    ``time_source`` names where the time came from, for the flag's detail."""
+
+    taken_at: datetime | None
+    location: tuple[float, float] | None
+    time_source: str = "EXIF DateTimeOriginal"
+
+
+@dataclass(frozen=True)
+class Lookalike:
+    """Another photo whose perceptual hash is ``distance`` bits from this one's, and the
+    units it was submitted for."""
+
+    photo_cid: str
+    units: frozenset[str]
+    distance: int
 
 
 @dataclass(frozen=True)
@@ -120,6 +147,9 @@ def _report_flags(
     max_photo_distance_km: float,
     constituency_shares: Mapping[str, float],
     outlier_threshold: float,
+    photo_evidence: Mapping[str, PhotoEvidence] | None,
+    count_window: tuple[datetime, datetime] | None,
+    photo_lookalikes: Mapping[str, Sequence[Lookalike]],
 ) -> list[Flag]:
     flags: list[Flag] = []
     document = report.document
@@ -140,6 +170,15 @@ def _report_flags(
             distance = _distance_km(location, unit_location)
             if distance > max_photo_distance_km:
                 flags.append(Flag("photo_far", cid, f"photo {role} was taken {distance:.1f} km from the unit"))
+        similar = [alike for alike in photo_lookalikes.get(photo, ()) if alike.photo_cid != photo and alike.units - {unit}]
+        if similar:
+            closest = min(similar, key=lambda alike: (alike.distance, alike.photo_cid))
+            elsewhere = sorted(closest.units - {unit})
+            flags.append(Flag("photo_similar", cid, f"photo {role} ({photo}) looks like photo {closest.photo_cid} submitted "
+                                                    f"for {', '.join(elsewhere[:3])} ({closest.distance} of 64 bits differ: "
+                                                    "a re-saved or cropped copy?)"))
+        if photo_evidence is not None:
+            flags += _evidence_flags(cid, role, photo_evidence.get(photo), count_window)
     share = _leading_share(document)
     if share is not None and share[0] in constituency_shares:
         typical = constituency_shares[share[0]]
@@ -148,6 +187,24 @@ def _report_flags(
                                                      f"{typical:.0%} in the constituency's other units"))
     if report.held:
         flags.append(Flag("held_submitter", cid, f"{report.signer} is flagged for repeated rejections"))
+    return flags
+
+
+def _evidence_flags(cid: str, role: str, evidence: PhotoEvidence | None,
+                    count_window: tuple[datetime, datetime] | None) -> list[Flag]:
+    """A photo without a time or a place, or taken outside the count window."""
+    flags = []
+    if evidence is None or evidence.taken_at is None:
+        flags.append(Flag("photo_undated", cid, f"photo {role} says nothing of when it was taken (no EXIF time)"))
+    elif count_window is not None:
+        start, end = count_window
+        if not start <= evidence.taken_at <= end:
+            local = evidence.taken_at.astimezone(start.tzinfo)
+            flags.append(Flag("photo_outside_window", cid, (
+                f"photo {role} was taken at {local:%Y-%m-%d %H:%M} ({evidence.time_source}), outside the count window "
+                f"{start:%Y-%m-%d %H:%M} to {end.astimezone(start.tzinfo):%Y-%m-%d %H:%M} {start:%z}")))
+    if evidence is None or evidence.location is None:
+        flags.append(Flag("photo_unplaced", cid, f"photo {role} says nothing of where it was taken (no EXIF GPS)"))
     return flags
 
 
@@ -162,8 +219,17 @@ def assess_unit(
     max_photo_distance_km: float = 5.0,
     constituency_shares: Mapping[str, float] | None = None,
     outlier_threshold: float = 0.35,
+    photo_evidence: Mapping[str, PhotoEvidence] | None = None,
+    count_window: tuple[datetime, datetime] | None = None,
+    photo_lookalikes: Mapping[str, Sequence[Lookalike]] | None = None,
 ) -> Assessment:
-    """Assess one unit's reports (see the module docstring for the rules)."""
+    """Assess one unit's reports (see the module docstring for the rules).
+
+    ``photo_evidence`` (per photo CID; None: not known, no time or place flags) gives each
+    photo's time and place: a photo missing from it, or without a time or a place, is
+    flagged, and one taken outside ``count_window`` (aware datetimes, inclusive) too.
+    ``photo_lookalikes`` lists, per photo CID, the other photos that look like it.
+    """
     if required_organisations < 1:
         raise ValueError("required_organisations must be at least 1")
     ordered = sorted(reports, key=lambda r: r.entry_id)
@@ -177,6 +243,9 @@ def assess_unit(
             max_photo_distance_km=max_photo_distance_km,
             constituency_shares=constituency_shares or {},
             outlier_threshold=outlier_threshold,
+            photo_evidence=photo_evidence,
+            count_window=count_window,
+            photo_lookalikes=photo_lookalikes or {},
         )
     groups: dict[tuple[Any, ...], list[Report]] = {}
     for report in ordered:

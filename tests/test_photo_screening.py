@@ -1,0 +1,130 @@
+"""Issue 11, hole 11, over the database: real photos (JPEGs with EXIF, uploaded through
+``Ledger.store_photo``) screened by ``ReviewService``.
+
+- a photo taken at 09:00, or one without EXIF, sends its unit to the head with a flag;
+- a re-saved copy of another unit's photo (other bytes, so not ``photo_reused``) is found
+  through the perceptual-hash bands and flagged ``photo_similar``;
+- every query of that screening finds its rows through an index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from ledger.aggregates import Aggregates
+from ledger.content.local import LocalBlockStore
+from ledger.db import Database
+from ledger.election import Election
+from ledger.review import ReviewService
+from ledger.service import Ledger
+from tests.factories import tally_json
+from tests.test_photos import scene
+from tests.test_service import RECEIPT_KEY, Clock
+from wallets.tally_client import sign_tally
+
+VERIFIER_KEY = bytes.fromhex("06" * 32)
+
+
+def key(name: str) -> bytes:
+    return hashlib.sha256(name.encode()).digest()
+
+
+def jpeg(seed: int, *, taken: str | None = "2023:05:14 17:40:00", gps: bool = True, quality: int = 90,
+         source: Image.Image | None = None) -> bytes:
+    """A phone-like photo: a scene, with EXIF time (+07:00) and Bangkok's GPS when asked."""
+    exif = Image.Exif()
+    exif[0x0110] = "Test phone"
+    if taken is not None:
+        exif[0x8769] = {0x9003: taken, 0x9011: "+07:00"}
+    if gps:
+        exif[0x8825] = {1: "N", 2: (13.0, 45.0, 23.4), 3: "E", 4: (100.0, 30.0, 6.48)}
+    buffer = io.BytesIO()
+    (source or scene(seed)).save(buffer, "JPEG", quality=quality, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def review(database: Database, tmp_path: Path, election: Election) -> ReviewService:
+    ledger = Ledger(database=database, content=LocalBlockStore(tmp_path / "blocks"), election=election,
+                    receipt_key=RECEIPT_KEY, batch_max_records=50, batch_max_age_seconds=60, clock=Clock())
+    return ReviewService(ledger=ledger, aggregates=Aggregates(database=database, election=election),
+                         verifier_key=VERIFIER_KEY, open_reporting=True)
+
+
+def upload(review: ReviewService, data: bytes) -> str:
+    row, _ = review.ledger.store_photo(data, uploader=None, max_bytes=1 << 24)
+    return row.cid
+
+
+def report(review: ReviewService, who: str, unit: str, board: bytes, form: bytes) -> Any:
+    document = tally_json(review.election, unit, submission_id=f"{who}-{unit}")
+    document["photos"] = {"tally_board": upload(review, board), "form_5_18": upload(review, form)}
+    answer = review.submit_reports([(sign_tally(document, key(who), review.election), None)])[0]
+    assert not isinstance(answer, Exception), answer
+    return answer
+
+
+def flags(review: ReviewService, unit: str) -> list[tuple[str, str]]:
+    return [(flag["code"], flag["detail"]) for flag in review.unit_review(unit)["flags"]]
+
+
+def test_time_and_place_are_screened(review: ReviewService) -> None:
+    report(review, "org-a", "BKK_1-0001", jpeg(1), jpeg(2))
+    report(review, "org-b", "BKK_1-0001", jpeg(3), jpeg(4))
+    assert review.replay.unit("BKK_1-0001").status == "accepted"  # good photos: agreement is accepted as before
+
+    report(review, "org-a", "BKK_1-0002", jpeg(5), jpeg(6))
+    report(review, "org-b", "BKK_1-0002", jpeg(7, taken="2023:05:14 09:00:00"), jpeg(8))
+    assert review.replay.unit("BKK_1-0002").status == "open"
+    (found,) = flags(review, "BKK_1-0002")
+    assert found[0] == "photo_outside_window"
+    assert "taken at 2023-05-14 09:00 (EXIF DateTimeOriginal), outside the count window 2023-05-14 16:30" in found[1]
+
+    report(review, "org-a", "BKK_1-0003", jpeg(9, taken=None, gps=False), jpeg(10))
+    assert [code for code, _ in flags(review, "BKK_1-0003")] == ["photo_undated", "photo_unplaced"]
+    queue = review.constituency_queue(["BKK_1"])
+    assert {item["unit"] for item in queue if item["outcome"] == "needs_review"} == {"BKK_1-0002", "BKK_1-0003"}
+
+
+def test_a_resaved_copy_of_another_units_photo_is_found(review: ReviewService) -> None:
+    original = scene(21)
+    report(review, "org-a", "BKK_1-0001", jpeg(0, source=original), jpeg(22))
+    copy = jpeg(0, source=original.resize((600, 450)), quality=50)  # resized and re-compressed: other bytes
+    report(review, "org-c", "BKK_1-0004", copy, jpeg(23))
+    (found,) = flags(review, "BKK_1-0004")
+    assert found[0] == "photo_similar" and "submitted for BKK_1-0001" in found[1], found
+    assert not any(code == "photo_reused" for code, _ in flags(review, "BKK_1-0004"))
+    assert flags(review, "BKK_1-0001") == []  # the first unit is screened before the copy came
+
+
+def test_the_screening_of_photos_never_scans_a_growing_table(review: ReviewService) -> None:
+    if review.database.engine.dialect.name != "sqlite":
+        pytest.skip("reads SQLite's query plans")
+    from sqlalchemy import event
+
+    for n, unit in enumerate(["BKK_1-0001", "BKK_1-0002", "BKK_1-0003"]):
+        report(review, "org-a", unit, jpeg(30 + n), jpeg(40 + n))
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and not executemany:
+            statements.append((statement, parameters))
+
+    event.listen(review.database.engine, "before_cursor_execute", record)
+    try:
+        review.screen_units(["BKK_1-0001", "BKK_1-0002", "BKK_1-0003"])
+    finally:
+        event.remove(review.database.engine, "before_cursor_execute", record)
+    assert any("photo_hash_bands" in statement for statement, _ in statements)
+    growing = ("entries", "photos", "photo_uses", "photo_hash_bands", "unit_locations", "unit_reviews", "members")
+    with review.database.engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            scans = [row[3] for row in plan if row[3].startswith("SCAN") and row[3].split()[1] in growing]
+            assert not scans, f"{statement}\n{scans}"
