@@ -27,6 +27,8 @@ verify_app = typer.Typer(
 app.add_typer(batch_app, name="batch")
 app.add_typer(car_app, name="car")
 app.add_typer(verify_app, name="verify")
+units_app = typer.Typer(help="Polling units: import the real unit list (names and coordinates).", no_args_is_help=True)
+app.add_typer(units_app, name="units")
 
 
 def _print_json(value: Any) -> None:
@@ -357,6 +359,30 @@ def bench(context: typer.Context) -> None:
 
     script = Path(__file__).resolve().parent.parent / "scripts" / "bench_national.py"
     raise typer.Exit(subprocess.call([sys.executable, str(script), *context.args]))
+
+
+@units_app.command("import")
+def units_import(
+    file: Annotated[Path, typer.Argument(help="CSV (with a header) or JSON array: unit (or constituency and number), "
+                                              "latitude, longitude, name", exists=True, dir_okay=False)],
+) -> None:
+    """Import the real list of polling units: their names and coordinates, against which
+    photos are checked (photo_far). The whole file is checked first: unknown units, bad
+    coordinates and duplicates are listed with their line numbers, and nothing is imported.
+    Importing the same file again changes nothing."""
+    from ledger.election.unit_list import InvalidUnitList, parse_unit_list
+
+    ledger_app = _open()
+    try:
+        rows = parse_unit_list(file.read_text(encoding="utf-8"), election=ledger_app.election, source=str(file))
+    except InvalidUnitList as exc:
+        typer.echo(f"error: {file} was not imported; fix these lines and import it again:", err=True)
+        for line, message in exc.problems:
+            typer.echo(f"  {file}:{line}: {message}" if line else f"  {file}: {message}", err=True)
+        raise typer.Exit(2) from None
+    counts = ledger_app.review.import_unit_locations(rows)
+    typer.echo(f"{len(rows)} units in {file}: {counts['added']} added, {counts['changed']} changed, "
+               f"{counts['unchanged']} unchanged; {counts['rescreened']} reported units screened again")
 
 
 def main() -> None:
