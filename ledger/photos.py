@@ -21,6 +21,15 @@ What :func:`ingest_photo` does, in order
 
    Anything else raises :class:`UnsupportedPhotoType` naming what was found; an empty
    upload raises it with "an empty file". Nothing has been stored at that point.
+1b. **Header.** It reads on (holding the pieces, at most ``HEADER_BYTES`` = 1 MiB) until the
+   image header is whole, and checks it without decoding a pixel (:func:`read_header`):
+   a JPEG's frame header (``SOF``) before its image data, a PNG's ``IHDR``, a HEIF file's
+   ``meta`` box (its size from ``ispe``). Content that does not parse, fewer than
+   ``MIN_PHOTO_BYTES`` or ``MIN_PHOTO_SIDE`` pixels raise :class:`MalformedPhoto`; more than
+   ``max_pixels`` or a side over ``max_side`` raise :class:`PhotoTooManyPixels` (a small
+   file declaring 30,000 x 30,000 pixels is a decompression bomb). EXIF, XMP or IPTC tags
+   naming a person or a device (``IDENTIFYING_EXIF_TAGS``) found in those bytes raise
+   :class:`IdentifyingMetadata`. Nothing has been stored at that point either.
 2. **Stream.** The pieces go on to ``content.add_file`` one at a time. Each piece is counted
    first: the piece that takes the total past ``max_bytes`` raises :class:`PhotoTooLarge`
    and is neither stored nor followed by another read. Blocks of the earlier pieces may
@@ -42,7 +51,12 @@ What :func:`ingest_photo` does, in order
      file, usually in ``mdat`` after the image data. Extents in ``idat`` are read too.
 
    Memory is therefore bounded by the caller's piece size, the content store's one partial
-   256 KiB chunk, the head and the EXIF copy, whatever the photo's size.
+   256 KiB chunk, the header, the head and the EXIF copy, whatever the photo's size.
+4. **After.** Identifying tags in EXIF found only while streaming (a HEIC keeps it after
+   the image) raise :class:`IdentifyingMetadata` now; the blocks stored stay unreferenced
+   and, with no photo row, no tally can link them. Then :func:`perceptual_hash` is computed
+   from the whole file: the bytes given, or for a streamed upload up to
+   ``PERCEPTUAL_HASH_MAX_BYTES`` (16 MiB) read back once from the store.
 
 EXIF fields read
 ================
