@@ -15,7 +15,9 @@ VOLUNTEER_KEY = bytes.fromhex("0101010101010101010101010101010101010101010101010
 OTHER_KEY = bytes.fromhex("0202020202020202020202020202020202020202020202020202020202020202")
 BOARD = CID.of(RAW, b"board")
 FORM = CID.of(RAW, b"form")
-STAND_IN_EXIF = {"taken_at": "2023-05-14T17:40:00+07:00", "taken_at_offset": "+07:00", "gps": {"lat": 13.75, "lon": 100.5}}
+STAND_IN_EXIF: dict[str, Any] = {
+    "taken_at": "2023-05-14T17:40:00+07:00", "taken_at_offset": "+07:00", "gps": {"lat": 13.75, "lon": 100.5},
+}
 """What the stand-in photos say of themselves: taken in the count window, in Bangkok."""
 L = TypeVar("L", bound="Ledger")
 
@@ -24,15 +26,16 @@ def stand_in_photos(ledger: L, *contents: bytes) -> L:
     """Make ``BOARD`` and ``FORM`` (or the files with these ``contents``) uploaded photos of
     ``ledger``: their blocks and their rows in the photo index, which a tally's photo links
     must name. Stand-ins for tests of other things: the rows say image/jpeg with a time and
-    place (``STAND_IN_EXIF``), the bytes are a word (``tests/test_photos.py`` tests real photos)."""
+    place (``STAND_IN_EXIF``), the bytes are a word (tests/test_photos.py has real photos)."""
     from ledger.photos import PhotoInfo
 
     infos = []
     for data in contents or (b"board", b"form"):
         cid = CID.of(RAW, data)
         ledger.content.put_block(cid, data)
-        infos.append((PhotoInfo(cid=cid, size=len(data), media_type="image/jpeg", taken_at=STAND_IN_EXIF["taken_at"],
-                                gps=dict(STAND_IN_EXIF["gps"]), exif=dict(STAND_IN_EXIF)), None))  # type: ignore[arg-type]
+        info = PhotoInfo(cid=cid, size=len(data), media_type="image/jpeg", taken_at=STAND_IN_EXIF["taken_at"],
+                         gps=dict(STAND_IN_EXIF["gps"]), exif=dict(STAND_IN_EXIF))
+        infos.append((info, None))
     ledger.record_photos(infos)
     return ledger
 
