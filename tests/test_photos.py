@@ -47,10 +47,12 @@ from ledger.photos import (
     detect_media_type,
     gps_distance_km,
     hamming_distance,
+    hash_bands,
     ingest_photo,
     perceptual_hash,
     read_exif,
     read_header,
+    taken_at_of,
 )
 
 VECTORS = Path(__file__).parent / "vectors" / "photos"
@@ -1098,3 +1100,33 @@ def test_ingest_records_the_hash_for_whole_and_streamed_uploads(store: LocalBloc
     streamed = ingest_photo(split(data, range(0, len(data), 65536)), content=store, max_bytes=LIMIT)
     assert whole.perceptual_hash is not None and whole.perceptual_hash == streamed.perceptual_hash
     assert whole == streamed
+
+
+@given(st.integers(0, 2**64 - 1), st.lists(st.integers(0, 63), max_size=3))
+def test_hashes_up_to_3_bits_apart_share_a_band(bits: int, flips: list[int]) -> None:
+    """What makes the band index find every copy up to 3 bits away (ledger.review._lookalikes)."""
+    other = bits
+    for flip in flips:
+        other ^= 1 << flip
+    a, b = f"{bits:016x}", f"{other:016x}"
+    assert hamming_distance(a, b) <= 3
+    assert any(x == y for x, y in zip(hash_bands(a), hash_bands(b), strict=True))
+    assert hash_bands(a)[0] == bits >> 48 and hash_bands(a)[3] == bits & 0xFFFF
+
+
+def test_the_time_a_photo_was_taken_is_read_from_its_stored_exif() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    ict = timezone(timedelta(hours=7))
+    assert taken_at_of({"taken_at": "2023-05-14T09:41:07+07:00"}, local_zone=UTC) == (
+        datetime(2023, 5, 14, 9, 41, 7, tzinfo=ict), "EXIF DateTimeOriginal")
+    assert taken_at_of({"taken_at": "2023-05-14T17:41:07", "taken_at_offset": "unknown"}, local_zone=ict) == (
+        datetime(2023, 5, 14, 17, 41, 7, tzinfo=ict), "EXIF DateTimeOriginal, read as local time")
+    assert taken_at_of({"gps_time_utc": "2023-05-14T10:41:07.250Z"}, local_zone=ict) == (
+        datetime(2023, 5, 14, 10, 41, 7, 250000, tzinfo=UTC), "EXIF GPS time")
+    assert taken_at_of({"taken_at": "not a time", "gps_time_utc": 5}, local_zone=ict) == (None, "")
+    assert taken_at_of({}, local_zone=ict) == (None, "")
+    # the committed fixtures, as ingest stores them
+    for name, expected in EXPECTED.items():
+        moment, _ = taken_at_of(expected["exif"], local_zone=ict)  # type: ignore[arg-type]
+        assert (moment is None) == (expected["taken_at"] is None), name
