@@ -93,7 +93,11 @@ async def upload_photo(request: Request, caller: CallerDep, state: StateDep) -> 
     the bytes; its CID (as ``ipfs add --cid-version=1``) is computed while it streams (an
     upload of up to 1 MiB is read whole first), and its EXIF time and place are kept as
     metadata. 201 the first time, 200 with the same answer when the same bytes come again.
-    Limit: ``TALLY_MAX_PHOTO_BYTES`` (413)."""
+    Limit: ``TALLY_MAX_PHOTO_BYTES`` (413). 422 when the content does not parse as its type
+    or is too small to be a photo, when its header declares more than ``TALLY_MAX_PHOTO_PIXELS``
+    or a side over ``TALLY_MAX_PHOTO_SIDE`` (nothing is decoded), and when it carries tags
+    that identify a person or device (owner, serial numbers, artist, maker notes: the app
+    must strip them; time, GPS and orientation are kept). README, "What is public"."""
     check_photo_type(request.headers.get("content-type"))
     max_bytes = state.settings.max_photo_bytes
     length = request.headers.get("content-length", "")
