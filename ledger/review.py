@@ -19,6 +19,7 @@ what the replay says is certified.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
 
-from ledger.access import ORGANISATION_ID_PATTERN
+from ledger.access import ORGANISATION_ID_PATTERN, Caller
 from ledger.aggregates import Aggregates
 from ledger.core.cid import CID
 from ledger.core.record import sign_entry
@@ -907,8 +908,30 @@ class ReviewService:
             "constituencies_ready": ready,
         }
 
-    def unit_review(self, unit_id: str) -> dict[str, Any]:
-        """The unit's reports side by side, with their photos, flags and decisions."""
+    def may_see_reporters(self, caller: Caller, unit_id: str) -> bool:
+        """Whether ``caller`` sees who reported a unit (``unit_review(full=True)``): the war
+        room and the admin, and a head whose constituencies (API key scope, or assignments
+        when signed in) hold the unit. Everyone else gets the public view."""
+        if caller.role in ("war_room", "admin"):
+            return True
+        if caller.role != "constituency_head":
+            return False
+        unit = self.election.polling_unit(unit_id)
+        if caller.address is not None:
+            return unit.constituency_id in self.assigned_areas(caller.address)
+        scope = caller.scope or {}
+        province_id = self.election.constituency(unit.constituency_id).province_id
+        return unit.constituency_id in scope.get("constituencies", []) or province_id in scope.get("provinces", [])
+
+    def unit_review(self, unit_id: str, *, full: bool = False) -> dict[str, Any]:
+        """The unit's reports side by side, with their photos, flags and decisions.
+
+        The public view (``full=False``) shows each report's record CID, organisation,
+        time and numbers, but neither the signer's address nor the opaque volunteer id,
+        and flags name no address: the record itself (public by its CID) carries its
+        submitter, so a public volunteer id would tie that address to everything else the
+        id is shown with. The full view, for the people who judge the reports
+        (``may_see_reporters``), adds the volunteer id and the record as signed."""
         unit = self.election.polling_unit(unit_id)
         with self.database.session() as session:
             review = session.get(UnitReview, unit.id)
@@ -927,12 +950,15 @@ class ReviewService:
             "certified": state.certified,
             "rejected": sorted(state.rejected),
             "outcome": review.outcome if review else "waiting",
-            "flags": review.flags if review else [],
+            "flags": (review.flags if full else public_flags(review.flags)) if review else [],
             "reports": [
                 {"record_cid": e.cid, "organisation": org, "volunteer": public_id, "received_at": format_time(e.received_at),
-                 "document": e.document}
+                 "document": e.document} if full else
+                {"record_cid": e.cid, "organisation": org, "received_at": format_time(e.received_at),
+                 "document": {k: v for k, v in e.document.items() if k not in PRIVATE_RECORD_FIELDS}}
                 for e, org, public_id in rows if e.kind == "tally"
             ],
+            "view": "full" if full else "public",
             "decisions": [
                 {"decision_cid": e.cid, "action": e.document.get("action"), "role": e.document.get("role"),
                  "reason": e.document.get("reason"), "decided_at": e.document.get("decided_at")}
@@ -993,6 +1019,16 @@ class ReviewService:
                 session.add(UnitLocation(unit=unit_id, latitude=latitude, longitude=longitude))
             else:
                 row.latitude, row.longitude = latitude, longitude
+
+
+PRIVATE_RECORD_FIELDS = frozenset({"submitter", "signature"})
+"""Left out of the public unit review's copy of each record (they are in the record by CID)."""
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def public_flags(flags: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Flags as the public sees them: any address in a detail becomes "the submitter"."""
+    return [{**flag, "detail": _ADDRESS.sub("the submitter", str(flag.get("detail", "")))} for flag in flags]
 
 
 def _is_unit_id(area: str) -> bool:

@@ -341,3 +341,57 @@ def test_the_relay_rule_is_the_ledgers(api_state: AppState) -> None:
     assert signed["submitter"] == member.address
     with pytest.raises(Forbidden, match="only a signed-in person"):
         check_submitter(coordinator, signed)
+
+
+# -- hole 4: the public unit review links no address to a volunteer id or organisation --------
+
+
+def test_the_public_unit_review_shows_no_address_next_to_a_volunteer(api_state: AppState) -> None:
+    review, election = api_state.review, api_state.ledger_app.election
+    review.create_organisation(organisation_id="civic-watch", name="Civic Watch", kind="civil_society")
+    review.register_member(address=VOLUNTEER, level=1, name="Somchai", organisation_id="civic-watch")
+    review.assign(address=VOLUNTEER, areas=["BKK_1-0001"])
+    head, other_head = "0x" + "b1" * 20, "0x" + "b2" * 20
+    review.register_member(address=head, level=2, name="head", organisation_id="civic-watch")
+    review.assign(address=head, areas=["BKK_1"])
+    review.register_member(address=other_head, level=2, name="other head", organisation_id="civic-watch")
+    review.assign(address=other_head, areas=["MSN_1"])
+    review.submit_report(signed_tally(election, "BKK_1-0001", submission_id="public-view-0001"))
+    public_id = review.member(VOLUNTEER).public_id
+    keys = {name: api_state.access.create_principal(role=role, name=name, scope=scope)[1] for name, role, scope in (
+        ("head_here", "constituency_head", {"constituencies": ["BKK_1"]}),
+        ("head_elsewhere", "constituency_head", {"constituencies": ["MSN_1"]}),
+        ("war_room", "war_room", None), ("admin", "admin", None), ("newsroom", "newsroom", None),
+        ("coordinator", "coordinator", {"organisations": ["civic-watch"]}),
+    )}
+    with TestClient(create_app(app_state=api_state), raise_server_exceptions=False) as client:
+        volunteer = sign_in(client, VOLUNTEER_KEY)
+
+        def view(token: str | None) -> dict[str, object]:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            answer = client.get("/v1/units/BKK_1-0001/review", headers=headers)
+            assert answer.status_code == 200, answer.text
+            return answer.json()  # type: ignore[no-any-return]
+
+        for token in (None, keys["newsroom"], keys["head_elsewhere"], keys["coordinator"], volunteer):
+            public = view(token)
+            text = str(public).lower()
+            assert VOLUNTEER.lower() not in text and public_id not in text, public
+            (report,) = public["reports"]  # type: ignore[misc]
+            assert report["organisation"] == "civic-watch" and "volunteer" not in report
+            assert "submitter" not in report["document"] and "signature" not in report["document"]
+            assert report["document"]["party_list"]["votes"]  # the numbers stay public
+            assert public["view"] == "public"
+        for token in (keys["head_here"], keys["war_room"], keys["admin"]):
+            full = view(token)
+            (report,) = full["reports"]  # type: ignore[misc]
+            assert report["volunteer"] == public_id and report["document"]["submitter"] == VOLUNTEER
+            assert full["view"] == "full"
+
+
+def test_public_flags_name_no_address() -> None:
+    from ledger.review import public_flags as review_public_flags
+
+    flags = [{"code": "held_submitter", "record_cid": "bafy", "detail": f"{VOLUNTEER} is flagged for repeated rejections"}]
+    assert review_public_flags(flags) == [
+        {"code": "held_submitter", "record_cid": "bafy", "detail": "the submitter is flagged for repeated rejections"}]

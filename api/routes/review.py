@@ -150,10 +150,13 @@ async def queue(caller: CallerDep, state: StateDep, limit: Annotated[int, Query(
 
 
 @router.get("/units/{unit_id}/review", **access(*EVERYONE, errors=(404,)))
-async def unit_review(unit_id: UnitPath, state: StateDep) -> dict[str, Any]:
-    """A unit's reports side by side with their photos, flags and decisions. Reporters
-    appear only as organisation and opaque volunteer id."""
-    return await run_in_threadpool(state.review.unit_review, unit_id)
+async def unit_review(unit_id: UnitPath, caller: CallerDep, state: StateDep) -> dict[str, Any]:
+    """A unit's reports side by side with their photos, flags and decisions. Publicly
+    (``"view": "public"``) reporters appear only as their organisation, with no address
+    and no volunteer id; the war room, the admin and the unit's heads get ``"full"``, with
+    the opaque volunteer id and each record as signed."""
+    full = await run_in_threadpool(state.review.may_see_reporters, caller, unit_id)
+    return await run_in_threadpool(lambda: state.review.unit_review(unit_id, full=full))
 
 
 def _receipt_response(accepted: Any) -> Response:
