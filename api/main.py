@@ -67,7 +67,7 @@ and proves every number: each tally is a signed record whose CID is its identity
 Merkle batches anchored on chain.
 
 **Credentials**: `Authorization: Bearer <token>`, an API key (`tly_…`, made by an admin) or a
-volunteer session (`tvs1.…`, from `POST /v1/auth/challenge` then `POST /v1/auth/session`).
+volunteer session (`tvs2.…`, from `POST /v1/auth/challenge` then `POST /v1/auth/session`).
 Without credentials you are `anonymous`, which may read all open data.
 
 **Errors** always have the body `{"error": kind, "errors": [{"path": [...], "message": ...}]}`.
@@ -129,7 +129,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 option["items"] = {"type": "string", "enum": ids}
     document["components"]["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer",
-                   "description": "An API key (tly_…) or a volunteer session token (tvs1.…)"},
+                   "description": "An API key (tly_…) or a volunteer session token (tvs2.…)"},
     }
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():

@@ -143,6 +143,11 @@ class SessionPublic(BaseModel):
     expires_at: Timestamp
 
 
+class SessionsEndedPublic(BaseModel):
+    address: str
+    sessions_ended_at: Timestamp = Field(description="Every session token of the address issued before this is refused")
+
+
 class WhoAmIPublic(BaseModel):
     role: str
     name: str

@@ -22,11 +22,16 @@ Credentials (``Authorization: Bearer <token>``)
   for a challenge (a text message with a one-time nonce and an expiry), sign it with
   ``personal_sign`` (EIP-191), and trade the signature for a session token::
 
-      tvs1.<checksummed address>.<expiry, unix seconds>.<base64url HMAC-SHA256>
+      tvs2.<checksummed address>.<session generation>.<expiry, unix seconds>.<base64url HMAC-SHA256>
 
   The HMAC key is ``<data dir>/keys/session.secret`` (made on first use). Sessions are not
-  stored: a token is good until it expires or its volunteer is revoked; deleting the secret
-  file ends every session.
+  stored, but each volunteer has a session generation (``volunteers.session_generation``)
+  that every token carries: ending the address's sessions (``POST /v1/auth/signout``, or a
+  coordinator's or the admin's revocation) increments it, and a token of an older
+  generation is refused. So a token is good until it expires, its sessions are ended, or
+  its volunteer is revoked; deleting the secret file ends every session. Tokens of the
+  first format, ``tvs1.<address>.<expiry>.<mac>``, are still accepted until they expire,
+  as generation 0.
 
 Rate limits
 ===========
@@ -66,6 +71,7 @@ __all__ = [
     "ANONYMOUS",
     "API_KEY_PREFIX",
     "KEY_ROLES",
+    "LEGACY_SESSION_PREFIX",
     "ROLES",
     "SESSION_PREFIX",
     "AccessService",
@@ -80,6 +86,7 @@ __all__ = [
     "check_relay",
     "check_submitter",
     "hash_api_key",
+    "is_session_token",
     "load_or_create_session_secret",
     "new_api_key",
     "recover_personal_sign",
@@ -90,7 +97,9 @@ ROLES = ("volunteer", "constituency_head", "war_room", "coordinator", "newsroom"
 KEY_ROLES = tuple(role for role in ROLES if role != "volunteer")
 ANONYMOUS = "anonymous"
 API_KEY_PREFIX = "tly_"
-SESSION_PREFIX = "tvs1."
+SESSION_PREFIX = "tvs2."
+LEGACY_SESSION_PREFIX = "tvs1."
+"""Tokens issued before session generations: generation 0, accepted until they expire."""
 _ID_PATTERN = re.compile(r"^[A-Z0-9_]{1,32}$")
 ORGANISATION_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
@@ -246,48 +255,73 @@ class SessionSigner:
         self.lifetime_seconds = lifetime_seconds
         self._clock = clock
 
-    def _mac(self, address: str, expires: int) -> str:
-        message = f"{SESSION_PREFIX}{address}.{expires}".encode("ascii")
+    def _mac(self, address: str, expires: int, generation: int | None = None) -> str:
+        """The MAC of a token; ``generation=None`` for a legacy ``tvs1.`` token."""
+        if generation is None:
+            message = f"{LEGACY_SESSION_PREFIX}{address}.{expires}".encode("ascii")
+        else:
+            message = f"{SESSION_PREFIX}{address}.{generation}.{expires}".encode("ascii")
         return _b64(hmac.new(self._secret, message, hashlib.sha256).digest())
 
-    def issue(self, address: str) -> tuple[str, datetime]:
+    def issue(self, address: str, *, generation: int = 0) -> tuple[str, datetime]:
+        """A token for ``address`` at its current session ``generation``, and its expiry."""
         expires = int(self._clock() + self.lifetime_seconds)
-        token = f"{SESSION_PREFIX}{address}.{expires}.{self._mac(address, expires)}"
+        token = f"{SESSION_PREFIX}{address}.{generation}.{expires}.{self._mac(address, expires, generation)}"
         return token, datetime.fromtimestamp(expires, UTC)
 
     def verify(self, token: str) -> str:
-        """The volunteer address of a good, unexpired token; raises ``Unauthenticated``.
+        """The volunteer address of a good, unexpired token; raises ``Unauthenticated``."""
+        return self.verify_session(token)[0]
+
+    def verify_session(self, token: str) -> tuple[str, int]:
+        """``(address, session generation)`` of a good, unexpired token; raises ``Unauthenticated``.
 
         The token is parsed strictly before anything else reads it: ASCII only, an address
         of 40 hex digits, an expiry of canonical ASCII digits (``ledger.strict``), and a MAC
         of 43 base64url characters. Anything else (a Thai or superscript digit, a sign, a
         leading zero) is a malformed token, never an exception of another kind."""
-        address, expires, mac = _parse_session_token(token)
-        if not hmac.compare_digest(mac.encode("ascii"), self._mac(address, expires).encode("ascii")):
+        address, generation, expires, mac = _parse_session_token(token)
+        expected = self._mac(address, expires, None if token.startswith(LEGACY_SESSION_PREFIX) else generation)
+        if not hmac.compare_digest(mac.encode("ascii"), expected.encode("ascii")):
             raise Unauthenticated("session token is not valid here (wrong signature); sign in again")
         if expires <= self._clock():
             raise Unauthenticated("session expired; sign in again at POST /v1/auth/challenge")
-        return address
+        return address, generation
 
 
 _SESSION_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)
 _SESSION_MAC = re.compile(r"[A-Za-z0-9_-]{43}", re.ASCII)
 
 
-def _parse_session_token(token: object) -> tuple[str, int, str]:
-    """``(address, expiry, mac)`` of a ``tvs1.`` token, or ``Unauthenticated`` saying what is wrong."""
+def is_session_token(token: str) -> bool:
+    return token.startswith((SESSION_PREFIX, LEGACY_SESSION_PREFIX))
+
+
+def _parse_session_token(token: object) -> tuple[str, int, int, str]:
+    """``(address, generation, expiry, mac)`` of a ``tvs2.`` token (or of a legacy ``tvs1.``
+    one, generation 0), or ``Unauthenticated`` saying what is wrong."""
 
     def malformed(what: str) -> Unauthenticated:
         return Unauthenticated(f"malformed session token ({what}); sign in again at POST /v1/auth/challenge")
 
-    if not isinstance(token, str) or not token.startswith(SESSION_PREFIX):
+    if not isinstance(token, str) or not is_session_token(token):
         raise malformed(f"it does not start with {SESSION_PREFIX!r}")
     if not token.isascii():
         raise malformed("it holds characters that are not ASCII")
     parts = token[len(SESSION_PREFIX):].split(".")
-    if len(parts) != 3:
-        raise malformed("expected tvs1.<address>.<expiry>.<signature>")
-    address, expires_text, mac = parts
+    generation = 0
+    if token.startswith(LEGACY_SESSION_PREFIX):
+        if len(parts) != 3:
+            raise malformed("expected tvs1.<address>.<expiry>.<signature>")
+        address, expires_text, mac = parts
+    else:
+        if len(parts) != 4:
+            raise malformed("expected tvs2.<address>.<generation>.<expiry>.<signature>")
+        address, generation_text, expires_text, mac = parts
+        try:
+            generation = parse_decimal(generation_text, what="session generation", max_digits=9)
+        except InvalidNumber:
+            raise malformed("the session generation is not a whole number in ASCII digits") from None
     if _SESSION_ADDRESS.fullmatch(address) is None:
         raise malformed("the address is not 0x and 40 hex digits")
     try:
@@ -296,7 +330,7 @@ def _parse_session_token(token: object) -> tuple[str, int, str]:
         raise malformed("the expiry is not a time in whole seconds, in ASCII digits") from None
     if _SESSION_MAC.fullmatch(mac) is None:
         raise malformed("the signature is not 43 base64url characters")
-    return address, expires, mac
+    return address, generation, expires, mac
 
 
 # -- challenges (EIP-191 personal_sign) --------------------------------------------
@@ -373,6 +407,10 @@ class _TTLCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
 
 
 class AccessService:
@@ -516,14 +554,50 @@ class AccessService:
         return row
 
     def is_volunteer(self, address: str) -> bool:
-        hit, registered = self._volunteers.get(address)
+        return self._session_generation(address) is not None
+
+    def _session_generation(self, address: str) -> int | None:
+        """The address's current session generation; ``None`` when it is not (or no longer)
+        a registered volunteer. Cached; ``end_sessions`` drops the entry at once."""
+        hit, generation = self._volunteers.get(address)
         if hit:
-            return bool(registered)
+            return generation  # type: ignore[no-any-return]
         with self.database.session() as session:
             row = session.get(Volunteer, address)
-            registered = row is not None and row.revoked_at is None
-        self._volunteers.put(address, registered)
-        return registered
+            generation = (row.session_generation or 0) if row is not None and row.revoked_at is None else None
+        self._volunteers.put(address, generation)
+        return generation
+
+    def end_sessions(self, address: str) -> Volunteer:
+        """End every session of ``address`` (its tokens so far stop working), by moving its
+        session generation on; ``NotFound`` when it is not a registered volunteer."""
+        address = to_checksum_address(address)
+        with self.database.session() as session:
+            if session.get(Volunteer, address) is None:
+                raise NotFound(f"{address} is not a registered volunteer")
+            session.execute(update(Volunteer).where(Volunteer.address == address).values(
+                session_generation=Volunteer.session_generation + 1, sessions_ended_at=self.clock()))
+        self._volunteers.discard(address)
+        self._session_roles.discard(address)
+        with self.database.session() as session:
+            row = session.get(Volunteer, address)
+        assert row is not None
+        return row
+
+    def sign_out(self, caller: Caller) -> Volunteer:
+        """End every session of the signed-in caller (all their devices: a lost phone's too)."""
+        if caller.address is None:
+            raise Forbidden(f"you are the API key of {caller.role} {caller.name!r}, which has no sessions to end; "
+                            "the admin revokes a key (DELETE /v1/admin/principals/{id})")
+        return self.end_sessions(caller.address)
+
+    @staticmethod
+    def _check_generation(address: str, generation: int, current: int | None) -> None:
+        if current is None:
+            raise Unauthenticated(f"{address} is no longer a registered volunteer")
+        if generation != current:
+            raise Unauthenticated("this session was ended (signed out, or revoked by a coordinator); "
+                                  "sign in again at POST /v1/auth/challenge")
 
     # -- sign-in -------------------------------------------------------------------
 
@@ -573,9 +647,10 @@ class AccessService:
             )
             if used.rowcount != 1:  # type: ignore[attr-defined]
                 raise Unauthenticated("this challenge was already used; ask for a new one")
-        if not self.is_volunteer(address):
+        generation = self._session_generation(address)
+        if generation is None:
             raise Forbidden(f"{address} is not a registered volunteer; ask your coordinator to register it")
-        token, expires_at = self.sessions.issue(address)
+        token, expires_at = self.sessions.issue(address, generation=generation)
         return token, expires_at, address
 
     # -- authenticating requests -----------------------------------------------------
@@ -588,14 +663,13 @@ class AccessService:
         """``authenticate`` without I/O: the caller when nothing needs the database, else ``None``."""
         if token is None:
             return anonymous_caller(client_ip)
-        if token.startswith(SESSION_PREFIX):
-            address = self.sessions.verify(token)
-            hit, registered = self._volunteers.get(address)
+        if is_session_token(token):
+            address, generation = self.sessions.verify_session(token)
+            hit, current = self._volunteers.get(address)
             role_hit, role = self._session_roles.get(address)
             if not hit or not role_hit:
                 return None
-            if not registered:
-                raise Unauthenticated(f"{address} is no longer a registered volunteer")
+            self._check_generation(address, generation, current)
             return Caller(role=role, rate_key=f"{role}:{address}", name=address, address=address)
         if token.startswith(API_KEY_PREFIX):
             hit, caller = self._principals.get(hash_api_key(token))
@@ -606,10 +680,9 @@ class AccessService:
         """The caller a bearer token stands for (``None``: anonymous); raises ``Unauthenticated``."""
         if token is None:
             return anonymous_caller(client_ip)
-        if token.startswith(SESSION_PREFIX):
-            address = self.sessions.verify(token)
-            if not self.is_volunteer(address):
-                raise Unauthenticated(f"{address} is no longer a registered volunteer")
+        if is_session_token(token):
+            address, generation = self.sessions.verify_session(token)
+            self._check_generation(address, generation, self._session_generation(address))
             role = (self.member_role(address) if self.member_role else None) or "volunteer"
             self._session_roles.put(address, role)  # the role of a member's level, for peek
             return Caller(role=role, rate_key=f"{role}:{address}", name=address, address=address)

@@ -11,7 +11,9 @@ import pytest
 
 from api.main import create_app
 from api.state import AppState
-from ledger.access import SESSION_PREFIX, Forbidden, SessionSigner, Unauthenticated, check_submitter
+from ledger.access import LEGACY_SESSION_PREFIX as SESSION_PREFIX
+from ledger.access import Forbidden, SessionSigner, Unauthenticated, check_submitter
+from ledger.core.cid import CID, RAW
 from ledger.plaintext import InvalidText, check_plain_text, plain_text_problem
 from ledger.review import NotPermitted
 from tests.factories import VOLUNTEER_KEY, signed_tally, tally_json
@@ -395,3 +397,105 @@ def test_public_flags_name_no_address() -> None:
     flags = [{"code": "held_submitter", "record_cid": "bafy", "detail": f"{VOLUNTEER} is flagged for repeated rejections"}]
     assert review_public_flags(flags) == [
         {"code": "held_submitter", "record_cid": "bafy", "detail": "the submitter is flagged for repeated rejections"}]
+
+
+# -- hole 5: sign-out, and a coordinator ends a member's sessions ------------------------------
+
+
+@pytest.fixture
+def cached_state(tmp_path, database_url: str) -> Iterator[AppState]:  # type: ignore[no-untyped-def]
+    """An app whose access cache holds entries (the tests' default is no cache): sign-out must
+    take effect at once all the same, on the routes and on the fast path."""
+    from tests import test_api_support
+
+    state = AppState.open(test_api_support.make_settings(tmp_path / "data", database_url, access_cache_seconds=30.0))
+    state.ledger_app.content.put_block(CID.of(RAW, b"board"), b"board")
+    state.ledger_app.content.put_block(CID.of(RAW, b"form"), b"form")
+    stand_in = getattr(test_api_support, "stand_in_photos", None)  # the photo index, where tallies' links must point
+    if stand_in is not None:
+        stand_in(state.ledger_app.ledger)
+    yield state
+    state.close()
+
+
+@pytest.mark.parametrize("fast_paths", [True, False], ids=["fast-path", "routes"])
+def test_a_volunteer_signs_out_every_device(cached_state: AppState, fast_paths: bool) -> None:
+    state = cached_state
+    state.access.register_volunteer(address=VOLUNTEER)
+    election = state.ledger_app.election
+    with TestClient(create_app(app_state=state, fast_paths=fast_paths), raise_server_exceptions=False) as client:
+        lost_phone, new_phone = sign_in(client, VOLUNTEER_KEY), sign_in(client, VOLUNTEER_KEY)
+        lost = {"Authorization": f"Bearer {lost_phone}"}
+        before = client.post("/v1/tallies", json=signed_tally(election, submission_id="before-0001"), headers=lost)
+        assert before.status_code == 201, before.text
+        answer = client.post("/v1/auth/signout", headers={"Authorization": f"Bearer {new_phone}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["address"] == VOLUNTEER and answer.json()["sessions_ended_at"].endswith("Z")
+        for token in (lost_phone, new_phone):
+            headers = {"Authorization": f"Bearer {token}"}
+            refused = client.post("/v1/tallies", json=signed_tally(election, submission_id="after-0001"), headers=headers)
+            assert refused.status_code == 401 and "session was ended" in refused.text, refused.text
+            assert client.get("/v1/auth/whoami", headers=headers).status_code == 401
+        again = sign_in(client, VOLUNTEER_KEY)
+        answer = client.post("/v1/tallies", json=signed_tally(election, submission_id="after-0001"),
+                             headers={"Authorization": f"Bearer {again}"})
+        assert answer.status_code == 201, answer.text
+
+
+def test_a_coordinator_ends_the_sessions_of_their_own_members_only(cached_state: AppState) -> None:
+    state = cached_state
+    review = state.review
+    for organisation in ("civic-watch", "campus-count"):
+        review.create_organisation(organisation_id=organisation, name=organisation, kind="civil_society")
+    review.register_member(address=VOLUNTEER, level=1, name="Somchai", organisation_id="civic-watch")
+    keys = {name: state.access.create_principal(role="coordinator", name=name, scope={"organisations": [organisation]})[1]
+            for name, organisation in (("ours", "civic-watch"), ("theirs", "campus-count"))}
+    _, admin = state.access.create_principal(role="admin", name="admin")
+    _, war_room = state.access.create_principal(role="war_room", name="war room")
+    path = f"/v1/members/{VOLUNTEER}/sessions/revoke"
+    with TestClient(create_app(app_state=state), raise_server_exceptions=False) as client:
+        token = sign_in(client, VOLUNTEER_KEY)
+        mine = {"Authorization": f"Bearer {token}"}
+        assert client.get("/v1/auth/whoami", headers=mine).status_code == 200
+        for key in (keys["theirs"], war_room):
+            answer = client.post(path, headers={"Authorization": f"Bearer {key}"})
+            assert answer.status_code == 403, answer.text
+        assert client.get("/v1/auth/whoami", headers=mine).status_code == 200
+        assert client.post(path, headers={"Authorization": f"Bearer {keys['ours']}"}).status_code == 200
+        assert client.get("/v1/auth/whoami", headers=mine).status_code == 401
+        token = sign_in(client, VOLUNTEER_KEY)
+        assert client.post(path, headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+        assert client.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        # an API key has no sessions to end
+        answer = client.post("/v1/auth/signout", headers={"Authorization": f"Bearer {war_room}"})
+        assert answer.status_code == 403 and "DELETE /v1/admin/principals" in answer.text
+        unknown = client.post(f"/v1/members/{'0x' + '99' * 20}/sessions/revoke", headers={"Authorization": f"Bearer {admin}"})
+        assert unknown.status_code == 404
+
+
+def test_a_legacy_token_works_until_the_sessions_are_ended(api_state: AppState) -> None:
+    """Tokens issued before session generations (``tvs1.``) count as generation 0."""
+    import base64
+    import hashlib
+    import hmac
+    import time
+
+    access = api_state.access
+    access.register_volunteer(address=VOLUNTEER)
+    expires = int(time.time()) + 600
+    message = f"tvs1.{VOLUNTEER}.{expires}".encode()
+    mac = base64.urlsafe_b64encode(hmac.new(access.sessions._secret, message, hashlib.sha256).digest()).rstrip(b"=")
+    legacy = f"tvs1.{VOLUNTEER}.{expires}.{mac.decode()}"
+    assert access.authenticate(legacy, client_ip=None).address == VOLUNTEER
+    access.end_sessions(VOLUNTEER)
+    with pytest.raises(Unauthenticated, match="session was ended"):
+        access.authenticate(legacy, client_ip=None)
+    token, _ = access.sessions.issue(VOLUNTEER, generation=access._session_generation(VOLUNTEER) or 0)
+    assert token.startswith("tvs2.") and access.authenticate(token, client_ip=None).address == VOLUNTEER
+
+
+def test_a_generation_in_unicode_digits_is_malformed() -> None:
+    signer = SessionSigner(SECRET, lifetime_seconds=3600)
+    for generation in ("\u0e51", "\u00b9", "01", "-1"):
+        with pytest.raises(Unauthenticated, match="malformed session token"):
+            signer.verify(f"tvs2.{VOLUNTEER}.{generation}.9999999999.{'A' * 43}")

@@ -78,6 +78,14 @@ def _session(world: World, headers: dict[str, str]) -> httpx.Response:
     return answer
 
 
+def _sign_out(world: World, headers: dict[str, str]) -> httpx.Response:
+    """Sign out, then sign the shared volunteer in again for the probes after this one."""
+    answer: httpx.Response = world.client.post("/v1/auth/signout", headers=headers)
+    if answer.status_code == 200 and headers == world.headers("volunteer"):
+        world.tokens["volunteer"] = sign_in(world.client, VOLUNTEER_KEY)
+    return answer
+
+
 Probe = Callable[[World, dict[str, str]], httpx.Response]
 
 
@@ -91,6 +99,7 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
         EVERYONE, lambda w, h: w.client.post("/v1/auth/challenge", json={"address": VOLUNTEER}, headers=h), {201}),
     "POST /v1/auth/session": (EVERYONE, _session, {201}),
     "GET /v1/auth/whoami": (EVERYONE, get("/v1/auth/whoami"), {200}),
+    "POST /v1/auth/signout": (REPORTERS, _sign_out, {200}),
     "POST /v1/admin/principals": (
         ADMIN, lambda w, h: w.client.post("/v1/admin/principals", json={"role": "newsroom", "name": "x"}, headers=h), {201}),
     "GET /v1/admin/principals": (ADMIN, get("/v1/admin/principals"), {200}),
@@ -141,6 +150,8 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
     "POST /v1/members/{address}/assignments": (
         OVERSIGHT, lambda w, h: w.client.post(f"/v1/members/{w.member}/assignments", json={"areas": ["BKK_2-0001"]},
                                               headers=h), {200}),
+    "POST /v1/members/{address}/sessions/revoke": (
+        MANAGERS, lambda w, h: w.client.post(f"/v1/members/{w.member}/sessions/revoke", headers=h), {200}),
     "GET /v1/members-flagged": (OVERSIGHT, get("/v1/members-flagged"), {200}),
     "GET /v1/coverage": (EVERYONE, get("/v1/coverage?constituency=BKK_2"), {200}),
     "GET /v1/coverage/{constituency_id}/uncovered": (OVERSIGHT, get("/v1/coverage/BKK_2/uncovered?limit=5"), {200}),
@@ -157,6 +168,7 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
 # refused: a tally is submitted by the person who signed it (relaying is the custodial path's).
 KEYS_REFUSED: dict[str, frozenset[str]] = {
     "POST /v1/tallies": frozenset({"constituency_head", "war_room"}),
+    "POST /v1/auth/signout": frozenset({"constituency_head", "war_room"}),  # an API key has no sessions
 }
 
 
@@ -179,7 +191,7 @@ def test_role_may_or_may_not_call_route(world: World, route: str, role: str) -> 
     allowed, probe, ok = TABLE[route]
     answer = probe(world, world.headers(role))
     if role in KEYS_REFUSED.get(route, ()):
-        assert answer.status_code == 403 and "signed in" in answer.text, f"{role} key on {route}: {answer.text[:300]}"
+        assert answer.status_code == 403 and "API key" in answer.text, f"{role} key on {route}: {answer.text[:300]}"
     elif role in allowed:
         assert answer.status_code in ok, f"{role} on {route}: {answer.status_code} {answer.text[:300]}"
     else:

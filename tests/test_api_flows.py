@@ -67,8 +67,8 @@ def test_a_revoked_volunteer_loses_their_session(world: ApiWorld) -> None:
 def test_tampered_and_expired_sessions_are_refused(world: ApiWorld, api_settings: Settings) -> None:
     token = world.tokens["volunteer"]
     assert token is not None
-    prefix, address, expires, mac = token.split(".")
-    forged = f"{prefix}.{address}.{int(expires) + 3600}.{mac}"
+    prefix, address, generation, expires, mac = token.split(".")
+    forged = f"{prefix}.{address}.{generation}.{int(expires) + 3600}.{mac}"
     answer = world.client.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {forged}"})
     assert answer.status_code == 401 and "wrong signature" in answer.json()["errors"][0]["message"]
     world.state.access.sessions.lifetime_seconds = -1

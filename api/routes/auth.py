@@ -6,10 +6,18 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EVERYONE, CallerDep, StateDep, access
-from api.schemas import ChallengeCreate, ChallengePublic, SessionCreate, SessionPublic, WhoAmIPublic
+from api.schemas import ChallengeCreate, ChallengePublic, SessionCreate, SessionPublic, SessionsEndedPublic, WhoAmIPublic
+from ledger.db import Volunteer
 from ledger.service import format_time
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
+SIGNED_IN = ("volunteer", "constituency_head", "war_room")
+"""Who signs in with their own key (heads and the war room may also hold API keys, which have no sessions)."""
+
+
+def sessions_ended(row: Volunteer) -> SessionsEndedPublic:
+    assert row.sessions_ended_at is not None
+    return SessionsEndedPublic(address=row.address, sessions_ended_at=format_time(row.sessions_ended_at))
 
 
 @router.post("/challenge", response_model=ChallengePublic, status_code=201, **access(*EVERYONE, errors=(422,)))
@@ -31,6 +39,14 @@ async def create_session(body: SessionCreate, state: StateDep) -> SessionPublic:
         state.access.open_session, address=body.address, nonce=body.nonce, signature=body.signature
     )
     return SessionPublic(token=token, address=address, expires_at=format_time(expires_at))
+
+
+@router.post("/signout", response_model=SessionsEndedPublic, **access(*SIGNED_IN))
+async def sign_out(caller: CallerDep, state: StateDep) -> SessionsEndedPublic:
+    """End every session of the signed-in caller, on every device (a lost or stolen
+    phone's too): each token issued so far gets 401 from now on. Sign in again to go on.
+    An API key has no sessions (403): the admin revokes keys."""
+    return sessions_ended(await run_in_threadpool(state.access.sign_out, caller))
 
 
 @router.get("/whoami", response_model=WhoAmIPublic, **access(*EVERYONE))

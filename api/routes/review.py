@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EVERYONE, AreaPath, CallerDep, StateDep, UnitPath, access, read_json
+from api.routes.auth import sessions_ended
 from api.schemas import (
     AssignmentCreate,
     AssignmentResult,
@@ -17,6 +18,7 @@ from api.schemas import (
     MemberPrivate,
     OrganisationCreate,
     OrganisationPublic,
+    SessionsEndedPublic,
     TallyReceiptPublic,
 )
 from ledger.access import RELAYING_ROLES as RELAYERS
@@ -111,6 +113,18 @@ async def assign(address: AddressPath, body: AssignmentCreate, caller: CallerDep
     added = await run_in_threadpool(state.review.assign, address=address, areas=body.areas, assigned_by=caller.name,
                                     organisation_id=organisation, acting_role=caller.role)
     return AssignmentResult(address=address, added=added)
+
+
+@router.post("/members/{address}/sessions/revoke", response_model=SessionsEndedPublic,
+             **access(*PEOPLE_MANAGERS, errors=(404,)))
+async def revoke_sessions(address: AddressPath, caller: CallerDep, state: StateDep) -> SessionsEndedPublic:
+    """End every session of a member (a lost or stolen phone): the admin, or the
+    coordinator of the member's organisation. The member can sign in again with their key;
+    to stop them altogether, revoke the volunteer (``DELETE /v1/admin/volunteers/{address}``)."""
+    if caller.role == "coordinator":
+        row = await run_in_threadpool(state.review.member, address)
+        _check_organisation(caller, row.organisation_id)
+    return sessions_ended(await run_in_threadpool(state.access.end_sessions, address))
 
 
 @router.get("/members-flagged", **access(*OVERSIGHT))

@@ -35,7 +35,11 @@ class Principal(Base):
 
 
 class Volunteer(Base):
-    """An Ethereum address allowed to sign in as a volunteer and submit tallies."""
+    """An Ethereum address allowed to sign in as a volunteer and submit tallies.
+
+    ``session_generation`` is written into each session token; ending the address's
+    sessions (sign-out, or a coordinator's revocation) increments it, so every token
+    issued before no longer matches."""
 
     __tablename__ = "volunteers"
 
@@ -44,6 +48,8 @@ class Volunteer(Base):
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     registered_by: Mapped[int | None] = mapped_column(ForeignKey("principals.id"), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sessions_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AuthChallenge(Base):
