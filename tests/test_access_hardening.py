@@ -499,3 +499,29 @@ def test_a_generation_in_unicode_digits_is_malformed() -> None:
     for generation in ("\u0e51", "\u00b9", "01", "-1"):
         with pytest.raises(Unauthenticated, match="malformed session token"):
             signer.verify(f"tvs2.{VOLUNTEER}.{generation}.9999999999.{'A' * 43}")
+
+
+@pytest.mark.parametrize("path", ["/v1/tallies", "/v1/auth/whoami", "/v1/aggregates/unofficial/national"])
+def test_a_raw_latin_1_superscript_in_a_token_header_is_a_401(app_client: TestClient, path: str) -> None:
+    """The test client re-encodes header text as UTF-8, but a real client can send the byte
+    0xB3 ('³' in latin-1, the encoding ASGI servers decode headers with): sent here as raw
+    ASGI, so the expiry the token check reads is '³¹²'."""
+    raw = f"Bearer {SESSION_PREFIX}{VOLUNTEER}.".encode() + b"\xb3\xb9\xb2." + b"A" * 43
+    method = "POST" if path == "/v1/tallies" else "GET"
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
+             "server": ("testserver", 80), "headers": [(b"host", b"testserver"), (b"authorization", raw),
+                                                        (b"content-type", b"application/json"), (b"content-length", b"2")]}
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    app_client.portal.call(app_client.app, scope, receive, send)  # type: ignore[union-attr]
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")  # type: ignore[misc]
+    assert start["status"] == 401, body
+    assert b"malformed session token" in body
