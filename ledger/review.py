@@ -253,11 +253,16 @@ class ReviewService:
         contact: str | None = None,
         custodial: bool = False,
         registered_by: str | None = None,
+        acting_role: str = "admin",
     ) -> Member:
-        """Register a person at ``level``. Level 1 needs an organisation."""
+        """Register a person at ``level``. Level 1 needs an organisation. The admin
+        appoints levels 2 and 3; a coordinator (``acting_role``) registers level 1 only."""
         address = to_checksum_address(address)
         if level not in LEVEL_ROLES:
             raise NotPermitted("level must be 1 (unit volunteer), 2 (constituency head) or 3 (war room)")
+        if acting_role != "admin" and level != 1:
+            raise NotPermitted(f"only the admin appoints level-{level} members; a {acting_role} registers level-1 "
+                               "volunteers of their organisation")
         if level == 1 and not organisation_id:
             raise NotPermitted("a level-1 volunteer belongs to an organisation")
         check_plain_text(name, field="name")

@@ -245,6 +245,10 @@ def test_the_ledger_itself_refuses_a_coordinator_widening_a_head(api_state: AppS
         review.assign(address=head, areas=["BKK_2"], acting_role="newsroom")
     assert review.assigned_areas(head) == set()
     assert review.assign(address=head, areas=["BKK_2"], acting_role="war_room") == ["BKK_2"]
+    # nor does the ledger let a coordinator appoint a head (the route refused it already)
+    with pytest.raises(NotPermitted, match="only the admin appoints level-2"):
+        review.register_member(address="0x" + "a5" * 20, level=2, name="head", organisation_id="civic-watch",
+                               acting_role="coordinator")
 
 
 # -- hole 3: API keys do not relay volunteers' tallies; the custodial path checks the key's scope

@@ -88,6 +88,7 @@ async def register_member(body: MemberCreate, caller: CallerDep, state: StateDep
     row = await run_in_threadpool(
         state.review.register_member, address=str(address), level=body.level, name=body.name,
         organisation_id=body.organisation, contact=body.contact, custodial=body.custodial, registered_by=caller.name,
+        acting_role=caller.role,
     )
     return member_private(row)
 
