@@ -5,6 +5,7 @@ clients, file modes and the docs page. Each test names the hole it closes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from api.main import create_app
 from api.state import AppState
-from tests.factories import BOARD, FORM, VOLUNTEER_KEY, signed_tally
+from tests.factories import BOARD, FORM, VOLUNTEER_KEY, signed_tally, stand_in_photos
 from tests.test_api_support import VOLUNTEER, ApiWorld, TestClient, make_settings, serving, sign_in
 
 pytest_plugins = ["tests.test_api_support"]  # its fixtures: api_settings, api_state, client, world
@@ -29,11 +30,29 @@ def _latin1(text: str) -> bytes:
 # -- hole 1: Unicode digits at the edge, and the fast paths answer every error ---------------
 
 
-@pytest.mark.parametrize("last_event_id", HEADER_DIGITS + ["-1", "+3", "03", "1 2", "x", "99999999999"])
-def test_a_last_event_id_that_is_not_a_canonical_number_is_refused_naming_the_header(world: ApiWorld,
-                                                                                   last_event_id: str) -> None:
-    headers = {**world.headers("newsroom"), "Last-Event-ID": _latin1(last_event_id)}  # type: ignore[dict-item]
-    answer = world.client.get("/v1/feed/stream?timeout=0.2", headers=headers)
+@pytest.fixture
+def live(tmp_path: Path, database_url: str) -> Iterator[tuple[Any, AppState, dict[str, str]]]:
+    """A real uvicorn server (header bytes arrive as sent: the test client re-encodes them
+    as UTF-8), an httpx client to it, and a newsroom key."""
+    import httpx
+
+    state = AppState.open(make_settings(tmp_path / "data", database_url, api_refresh_aggregates=True))
+    stand_in_photos(state.ledger_app.ledger)
+    state.access.register_volunteer(address=VOLUNTEER)
+    _, newsroom = state.access.create_principal(role="newsroom", name="newsroom")
+    try:
+        with serving(create_app(app_state=state)) as url, httpx.Client(base_url=url, timeout=10) as http:
+            yield http, state, {"Authorization": f"Bearer {newsroom}"}
+    finally:
+        state.close()
+
+
+@pytest.mark.parametrize("last_event_id", HEADER_DIGITS + ["-1", "+3", "03", "1 2", "x", "99999999999", "2147483648"])
+def test_a_last_event_id_that_is_not_a_canonical_number_is_refused_naming_the_header(
+        live: tuple[Any, AppState, dict[str, str]], last_event_id: str) -> None:
+    """'³'.isdigit() is true and int('³') raises: such a Last-Event-ID answered 500."""
+    http, _, newsroom = live
+    answer = http.get("/v1/feed/stream?timeout=0.2", headers={**newsroom, "Last-Event-ID": _latin1(last_event_id)})
     assert answer.status_code == 422, answer.text
     assert answer.json()["errors"][0]["path"] == ["header", "Last-Event-ID"]
     assert "cursor" in answer.json()["errors"][0]["message"]
@@ -62,18 +81,14 @@ def _session_like(address: str, expires: str) -> bytes:
     ("GET", "/v1/aggregates/unofficial/national"),  # the aggregates fast path
     ("GET", "/v1/election"),  # the routes
 ])
-def test_a_session_token_with_unicode_digits_or_letters_is_a_401_on_every_path(tmp_path: Path, database_url: str,
-                                                                             token: bytes, method: str, path: str) -> None:
-    state = AppState.open(make_settings(tmp_path / "data", database_url, api_refresh_aggregates=True))
-    try:
-        # raise_server_exceptions: an exception that escaped the app would fail the test here.
-        with TestClient(create_app(app_state=state)) as client:
-            answer = client.request(method, path, headers={"Authorization": token}, json={})  # type: ignore[dict-item]
-        assert answer.status_code == 401, answer.text
-        assert answer.headers["www-authenticate"] == "Bearer"
-        assert answer.json()["error"] == "unauthenticated"
-    finally:
-        state.close()
+def test_a_session_token_with_unicode_digits_or_letters_is_a_401_on_every_path(
+        live: tuple[Any, AppState, dict[str, str]], token: bytes, method: str, path: str) -> None:
+    """Such tokens answered 500, or the connection was dropped with no answer at all."""
+    http = live[0]
+    answer = http.request(method, path, headers={"Authorization": token}, json={})  # a dropped connection raises here
+    assert answer.status_code == 401, answer.text
+    assert answer.headers["www-authenticate"] == "Bearer"
+    assert answer.json()["error"] == "unauthenticated"
 
 
 def test_a_fault_inside_the_aggregates_fast_path_is_a_logged_500_not_an_escaped_exception(
@@ -130,10 +145,11 @@ def test_whatever_a_token_parser_raises_the_answer_is_a_401(tmp_path: Path, data
     (as int('³¹') and 'é'.encode('ascii') raised) is a malformed credential."""
     state = AppState.open(make_settings(tmp_path / "data", database_url, api_refresh_aggregates=True))
 
-    def tripped(_token: str) -> str:
+    def tripped(_token: str | None, *, client_ip: str | None) -> Any:
         raise UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range(128)")
 
-    monkeypatch.setattr(state.access.sessions, "verify", tripped)
+    monkeypatch.setattr(state.access, "peek", tripped)  # the fast paths' check, and the routes' first
+    monkeypatch.setattr(state.access, "authenticate", tripped)  # the routes' check when peek cannot tell
     try:
         with TestClient(create_app(app_state=state)) as client:
             answer = client.request(method, path, headers={"Authorization": "Bearer tvs1.0xe.1.mac"}, json={})
