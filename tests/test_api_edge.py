@@ -14,7 +14,7 @@ import pytest
 from api.main import create_app
 from api.state import AppState
 from tests.factories import BOARD, FORM, VOLUNTEER_KEY, signed_tally, stand_in_photos
-from tests.test_api_support import VOLUNTEER, ApiWorld, TestClient, make_settings, serving, sign_in
+from tests.test_api_support import VOLUNTEER, ApiWorld, TestClient, make_settings, served_as_tally_serve, serving, sign_in
 
 pytest_plugins = ["tests.test_api_support"]  # its fixtures: api_settings, api_state, client, world
 
@@ -354,28 +354,6 @@ def test_the_body_timeouts_leave_an_open_event_stream_alone(tmp_path: Path, data
 # -- hole 8: forwarded headers and keep-alive, as `tally serve` configures uvicorn -----------
 
 
-def _served_as_tally_serve(settings: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, dict[str, Any]]:
-    """The app and the uvicorn options that ``tally serve`` (``ledger.cli.serve_app``) runs;
-    only the blocking ``uvicorn.run`` is caught, so the test can run that server itself."""
-    import gc
-    import sys
-
-    import uvicorn
-
-    from ledger.cli import serve_app
-
-    captured: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: captured.update(app=app, **options))
-    monkeypatch.setattr(gc, "freeze", lambda: None)
-    interval = sys.getswitchinterval()
-    try:
-        serve_app(settings)
-    finally:
-        sys.setswitchinterval(interval)
-    app = captured.pop("app")
-    return app, {name: captured[name] for name in ("proxy_headers", "forwarded_allow_ips", "timeout_keep_alive")}
-
-
 def _anonymous_answers(url: str, count: int) -> list[int]:
     import httpx
 
@@ -388,7 +366,7 @@ def test_a_forged_x_forwarded_for_does_not_dodge_the_anonymous_rate_limit(tmp_pa
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     settings = make_settings(tmp_path / "data", database_url, rate_limit_enabled=True, rate_limit_anonymous=5.0,
                              rate_limit_burst_seconds=2.0)
-    app, options = _served_as_tally_serve(settings, monkeypatch)
+    app, options = served_as_tally_serve(settings, monkeypatch)
     assert options["proxy_headers"] is False
     with serving(app, **options) as url:
         answers = _anonymous_answers(url, 60)
@@ -400,7 +378,7 @@ def test_a_configured_proxy_is_believed(tmp_path: Path, database_url: str, monke
 
     settings = make_settings(tmp_path / "data", database_url, rate_limit_enabled=True, rate_limit_anonymous=5.0,
                              rate_limit_burst_seconds=2.0, trusted_proxies=["127.0.0.1"])
-    app, options = _served_as_tally_serve(settings, monkeypatch)
+    app, options = served_as_tally_serve(settings, monkeypatch)
     with serving(app, **options) as url:
         answers = _anonymous_answers(url, 60)  # 60 clients behind the proxy, one request each
         with httpx.Client(base_url=url, timeout=10) as http:
@@ -415,7 +393,7 @@ def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(tmp_path: Pat
     from urllib.parse import urlsplit
 
     settings = make_settings(tmp_path / "data", database_url, keep_alive_timeout_seconds=0.3)
-    app, options = _served_as_tally_serve(settings, monkeypatch)
+    app, options = served_as_tally_serve(settings, monkeypatch)
     with serving(app, **options) as url:
         parts = urlsplit(url)
         connection = socket.create_connection((parts.hostname, parts.port))

@@ -39,6 +39,7 @@ __all__ = [
     "api_state",
     "client",
     "make_settings",
+    "served_as_tally_serve",
     "serving",
     "sign_in",
     "world",
@@ -155,3 +156,25 @@ def serving(app: Any, **config: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10.0)
+
+
+def served_as_tally_serve(settings: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, dict[str, Any]]:
+    """The app and the uvicorn options that ``tally serve`` (``ledger.cli.serve_app``) runs;
+    only the blocking ``uvicorn.run`` is caught, so the test can run that server itself."""
+    import gc
+    import sys
+
+    import uvicorn
+
+    from ledger.cli import serve_app
+
+    captured: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: captured.update(app=app, **options))
+    monkeypatch.setattr(gc, "freeze", lambda: None)
+    interval = sys.getswitchinterval()
+    try:
+        serve_app(settings)
+    finally:
+        sys.setswitchinterval(interval)
+    app = captured.pop("app")
+    return app, {name: captured[name] for name in ("proxy_headers", "forwarded_allow_ips", "timeout_keep_alive")}
