@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,8 @@ def test_a_wiped_chain_is_reported(settings: Settings, anvil: AnvilNode) -> None
     open_client(settings)
     anvil.stop()
     anvil.state_file.unlink()
+    anvil.genesis_file.unlink()  # the whole chain is gone: the next start builds another genesis block
+    time.sleep(1.1)  # from another second of the clock
     anvil.start()
     web3 = connect_from_settings(settings)
     signer = load_or_create_signer(settings)
