@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ledger.chain.evidence import AnchoredBatch, EvidenceAnchorClient, Inclusion, SignedAnchor
 from ledger.content.store import ContentStore
@@ -45,7 +45,7 @@ log = logging.getLogger("tally.anchoring")
 
 @dataclass(frozen=True)
 class StepResult:
-    """What one step did: ``action`` is idle, sent, resent, replaced, waiting, confirmed or adopted."""
+    """What one step did: ``action`` is idle, sent, resent, replaced, waiting, confirmed, adopted or rewound."""
 
     action: str
     batch_id: int | None = None
@@ -75,7 +75,7 @@ class AnchorWorker:
         with self.database.session() as session:
             batch = session.scalars(select(Batch).where(Batch.status != "anchored").order_by(Batch.id).limit(1)).first()
         if batch is None:
-            return StepResult("idle")
+            return self._check_still_held()
         on_chain_next = self.client.next_batch_id()
         if batch.id < on_chain_next:
             return self._confirm(batch)
@@ -120,6 +120,20 @@ class AnchorWorker:
             assert row is not None
             row.status = "sending"
             row.anchor_tx = event.tx_hash
+
+    def _check_still_held(self) -> StepResult:
+        """Nothing left to send: the chain must still hold every batch recorded as anchored.
+
+        A local chain restarted from an older state (anvil killed before its state dump) or a
+        deep reorg loses the newest anchors; they are rolled back and anchored again.
+        """
+        with self.database.session() as session:
+            last_anchored = session.scalar(select(func.max(Batch.id)).where(Batch.status == "anchored"))
+        if last_anchored is not None:
+            on_chain_next = self.client.next_batch_id()
+            if last_anchored >= on_chain_next:
+                return self._rewind(on_chain_next)
+        return StepResult("idle")
 
     def _rewind(self, on_chain_next: int) -> StepResult:
         """The chain holds fewer batches than we thought (a deep reorg or a reset chain)."""
