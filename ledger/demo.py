@@ -258,8 +258,28 @@ def run_demo(*, units: int = 2000, seed: int = 2566, serve: bool = True, console
                   f"{len(election.parties_by_number)} party-list parties, {election.unit_count:,} polling units")
     console.print(f"  data directory: {app.settings.data_dir}")
     node = None if app.settings.rpc_url else AnvilNode.from_settings(app.settings)
-    if node is not None:
-        node.start()
+    started_here = node.start() if node is not None else False
+    try:
+        report = _run_night(app, console, units=units, seed=seed)
+    except BaseException:
+        app.close()
+        if node is not None and started_here:
+            node.stop()  # a failed run leaves no anvil behind (one it adopted belongs to another process)
+        raise
+    app.close()
+    if serve:
+        from ledger.cli import serve_app
+
+        console.print(f"\nServing the API on http://{app.settings.host}:{app.settings.port} (OpenAPI at /docs); "
+                      "Ctrl-C to stop.")
+        serve_app(app.settings)
+    elif node is not None and started_here:
+        node.stop()  # writes the chain state into the data directory
+    return report
+
+
+def _run_night(app: LedgerApp, console: Console, *, units: int, seed: int) -> DemoReport:
+    election = app.election
     client = open_evidence_client(app.settings)
     console.print(f"  chain {client.chain_id}: EvidenceAnchor at {client.address}")
     anchorer = AnchorWorker(database=app.database, content=app.content, client=client)
@@ -302,15 +322,6 @@ def run_demo(*, units: int = 2000, seed: int = 2566, serve: bool = True, console
     console.print("  [bold].venv/bin/tally verify all[/bold]            every batch against the chain, and the certified replay")
     console.print("  [bold].venv/bin/tally verify unit BKK_1-0001[/bold]  one unit's records")
     console.print("  [bold].venv/bin/tally proof <record CID>[/bold]     a self-sufficient proof document")
-    app.close()
-    if serve:
-        from ledger.cli import serve_app
-
-        console.print(f"\nServing the API on http://{app.settings.host}:{app.settings.port} (OpenAPI at /docs); "
-                      "Ctrl-C to stop.")
-        serve_app(app.settings)
-    elif node is not None:
-        node.stop()  # writes the chain state into the data directory
     return report
 
 
