@@ -22,9 +22,32 @@ The deployment is recorded in ``<data dir>/chain/deployment.json``, format
 
 On every start :func:`ensure_deployed` reloads the manifest and checks it against the chain:
 same chain id, same genesis block, the deploy block still canonical and the expected code
-at the address. A local chain whose state was lost (``anvil-state.json`` deleted, anvil
-killed before its first state dump) fails that check with :class:`ChainWiped`, which says
-so plainly: the anchors recorded in the database are no longer on that chain.
+at the address. A different chain (another genesis block: the embedded anvil's
+``chain/`` directory was lost) fails that check with :class:`ChainWiped`, which says so
+plainly: the anchors recorded in the database are no longer on that chain.
+
+The deployment is crash-safe, as the anchoring is: the signed deploy transaction is
+recorded in ``<data dir>/chain/deployment.intent.json`` (format ``tally-deploy-intent-v1``)
+*before* it is sent::
+
+    {
+      "format": "tally-deploy-intent-v1",
+      "chain_id": 31337,
+      "genesis_hash": "0x…",
+      "deployer": "0x…",
+      "nonce": 0,                            the deployer's nonce the transaction uses
+      "address": "0x…",                      the CREATE address of (deployer, nonce)
+      "admin": "0x…", "anchorer": "0x…",
+      "transactions": [{"tx_hash": "0x…", "raw": "0x…"}]   every signed version, newest last
+    }
+
+A process killed between sending and writing the manifest finds, on restart, the receipt
+of a recorded transaction (or sends the recorded transaction again, harmless if the node
+has it), so exactly one contract is ever deployed. The intent is kept after the manifest
+is written: when the same chain comes back shorter (the embedded anvil killed before its
+state dump reached the deployment), the same signed transaction is sent again, at the same
+nonce, and the contract comes back at the same address; the anchoring worker then anchors
+the batches again.
 """
 
 from __future__ import annotations
@@ -41,6 +64,9 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.types import Nonce
+from web3.utils import get_create_address
 
 from ledger.chain.anvil import AnvilNode
 from ledger.chain.evidence import EvidenceAnchorClient, Fees, connect, is_local_url, load_artifact, translate_errors
@@ -48,6 +74,7 @@ from ledger.errors import ChainError, ChainWiped
 from ledger.settings import Settings
 
 __all__ = [
+    "INTENT_FORMAT",
     "MANIFEST_FORMAT",
     "ChainWiped",
     "ContractDeployment",
@@ -56,7 +83,9 @@ __all__ = [
     "connect_from_settings",
     "deploy_evidence_anchor",
     "ensure_deployed",
+    "create_address",
     "fund_on_local_chain",
+    "intent_path",
     "manifest_path",
     "open_evidence_client",
     "read_manifest",
@@ -64,6 +93,7 @@ __all__ = [
 ]
 
 MANIFEST_FORMAT = "tally-deployment-v1"
+INTENT_FORMAT = "tally-deploy-intent-v1"
 EVIDENCE_ANCHOR = "EvidenceAnchor"
 
 
@@ -168,10 +198,70 @@ def check_deployment(web3: Web3, manifest: DeploymentManifest) -> None:
     if lost is not None:
         raise ChainWiped(
             f"chain {chain_id} no longer holds the EvidenceAnchor recorded in the deployment manifest: {lost}. "
-            "The chain was reset (for the embedded anvil: chain/anvil-state.json was lost), so batches "
+            "The chain was reset (for the embedded anvil: chain/anvil-state.json and anvil-genesis.json were lost), so batches "
             "anchored on it are gone too. Restore the state file, or move deployment.json away to deploy "
             "afresh and re-anchor every batch."
         )
+
+
+def intent_path(manifest: Path) -> Path:
+    """Where the signed deploy transaction is recorded, beside the manifest."""
+    return manifest.with_name(manifest.stem + ".intent.json")
+
+
+def create_address(deployer: str, nonce: int) -> str:
+    """The address a contract created by ``deployer`` at ``nonce`` gets (CREATE)."""
+    return to_checksum_address(get_create_address(to_checksum_address(deployer), Nonce(nonce)))
+
+
+def _read_intent(path: Path) -> dict[str, Any] | None:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise ChainError(f"{path}: unreadable ({error}); it records a signed deploy transaction, check it by hand") from error
+    if not isinstance(document, dict) or document.get("format") != INTENT_FORMAT:
+        raise ChainError(f"{path}: expected format {INTENT_FORMAT!r}")
+    return document
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _sign_deployment(web3: Web3, deployer: LocalAccount, intent: dict[str, Any], fees: Fees | None) -> dict[str, str]:
+    artifact = load_artifact(EVIDENCE_ANCHOR)
+    factory = web3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    if fees is None:
+        tip = int(web3.eth.max_priority_fee)
+        base_fee = int(web3.eth.get_block("latest").get("baseFeePerGas", 0))
+        fees = Fees(2 * base_fee + tip, tip)
+    transaction = factory.constructor(intent["admin"], intent["anchorer"]).build_transaction(
+        {
+            "from": deployer.address,
+            "chainId": intent["chain_id"],
+            "nonce": intent["nonce"],
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        }
+    )
+    signed = deployer.sign_transaction(transaction)
+    return {"tx_hash": HexBytes(signed.hash).to_0x_hex(), "raw": HexBytes(signed.raw_transaction).to_0x_hex()}
+
+
+def _receipt(web3: Web3, tx_hash: str) -> Any:
+    try:
+        return web3.eth.get_transaction_receipt(HexBytes(tx_hash))
+    except TransactionNotFound:
+        return None
 
 
 def deploy_evidence_anchor(
@@ -182,45 +272,73 @@ def deploy_evidence_anchor(
     anchorer: str,
     fees: Fees | None = None,
     timeout: float = 120.0,
+    intent: Path | None = None,
 ) -> DeploymentManifest:
-    """Deploys EvidenceAnchor from contracts/build and waits for it to be mined."""
+    """Deploys EvidenceAnchor from contracts/build and waits for it to be mined.
+
+    With ``intent`` (a path), the signed transaction is recorded there before it is sent,
+    and a recorded deployment of the same deployer on the same chain is finished instead
+    of a new one being signed: found by its receipt, or sent again at its nonce.
+    """
     artifact = load_artifact(EVIDENCE_ANCHOR)
-    factory = web3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     admin, anchorer = to_checksum_address(admin), to_checksum_address(anchorer)
     with translate_errors("deploy EvidenceAnchor", artifact["abi"]):
         chain_id = int(web3.eth.chain_id)
-        if fees is None:
-            tip = int(web3.eth.max_priority_fee)
-            base_fee = int(web3.eth.get_block("latest").get("baseFeePerGas", 0))
-            fees = Fees(2 * base_fee + tip, tip)
-        transaction = factory.constructor(admin, anchorer).build_transaction(
-            {
-                "from": deployer.address,
-                "chainId": chain_id,
-                "nonce": web3.eth.get_transaction_count(deployer.address, "pending"),
-                "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-            }
-        )
-        signed = deployer.sign_transaction(transaction)
-        tx_hash = web3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = web3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.2)
+        genesis_hash = HexBytes(web3.eth.get_block(0)["hash"]).to_0x_hex()
+        mined_nonce = int(web3.eth.get_transaction_count(deployer.address, "latest"))
+        recorded = _read_intent(intent) if intent is not None else None
+        if recorded is not None and (
+            recorded.get("chain_id") != chain_id
+            or recorded.get("genesis_hash") != genesis_hash
+            or recorded.get("deployer") != deployer.address
+        ):
+            recorded = None  # another chain or deployer: that transaction can never be mined here
+        receipt = None
+        if recorded is not None:
+            for attempt in reversed(recorded["transactions"]):
+                receipt = _receipt(web3, attempt["tx_hash"])
+                if receipt is not None:
+                    break
+            if receipt is None and mined_nonce != recorded["nonce"]:
+                recorded = None  # its nonce went to another transaction: nothing of it was deployed
+        if receipt is None:
+            if recorded is None:
+                nonce = int(web3.eth.get_transaction_count(deployer.address, "pending"))
+                recorded = {
+                    "format": INTENT_FORMAT, "chain_id": chain_id, "genesis_hash": genesis_hash,
+                    "deployer": deployer.address, "nonce": nonce, "address": create_address(deployer.address, nonce),
+                    "admin": admin, "anchorer": anchorer, "transactions": [],
+                }  # fmt: skip
+                recorded["transactions"].append(_sign_deployment(web3, deployer, recorded, fees))
+                if intent is not None:
+                    _write_json(intent, recorded)  # before sending: a crash after the send finds it
+            attempt = recorded["transactions"][-1]
+            try:
+                web3.eth.send_raw_transaction(HexBytes(attempt["raw"]))
+            except (Web3RPCError, ValueError) as refused:  # e.g. its fees are below the node's base fee now
+                if "already known" not in str(refused):
+                    attempt = _sign_deployment(web3, deployer, recorded, None)  # same nonce, same address
+                    recorded["transactions"].append(attempt)
+                    if intent is not None:
+                        _write_json(intent, recorded)
+                    web3.eth.send_raw_transaction(HexBytes(attempt["raw"]))
+            receipt = web3.eth.wait_for_transaction_receipt(HexBytes(attempt["tx_hash"]), timeout=timeout, poll_latency=0.2)
+        tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
         created = receipt.get("contractAddress")
         if receipt["status"] != 1 or created is None:
-            raise ChainError(f"the EvidenceAnchor deployment {tx_hash.to_0x_hex()} reverted")
+            raise ChainError(f"the EvidenceAnchor deployment {tx_hash} reverted")
         address = to_checksum_address(created)
         code = bytes(web3.eth.get_code(address))
-        genesis_hash = HexBytes(web3.eth.get_block(0)["hash"]).to_0x_hex()
     if code != bytes(HexBytes(artifact["deployedBytecode"])):
         raise ChainError(f"the code deployed at {address} differs from contracts/build/EvidenceAnchor.json")
     deployment = ContractDeployment(
         address=address,
-        deploy_tx=HexBytes(tx_hash).to_0x_hex(),
+        deploy_tx=tx_hash,
         deploy_block=int(receipt["blockNumber"]),
         deploy_block_hash=HexBytes(receipt["blockHash"]).to_0x_hex(),
         runtime_code_keccak="0x" + keccak(code).hex(),
-        admin=admin,
-        anchorer=anchorer,
+        admin=recorded["admin"] if recorded is not None else admin,
+        anchorer=recorded["anchorer"] if recorded is not None else anchorer,
     )
     return DeploymentManifest(chain_id, genesis_hash, {EVIDENCE_ANCHOR: deployment})
 
@@ -236,21 +354,45 @@ def ensure_deployed(
 ) -> DeploymentManifest:
     """The checked deployment from ``path``; deploys and writes it the first time.
 
-    ``admin`` and ``anchorer`` default to the deployer. A wiped chain raises ChainWiped,
-    unless ``redeploy_if_wiped``: then the old manifest is kept as
-    ``deployment.wiped-<unix time>.json`` and a new contract is deployed (batch ids start
-    again at 1, so the caller must re-anchor everything).
+    ``admin`` and ``anchorer`` default to the deployer. A deployment recorded in the intent
+    file beside ``path`` is finished, never repeated (see the module docstring), also when
+    the same chain lost the blocks that held it. A wiped chain (another genesis block)
+    raises ChainWiped, unless ``redeploy_if_wiped``: then the old manifest and intent are
+    kept as ``deployment.wiped-<unix time>.json`` and ``….intent.json`` and a new contract
+    is deployed (batch ids start again at 1, so the caller must re-anchor everything).
     """
+    intent = intent_path(path)
     manifest = read_manifest(path)
     if manifest is not None:
         try:
             check_deployment(web3, manifest)
             return manifest
         except ChainWiped:
+            recorded = _read_intent(intent)
+            if recorded is not None and recorded.get("address") == manifest.evidence_anchor.address:
+                with translate_errors("check the recorded deployment"):
+                    genesis_hash = HexBytes(web3.eth.get_block(0)["hash"]).to_0x_hex()
+                if genesis_hash == manifest.genesis_hash == recorded.get("genesis_hash"):
+                    # The same chain, shorter: send the recorded deployment again.
+                    again = deploy_evidence_anchor(web3, deployer, admin=recorded["admin"],
+                                                   anchorer=recorded["anchorer"], intent=intent)
+                    if again.evidence_anchor.address == manifest.evidence_anchor.address:
+                        write_manifest(path, again)
+                        return again
+                    raise ChainWiped(
+                        f"the EvidenceAnchor of {path} ({manifest.evidence_anchor.address}) was lost with blocks of "
+                        f"this chain, and its nonce went to another transaction; deployed it again at "
+                        f"{again.evidence_anchor.address}: move {path.name} away to use that one and re-anchor every batch"
+                    ) from None
             if not redeploy_if_wiped:
                 raise
-            os.replace(path, path.with_name(f"deployment.wiped-{int(time.time())}.json"))
-    manifest = deploy_evidence_anchor(web3, deployer, admin=admin or deployer.address, anchorer=anchorer or deployer.address)
+            stamp = int(time.time())
+            os.replace(path, path.with_name(f"deployment.wiped-{stamp}.json"))
+            if intent.exists():
+                os.replace(intent, path.with_name(f"deployment.wiped-{stamp}.intent.json"))
+    manifest = deploy_evidence_anchor(
+        web3, deployer, admin=admin or deployer.address, anchorer=anchorer or deployer.address, intent=intent
+    )
     write_manifest(path, manifest)
     return manifest
 
