@@ -110,7 +110,11 @@ class AggregatesFastPath:
                 or self.state.refresh_on_read):
             await self.app(scope, receive, send)
             return
-        target = self._target(scope["path"], scope["query_string"])
+        try:
+            target = self._target(scope["path"], scope["query_string"])
+        except Exception as error:  # noqa: BLE001 - a fault of ours: a logged 500, never a dropped connection
+            await response_for(error)(scope, receive, send)
+            return
         if target is None:
             await self.app(scope, receive, send)
             return
@@ -121,10 +125,11 @@ class AggregatesFastPath:
         view, resource, fmt = target
         try:
             answer = rendered(self.state, view, resource, fmt)
+            not_modified = matches_etag(if_none_match, answer.etag)
         except Exception as error:  # noqa: BLE001 - a fault of ours: a logged 500, never a dropped connection
             await response_for(error)(scope, receive, send)
             return
-        if matches_etag(if_none_match, answer.etag):
+        if not_modified:
             await send({"type": "http.response.start", "status": 304, "headers": answer.not_modified_headers})
             await send({"type": "http.response.body", "body": b""})
             return

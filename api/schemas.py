@@ -42,6 +42,11 @@ Contact = Annotated[str, StringConstraints(max_length=200), _plain_text("contact
 AreaId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,32}$")]
 Timestamp = Annotated[str, Field(description="UTC time, ISO 8601 with a Z", examples=["2023-05-14T10:31:07.000000Z"])]
 BallotNumber = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,2}$")]
+def _no_default(schema: dict[str, Any]) -> None:
+    """Leave ``default`` out of a field's schema: the field is left out, never sent as null."""
+    schema.pop("default", None)
+
+
 RecordCid = Annotated[str, StringConstraints(pattern=r"^bafyrei[a-h][a-z2-7]{50}[aeimquy4]$"),
                       Field(description="A record's CID (dag-cbor, bafyrei…)")]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
@@ -193,7 +198,7 @@ class TallyCreate(_Closed):
         default=None,
         description="Only in a head's corrected tally (the numbers read from the form's photo): the record CIDs of the "
                     "reports of this unit that it corrects; then decide it with POST /v1/decisions (action 'correct')",
-        json_schema_extra=lambda schema: schema.pop("default", None),  # absent, never null: the ledger refuses null
+        json_schema_extra=_no_default,  # absent, never null: the ledger refuses null
     )
 
 
