@@ -155,6 +155,11 @@ class AnchorWorker:
             inclusion = self.client.get_inclusion(signed.tx_hash)
             if inclusion is not None and not inclusion.succeeded:
                 log.warning("anchor tx %s of batch %s reverted; signing a new one", signed.tx_hash, batch.id)
+            elif inclusion is None and signed.nonce != (mined_nonce := self.client.mined_nonce()):
+                # Batch ids before this one are all mined, so its transaction must use the next
+                # nonce; one that does not (the chain lost blocks) could never be mined.
+                log.warning("anchor tx %s of batch %s has nonce %s, but the chain's next is %s; signing a new one",
+                            signed.tx_hash, batch.id, signed.nonce, mined_nonce)
             elif batch.anchor_sent_at is not None and now - batch.anchor_sent_at >= self.replace_after and inclusion is None:
                 replacement = self.client.sign_anchor(
                     signed.batch_id, signed.root, signed.record_count, signed.manifest_cid,

@@ -322,3 +322,20 @@ def test_a_failing_demo_stops_the_anvil_it_started(settings: Settings, monkeypat
         assert adopted.is_answering()
     finally:
         adopted.stop()
+
+
+def test_a_stored_anchor_whose_nonce_the_chain_no_longer_expects_is_signed_again(
+    ledger: Ledger, election: Election, settings: Settings, clock: Clock, node: AnvilNode,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After blocks are lost the stored transaction of a batch may carry a nonce the chain
+    will never reach; re-sending it forever would wedge the worker."""
+    fill(ledger, election, 1)
+    client = open_client(settings)
+    expected = client.mined_nonce()
+    monkeypatch.setattr(client, "mined_nonce", lambda: expected + 3)  # as the lost chain had it
+    anchors = worker(ledger, client, clock)
+    assert anchors.step().action == "sent"
+    monkeypatch.undo()
+    assert anchors.drain(timeout=15) == 1
+    assert client.next_batch_id() == 2
