@@ -51,8 +51,8 @@ from ledger.decisions import DecisionRefused, Replay, link_text
 from ledger.election import Election
 from ledger.election.unit_list import UnitListRow
 from ledger.errors import FieldError, InvalidSignature, InvalidTally, LedgerError, NotFound
-from ledger.plaintext import check_plain_text
 from ledger.photos import hamming_distance, hash_bands, taken_at_of
+from ledger.plaintext import check_plain_text
 from ledger.service import Accepted, Ledger, Prepared, format_time
 from ledger.validation import validate_decision
 from ledger.verification import Assessment, Lookalike, PhotoEvidence, Report, assess_unit

@@ -21,6 +21,7 @@ from ledger.db import Photo
 from ledger.errors import LedgerError
 from ledger.photos import PhotoInfo, UnsupportedPhotoType, ingest_photo
 from ledger.service import format_time
+from ledger.strict import is_canonical_decimal
 
 router = APIRouter(prefix="/v1", tags=["submissions"])
 REPORTERS = ("volunteer", "constituency_head", "war_room")
@@ -101,7 +102,7 @@ async def upload_photo(request: Request, caller: CallerDep, state: StateDep) -> 
     check_photo_type(request.headers.get("content-type"))
     max_bytes = state.settings.max_photo_bytes
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) <= WHOLE_PHOTO_BYTES:
+    if is_canonical_decimal(length) and int(length) <= WHOLE_PHOTO_BYTES:  # ('²'.isdigit() is true, int('²') fails)
         info = await ingest_whole(state, await request.body())
     else:
         info = await _in_thread_reading(
