@@ -13,10 +13,13 @@ import pytest
 
 from api.main import create_app
 from api.state import AppState
+from tests import test_api_support as support
 from tests.factories import BOARD, FORM, VOLUNTEER_KEY, signed_tally, stand_in_photos
 from tests.test_api_support import VOLUNTEER, ApiWorld, TestClient, make_settings, served_as_tally_serve, serving, sign_in
 
-pytest_plugins = ["tests.test_api_support"]  # its fixtures: api_settings, api_state, client, world
+# The fixtures, by name (pytest_plugins would not register them when test_api_support.py is
+# itself collected first, as in `pytest tests/test_api_support.py tests/test_api_edge.py`).
+api_settings, api_state, client, world = support.api_settings, support.api_state, support.client, support.world
 
 # Digits that str.isdigit() and int() take but the strict rule refuses. A header carries
 # latin-1, so only the superscripts can arrive there as themselves.
