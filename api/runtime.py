@@ -118,6 +118,17 @@ class Runtime:
         batcher = self.state.ledger_app.batcher
         self._repeat("sealer", self.state.settings.seal_interval_seconds, batcher.seal_due)
 
+    def _revive_embedded_chain(self, _error: Exception) -> bool:
+        """The embedded anvil died under the server (killed, out of memory): start it again
+        from its state on disk, and have the worker connect again (True), which finds the
+        deployment or restores it. An external ``TALLY_RPC_URL`` is the operator's to keep up."""
+        node = self._anvil
+        if self.state.settings.rpc_url is not None or node is None or node.is_answering():
+            return False
+        log.error("the embedded anvil on port %d stopped answering; starting it again from %s", node.port, node.chain_dir)
+        self._started_anvil = node.start() or self._started_anvil
+        return True
+
     def _anchor_loop(self) -> None:
         from ledger.anchoring import AnchorWorker
         from ledger.chain.anvil import AnvilNode
@@ -135,8 +146,8 @@ class Runtime:
                 ledger_app = self.state.ledger_app
                 worker = AnchorWorker(database=ledger_app.database, content=ledger_app.content, client=client)
                 log.info("anchoring to EvidenceAnchor %s on chain %s", client.address, client.chain_id)
-                worker.run(self.stop_event)
-                return
+                worker.run(self.stop_event, on_chain_error=self._revive_embedded_chain)
+                backoff = 1.0  # it returns before the stop only to connect again
             except AnchorMismatch:
                 log.critical("anchoring stopped: the chain holds a different root than this ledger; investigate")
                 return

@@ -218,8 +218,13 @@ class AnchorWorker:
             timer.cancel()
         raise ChainError(f"anchoring did not finish within {timeout:.0f} s")
 
-    def run(self, stop: threading.Event, *, poll_interval: float = 0.5, max_backoff: float = 60.0) -> None:
-        """Work until ``stop`` is set; RPC faults back off exponentially and never stop the loop."""
+    def run(self, stop: threading.Event, *, poll_interval: float = 0.5, max_backoff: float = 60.0,
+            on_chain_error: Callable[[ChainError], bool] | None = None) -> None:
+        """Work until ``stop`` is set; RPC faults back off exponentially and never stop the loop.
+
+        ``on_chain_error`` is told of each RPC fault before the pause (the API's runtime
+        restarts the embedded anvil there if it died); when it answers True, ``run``
+        returns, so that the caller connects again (and finds or restores the deployment)."""
         backoff = poll_interval
         while not stop.is_set():
             try:
@@ -229,6 +234,12 @@ class AnchorWorker:
                 raise
             except ChainError as error:
                 log.warning("anchoring paused for %.1f s: %s", backoff, error)
+                if on_chain_error is not None:
+                    try:
+                        if on_chain_error(error):
+                            return
+                    except Exception:  # noqa: BLE001 - the watchdog's own fault never stops anchoring
+                        log.exception("recovering from the chain fault failed")
                 stop.wait(backoff)
                 backoff = min(max_backoff, backoff * 2)
                 continue

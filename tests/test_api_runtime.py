@@ -133,3 +133,34 @@ def test_tally_serve_makes_the_first_admin_key_and_tally_seats_allocates(tmp_pat
     assert document["seats_allocated"] == 4 and document["ties"][0]["parties"] == [2, 3]
     from_ledger = CliRunner().invoke(cli, ["seats", "--house"])
     assert from_ledger.exit_code == 0 and json.loads(from_ledger.stdout)["seats"] == 500
+
+
+@pytest.mark.slow
+def test_the_anchoring_loop_restarts_an_embedded_chain_that_was_killed(tmp_path: Path) -> None:
+    """anvil killed with -9 under a running server: the loop starts it again from its state on
+    disk and anchors what was sealed since (before, it backed off until the server restarted)."""
+    import os
+    import signal
+
+    settings = make_settings(tmp_path / "data", f"sqlite:///{tmp_path / 'tally.db'}", anvil_port=free_port(),
+                             api_anchor_batches=True)
+    state = open_state(settings)
+    election = state.ledger_app.election
+    try:
+        with TestClient(create_app(app_state=state)) as client:
+            def anchored(cid: str) -> bool:
+                return bool(client.get(f"/v1/proofs/{cid}").json()["status"] == "anchored")
+
+            first = state.ledger.submit_tally(signed_tally(election)).receipt["record_cid"]
+            state.ledger_app.batcher.seal_due(force=True)
+            wait_for(lambda: anchored(first), timeout=60.0, interval=0.2)
+            pid = int((settings.chain_dir / "anvil.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+            second = state.ledger.submit_tally(
+                signed_tally(election, "BKK_1-0002", submission_id="after-the-kill")).receipt["record_cid"]
+            state.ledger_app.batcher.seal_due(force=True)
+            wait_for(lambda: anchored(second), timeout=90.0, interval=0.5)
+            new_pid = int((settings.chain_dir / "anvil.pid").read_text().split()[0])
+            assert new_pid != pid
+    finally:
+        state.close()
