@@ -8,6 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+# The production profile's reverse proxy (deploy/nginx.conf) is tested with a real nginx.
+if ! command -v nginx >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing nginx-light for the reverse-proxy tests"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light; } \
+    || echo "test.sh: nginx-light could not be installed; its tests skip (and fail under CI)" >&2
+fi
 echo "== contract artifacts reproduce byte for byte"
 .venv/bin/python scripts/build_contracts.py --check
 echo "== contract tests (Ape, local anvil)"
