@@ -25,7 +25,7 @@ from ledger.errors import InvalidTally
 from ledger.settings import Settings
 from ledger.validation import check_stored_tally, validate_tally
 from tests.factories import OTHER_KEY, VOLUNTEER_KEY, signed_tally, tally_json
-from tests.test_api_support import OTHER_VOLUNTEER, ApiWorld, TestClient
+from tests.test_api_support import ApiWorld, TestClient
 from tests.test_audit import night  # noqa: F401  (fixture)
 from tests.test_review import service as review_service  # noqa: F401  (fixture)
 from wallets.tally_client import sign_tally
@@ -156,7 +156,6 @@ def test_four_bad_reports_among_sixty_good_ones_touch_no_good_one(world: ApiWorl
 def _open_state(settings: Settings) -> AppState:
     """An app over ``settings`` with the factories' photos stored, as the ``api_state`` fixture makes it."""
     from ledger.core.cid import CID, RAW
-
     from tests.factories import stand_in_photos
 
     state = AppState.open(settings)
@@ -204,7 +203,7 @@ def test_the_server_starts_and_serves_over_a_poisoned_entry(api_settings: Settin
         state.close()
 
 
-def test_a_lost_row_that_a_decision_names_does_not_stop_the_start(review_service: Any) -> None:
+def test_a_lost_row_that_a_decision_names_does_not_stop_the_start(review_service: Any) -> None:  # noqa: F811
     """A decision names a record whose database row is gone: the replay at start-up (the
     same ``load`` that ``tally serve`` runs) goes on, sets the decision aside and serves the rest."""
     from ledger.aggregates import Aggregates
@@ -268,7 +267,7 @@ def test_check_stored_tally_names_a_poisoned_record_and_passes_a_good_one() -> N
         check_stored_tally(node, election=ELECTION)
 
 
-def test_tally_verify_names_a_poisoned_record_that_was_anchored(night: Any) -> None:
+def test_tally_verify_names_a_poisoned_record_that_was_anchored(night: Any) -> None:  # noqa: F811
     """Anchored and correctly signed, yet not a valid record: ``verify all`` says which one and why."""
     from ledger.anchoring import AnchorWorker
     from ledger.batches import Batcher
@@ -287,8 +286,8 @@ def test_tally_verify_names_a_poisoned_record_that_was_anchored(night: Any) -> N
     assert report.batches == 2
 
 
-def test_tally_verify_leaves_no_temporary_directory_behind(night: Any, settings: Settings, tmp_path: Any,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tally_verify_leaves_no_temporary_directory_behind(  # noqa: F811
+        night: Any, settings: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every run left an empty ``tally-verify-*`` directory in the system's temporary directory."""
     import tempfile
 
