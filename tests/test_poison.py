@@ -286,8 +286,8 @@ def test_tally_verify_names_a_poisoned_record_that_was_anchored(night: Any) -> N
     assert report.batches == 2
 
 
-def test_tally_verify_leaves_no_temporary_directory_behind(  # noqa: F811
-        night: Any, settings: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tally_verify_leaves_no_temporary_directory_behind(
+        night: Any, settings: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """Every run left an empty ``tally-verify-*`` directory in the system's temporary directory."""
     import tempfile
 
