@@ -6,8 +6,9 @@ together, in one transaction (``ReviewService.submit_reports``): under load the 
 transaction (its statements and commit, the write lock, on PostgreSQL the flush of its log)
 is shared by the whole group, and when the server is idle a report is committed alone, at once. Each
 report still gets its own answer; one bad report never refuses its neighbours. If a group's
-commit fails all the same, its items are committed one by one, so that a failure is only
-the answer of the item that caused it.
+commit fails all the same, it is split in halves until the item that fails is alone, so
+that a failure is only the answer of the item that caused it; a fault of the database or
+the store itself is every item's answer at once.
 
 Photo uploads are indexed the same way (``Ledger.record_photos``), and decisions are
 decided the same way (``ReviewService.decide_many``), each kind in groups of its own.
@@ -36,6 +37,17 @@ T = TypeVar("T")
 Report = tuple[Mapping[str, Any], str | None]
 SubmitReports = Callable[[list[Report], list[PrepareAnswer]], list[Accepted | LedgerError]]
 """``ReviewService.submit_reports``: reports, and per report what a prepare pool made of it."""
+
+
+def _is_operational(failure: BaseException) -> bool:
+    """A fault of the database, the disk or the content store, not of any one item."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    from ledger.errors import ContentStoreError
+
+    if isinstance(failure, (OperationalError, InterfaceError, OSError, ContentStoreError)):
+        return True
+    return isinstance(failure, DBAPIError) and bool(failure.connection_invalidated)
 
 
 class _Job:
@@ -150,18 +162,23 @@ class Writer:
         try:
             answers = self._groups[group[0].kind]([job.payload for job in group])
         except Exception as failure:
-            if len(group) == 1:  # a fault of the server on this one item: it alone gets it
-                log.exception("committing a %s failed", group[0].kind)
-                group[0].settle(error=failure)
+            if len(group) == 1 or _is_operational(failure):
+                # A fault of the server itself (the database is locked or gone, the disk is
+                # full, the content store fails) is every item's answer: retrying them one
+                # by one would only hold the one writer thread up.
+                log.exception("committing a group of %d %ss failed", len(group), group[0].kind)
+                for job in group:
+                    job.settle(error=failure)
                 return
-            # One item may have broken the group's transaction: judge each alone, so that its
-            # error is its own answer and never another's. (Every kind is idempotent: an item
-            # that did commit before the failure is answered as a retry.)
-            log.warning("committing a group of %d %ss failed (%s); committing them one by one",
-                        len(group), group[0].kind, failure)
+            # One item may have broken the group's transaction: split the group in halves
+            # until the item is alone, so that its error is its own answer and never
+            # another's. (Every kind is idempotent: an item that did commit before the
+            # failure is answered as a retry.)
+            log.warning("committing a group of %d %ss failed (%s); splitting it", len(group), group[0].kind, failure)
             self.ungrouped += 1
-            for job in group:
-                self._commit([job])
+            half = len(group) // 2
+            self._commit(group[:half])
+            self._commit(group[half:])
             return
         self.groups += 1
         self.grouped += len(group)

@@ -107,6 +107,31 @@ def test_an_item_that_breaks_its_group_fails_alone() -> None:
     assert writer.ungrouped >= 1
 
 
+def test_a_fault_of_the_database_is_not_retried_item_by_item() -> None:
+    """A locked or lost database is every item's answer at once: splitting the group would
+    only hold the writer thread up, one lock timeout per item."""
+    from sqlalchemy.exc import OperationalError
+
+    calls: list[int] = []
+
+    def locked(reports: list[Any], prepared: list[Any]) -> list[Any]:
+        calls.append(len(reports))
+        time.sleep(0.02)
+        raise OperationalError("INSERT …", {}, Exception("database is locked"))
+
+    writer = Writer(locked)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(writer.report(n, None) for n in range(12)), return_exceptions=True)
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        writer.shutdown()
+    assert all(isinstance(a, OperationalError) for a in answers)
+    assert sum(calls) == 12  # each report was tried once, in whatever groups it queued
+
+
 def test_single_jobs_raise_their_own_errors() -> None:
     writer = Writer(SlowLedger().submit_reports)
 
