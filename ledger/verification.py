@@ -5,10 +5,17 @@ for, where and when photos were taken, which other units' photos look alike, the
 window, the constituency's other units) and returns an assessment.
 
 - **agreed**: reports from at least ``required_organisations`` different organisations
-  carry exactly the same numbers (both ballots and registered voters), none of them is
-  flagged, and no other report disagrees. The earliest of them is accepted automatically.
-- **needs_review**: anything else that has at least one report with a flag, or reports
-  that disagree; the constituency head decides.
+  carry exactly the same numbers (both ballots and registered voters), none of them has a
+  blocking flag, and no other report disagrees. The earliest of them is accepted
+  automatically; advisory flags go with it, for the heads to see.
+- **needs_review**: anything else that has at least one report with a blocking flag, or
+  reports that disagree; the constituency head decides.
+
+Advisory flags (``ADVISORY_FLAGS``) say the photo's own metadata is missing: a photo sent
+through a messaging app loses its EXIF, and phones often have location off. Alone they do
+not hold a unit whose independent reports agree: on the night that would send most units
+to the heads' queue. Every other flag blocks, ``photo_outside_window`` too (a board
+photographed at 09:00 was not photographed after the count).
 - **waiting**: consistent so far, but not yet enough organisations.
 
 Flags (``Flag.code``):
@@ -34,7 +41,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Assessment", "Flag", "Lookalike", "PhotoEvidence", "Report", "assess_unit", "first_difference", "numbers_of"]
+__all__ = ["ADVISORY_FLAGS", "Assessment", "Flag", "Lookalike", "PhotoEvidence", "Report", "assess_unit", "first_difference", "numbers_of"]
+
+
+ADVISORY_FLAGS = frozenset({"photo_undated", "photo_unplaced"})
+"""Flags shown to reviewers that do not, alone, hold back an agreed unit."""
 
 
 @dataclass(frozen=True)
@@ -258,10 +269,11 @@ def assess_unit(
     organisations = tuple(sorted({r.organisation or r.signer for r in ordered}))
     if not ordered:
         return Assessment(unit, "waiting", None, (), (), ())
-    if flags:
+    if any(flag.code not in ADVISORY_FLAGS for flag in flags):
         return Assessment(unit, "needs_review", None, (), organisations, tuple(flags))
     (group,) = groups.values()
     independent = {r.organisation or r.signer for r in group}
     if len(independent) >= required_organisations:
-        return Assessment(unit, "agreed", group[0].record_cid, tuple(r.record_cid for r in group), organisations)
-    return Assessment(unit, "waiting", None, tuple(r.record_cid for r in group), organisations)
+        return Assessment(unit, "agreed", group[0].record_cid, tuple(r.record_cid for r in group), organisations,
+                          tuple(flags))
+    return Assessment(unit, "waiting", None, tuple(r.record_cid for r in group), organisations, tuple(flags))

@@ -89,7 +89,12 @@ def test_time_and_place_are_screened(review: ReviewService) -> None:
     report(review, "org-a", "BKK_1-0003", jpeg(9, taken=None, gps=False), jpeg(10))
     assert [code for code, _ in flags(review, "BKK_1-0003")] == ["photo_undated", "photo_unplaced"]
     queue = review.constituency_queue(["BKK_1"])
-    assert {item["unit"] for item in queue if item["outcome"] == "needs_review"} == {"BKK_1-0002", "BKK_1-0003"}
+    assert {item["unit"] for item in queue if item["outcome"] == "needs_review"} == {"BKK_1-0002"}
+    # Missing metadata is advisory: a second organisation that agrees gets the unit accepted,
+    # with the flags kept for the head to see.
+    report(review, "org-b", "BKK_1-0003", jpeg(11), jpeg(12))
+    assert review.replay.unit("BKK_1-0003").status == "accepted"
+    assert [code for code, _ in flags(review, "BKK_1-0003")] == ["photo_undated", "photo_unplaced"]
 
 
 def test_a_resaved_copy_of_another_units_photo_is_found(review: ReviewService) -> None:

@@ -74,10 +74,18 @@ def test_the_window_is_inclusive(moment: datetime) -> None:
 def test_a_photo_without_time_or_place_is_flagged() -> None:
     evidence = {**good(), "p1a": PhotoEvidence(None, BANGKOK), "p1b": PhotoEvidence(at(18), None)}
     assessment = assess(evidence)
-    assert assessment.outcome == "needs_review"
+    # Advisory: missing metadata alone (a messaging app strips EXIF) does not hold an agreed unit.
+    assert assessment.outcome == "agreed" and assessment.accepted_cid is not None
     assert codes(assessment) == [("photo_unplaced", "bafyrecord1"), ("photo_undated", "bafyrecord1")]  # roles in order
     assert "photo form_5_18 says nothing of where" in assessment.flags[0].detail
     assert "photo tally_board says nothing of when" in assessment.flags[1].detail
+
+
+def test_missing_metadata_goes_with_a_blocking_flag_to_review() -> None:
+    evidence = {**good(), "p1a": PhotoEvidence(None, BANGKOK), "p2b": PhotoEvidence(at(9), BANGKOK)}
+    assessment = assess(evidence)
+    assert assessment.outcome == "needs_review"
+    assert {code for code, _ in codes(assessment)} == {"photo_undated", "photo_outside_window"}
 
 
 def test_a_photo_nothing_is_known_of_has_neither() -> None:
