@@ -484,12 +484,10 @@ class ReviewService:
                 elif not allowed and not self.open_reporting:
                     answers[position] = NotPermitted(f"{who} is not a member of the coalition's hierarchy; "
                                                      "a coordinator registers volunteers and assigns their units")
-        group: list[Prepared] = []
-        positions: list[int] = []
-        # A prepare worker cannot see the photo index (it checked only that the blocks are
-        # stored): its tallies' photo links are checked here, in one query for the group.
-        photos_here = self.ledger.image_photos(
-            cid for ready in (prepared or ()) if isinstance(ready, Prepared) for _, cid in _photo_links(ready.row["document"]))
+        # Tallies that no prepare worker prepared are prepared here, their photo links
+        # checked only for stored blocks, as a worker checks them (it cannot see the photo
+        # index); then every link of the group is checked against the index in one query.
+        readied: dict[int, Prepared] = {}
         for position, (submission, _) in enumerate(reports):
             if answers[position] is not None:
                 continue
@@ -497,21 +495,27 @@ class ReviewService:
             if isinstance(ready, LedgerError):
                 answers[position] = ready
                 continue
-            if isinstance(ready, Prepared):
-                unknown = [(role, cid) for role, cid in _photo_links(ready.row["document"]) if cid not in photos_here]
-                if unknown:  # the message validation gives when it checks the index itself
-                    answers[position] = InvalidTally([FieldError(("photos", role), f"photo {cid} is not stored here; "
-                                                                 "upload it first") for role, cid in unknown])
+            if ready is None:
+                try:
+                    ready = self.ledger.prepare_tally(submission, index=self.photo_uses, links_checked_by_caller=True)
+                except LedgerError as refused:
+                    answers[position] = refused
                     continue
-            try:
-                if ready is None:
-                    group.append(self.ledger.prepare_tally(submission, index=self.photo_uses))
-                else:
-                    uses = self.photo_uses(ready.row["cid"], ready.row["document"])
-                    group.append(replace(ready, index=(*ready.index, *uses)))
-                positions.append(position)
-            except LedgerError as refused:
-                answers[position] = refused
+            else:
+                ready = replace(ready, index=(*ready.index, *self.photo_uses(ready.row["cid"], ready.row["document"])))
+            readied[position] = ready
+        photos_here = self.ledger.image_photos(
+            cid for ready in readied.values() for _, cid in _photo_links(ready.row["document"]))
+        group: list[Prepared] = []
+        positions: list[int] = []
+        for position, ready in readied.items():
+            unknown = [(role, cid) for role, cid in _photo_links(ready.row["document"]) if cid not in photos_here]
+            if unknown:  # the message validation gives when it checks the index itself
+                answers[position] = InvalidTally([FieldError(("photos", role), f"photo {cid} is not stored here; "
+                                                             "upload it first") for role, cid in unknown])
+                continue
+            group.append(ready)
+            positions.append(position)
         created: set[str] = set()
         for position, answer in zip(positions, self.ledger.commit(group), strict=True):
             answers[position] = answer

@@ -140,9 +140,12 @@ class Preparer:
         """The key receipts are signed with (handed to ``ledger.preparing`` workers)."""
         return self._receipt_key
 
-    def tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None) -> Prepared:
-        """Validate a signed tally (``InvalidTally`` with every field error) and prepare it."""
-        node = validate_tally(submission, election=self.election, photo_exists=self.photo_exists)
+    def tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None,
+              photo_exists: Callable[[CID], bool] | None = None) -> Prepared:
+        """Validate a signed tally (``InvalidTally`` with every field error) and prepare it
+        (``photo_exists`` in place of this preparer's own, for a caller that checks a group's
+        photo links against the index itself)."""
+        node = validate_tally(submission, election=self.election, photo_exists=photo_exists or self.photo_exists)
         unit = self.election.polling_unit(str(node["polling_unit"]))
         return self.entry(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
                           signer=str(node["submitter"]), entry_id=str(node["submission_id"]), index=index)
@@ -246,9 +249,15 @@ class Ledger:
         return _single(self.commit([self.prepare(node, kind=kind, subject=subject, constituency_id=constituency_id,
                                                  signer=signer, entry_id=entry_id)]))
 
-    def prepare_tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None) -> Prepared:
-        """Validate a signed tally (``InvalidTally`` with every field error) and prepare it."""
-        return self.preparer.tally(submission, index=index)
+    def prepare_tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None,
+                      links_checked_by_caller: bool = False) -> Prepared:
+        """Validate a signed tally (``InvalidTally`` with every field error) and prepare it.
+
+        Its photo links must name photos of the index (one query each), unless
+        ``links_checked_by_caller``: then only their blocks must be stored, and the caller
+        checks the links of a whole group in one query (``ReviewService.submit_reports``)."""
+        return self.preparer.tally(submission, index=index,
+                                   photo_exists=self.content.has_block if links_checked_by_caller else None)
 
     def prepare(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
                 entry_id: str, index: IndexRows | None = None) -> Prepared:
