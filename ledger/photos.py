@@ -50,8 +50,10 @@ What :func:`ingest_photo` does, in order
      at the primary item) and ``iloc`` gives its extents, which may be anywhere in the
      file, usually in ``mdat`` after the image data. Extents in ``idat`` are read too.
 
-   Memory is therefore bounded by the caller's piece size, the content store's one partial
-   256 KiB chunk, the header, the head and the EXIF copy, whatever the photo's size.
+   While it streams, memory is therefore bounded by the caller's piece size, the content
+   store's one partial 256 KiB chunk, the header, the head and the EXIF copy, whatever the
+   photo's size; the perceptual hash (step 4) then reads a photo of up to
+   ``PERCEPTUAL_HASH_MAX_BYTES`` back whole.
 4. **After.** Identifying tags in EXIF found only while streaming (a HEIC keeps it after
    the image) raise :class:`IdentifyingMetadata` now; the blocks stored stay unreferenced
    and, with no photo row, no tally can link them. Then :func:`perceptual_hash` is computed
@@ -166,8 +168,10 @@ DEFAULT_MAX_SIDE = 20_000
 """Default of ``TALLY_MAX_PHOTO_SIDE``: the longest side allowed, in pixels."""
 PERCEPTUAL_HASH_MAX_BYTES = 16 * 1024 * 1024
 """A streamed photo up to this size is read back from the store once to compute its perceptual hash."""
-PERCEPTUAL_HASH_MAX_DECODED_PIXELS = 16_000_000
-"""Images other than JPEG (which decodes at 1/8 scale) are hashed only up to this many pixels."""
+PERCEPTUAL_HASH_MAX_DECODED_PIXELS = 4_000_000
+"""Images other than JPEG (which decodes at 1/8 scale) are hashed only up to this many
+pixels: a PNG of a few KiB may declare millions of flat pixels, and decoding it whole costs
+the server 4 bytes and some CPU for each (phones send JPEG or HEIC)."""
 
 IDENTIFYING_EXIF_TAGS: dict[int, str] = {
     0x013B: "Artist",

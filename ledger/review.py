@@ -664,13 +664,18 @@ class ReviewService:
         wanted: dict[tuple[int, int], set[str]] = {}
         for cid, value in hashes.items():
             for band, part in enumerate(hash_bands(value)):
-                wanted.setdefault((band, part), set()).add(cid)
+                if _informative_band(part):
+                    wanted.setdefault((band, part), set()).add(cid)
         found: dict[str, dict[str, int]] = {}
         for band in range(4):
             parts = sorted(part for b, part in wanted if b == band)
             for start in range(0, len(parts), 500):
+                chunk = parts[start:start + 500]
+                # Bounded: a band value that thousands of photos share says little, and
+                # fetching them all for every photo would grow with the square of the night.
                 rows = session.execute(select(PhotoHashBand.value, PhotoHashBand.photo_cid, PhotoHashBand.perceptual_hash)
-                                       .where(PhotoHashBand.band == band, PhotoHashBand.value.in_(parts[start:start + 500])))
+                                       .where(PhotoHashBand.band == band, PhotoHashBand.value.in_(chunk))
+                                       .limit(_LOOKALIKE_CANDIDATES * len(chunk)))
                 for row in rows:
                     for cid in wanted[(band, row.value)]:
                         if row.photo_cid == cid:
@@ -1044,6 +1049,16 @@ def _is_unit_id(area: str) -> bool:
     """A polling unit id has the form ``<constituency>-<4 digits>``; a constituency id has no dash."""
     constituency, dash, number = area.rpartition("-")
     return bool(dash and constituency) and len(number) == 4 and number.isascii() and number.isdigit()
+
+
+_LOOKALIKE_CANDIDATES = 64
+"""Candidates read per band value looked up (the query's limit is this times the values)."""
+
+
+def _informative_band(part: int) -> bool:
+    """A 16-bit band of a perceptual hash worth looking up: not (nearly) all one way, as the
+    bands of flat regions (sky, a blank wall, the margin of a form) are."""
+    return 3 <= part.bit_count() <= 13
 
 
 def _photo_links(document: Mapping[str, Any]) -> list[tuple[str, str]]:
