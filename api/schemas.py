@@ -408,7 +408,7 @@ class QuarantinedPublic(BaseModel):
                     "replayed as a decision, or sealed into a batch")
     entry: str = Field(description="The entry's record CID (a polling unit when a whole unit could not be screened)")
     subject: str = Field(description="The polling unit or constituency it is about")
-    reason: str
+    reason: str | None = Field(description="Why (for the war room, the admin and auditors; null for everyone else)")
     since: str = Field(description="When this process first set it aside (UTC)")
 
 

@@ -375,7 +375,8 @@ class Auditor:
             for item in readiness.json().get("entries", []):
                 report.mismatches.append(Mismatch(
                     "entry set aside by the server", f"{item.get('stage')} of {item.get('entry')} ({item.get('subject')})",
-                    "an entry the server can use", str(item.get("reason"))))
+                    "an entry the server can use",
+                    str(item.get("reason") or "set aside (the reason is shown with an auditor key, --api-key)")))
         published = polite_get(self.api, f"{self.api_url}/v1/aggregates/certified/constituencies")
         if published.status_code != 200:
             report.mismatches.append(Mismatch("published aggregates", "certified constituencies", "HTTP 200",

@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Header, Response
 
-from api.deps import EVERYONE, AreaPath, StateDep, access
+from api.deps import EVERYONE, AreaPath, CallerDep, StateDep, access
 from api.schemas import (
     CandidatePublic,
     ConstituencyPublic,
@@ -83,16 +83,23 @@ async def health(state: StateDep) -> HealthPublic:
 
 
 @router.get("/ready", response_model=ReadyPublic, tags=["service"], **access(*EVERYONE))
-async def ready(state: StateDep) -> ReadyPublic:
+async def ready(state: StateDep, caller: CallerDep) -> ReadyPublic:
     """Readiness: whether every ledger entry could be counted, screened, replayed and sealed.
 
     An entry that cannot (one written before validation was strict, a database row lost
-    or edited by hand) is set aside and listed here, with the reason; the service goes on
-    serving everything else, so the answer is 200 either way. ``tally verify all --api``
-    reports these entries too."""
+    or edited by hand) is set aside and listed here; the service goes on serving everything
+    else, so the answer is 200 either way. The reason (an error's own text, which may quote
+    the database) is shown to the war room, the admin and auditors; everyone else sees the
+    stage, the entry and its subject. ``tally verify all --api`` reports these entries too."""
     quarantine = state.ledger_app.quarantine
+    told = caller.role in REASON_READERS
     return ReadyPublic(
         status="degraded" if len(quarantine) else "ready", election=state.ledger_app.election.id,
         entries_counted=state.aggregates.cursor, quarantined=len(quarantine),
-        entries=[QuarantinedPublic(**item.as_json()) for item in quarantine.items(100)],
+        entries=[QuarantinedPublic(**{**item.as_json(), **({} if told else {"reason": None})})
+                 for item in quarantine.items(100)],
     )
+
+
+REASON_READERS = ("war_room", "admin", "auditor")
+"""Who reads why an entry was set aside."""
