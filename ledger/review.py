@@ -922,6 +922,17 @@ class ReviewService:
             "constituencies_ready": ready,
         }
 
+    def may_see_uploader(self, caller: Caller, photo_cid: str) -> bool:
+        """Whether ``caller`` sees who uploaded a photo, besides the uploader: the rule of
+        ``may_see_reporters`` for any unit a report used the photo for."""
+        if caller.role in ("war_room", "admin"):
+            return True
+        if caller.role != "constituency_head":
+            return False
+        with self.database.session() as session:
+            units = set(session.scalars(select(PhotoUse.unit).where(PhotoUse.photo_cid == photo_cid)))
+        return any(self.may_see_reporters(caller, unit) for unit in units)
+
     def may_see_reporters(self, caller: Caller, unit_id: str) -> bool:
         """Whether ``caller`` sees who reported a unit (``unit_review(full=True)``): the war
         room and the admin, and a head whose constituencies (API key scope, or assignments

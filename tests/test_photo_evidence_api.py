@@ -1,7 +1,8 @@
 """Issue 11 over HTTP: what is public of a photo, and which uploads are refused (422).
 
-- The uploader's address is shown only to the uploader and to reviewers (heads, the war
-  room, admins); anonymous callers, newsrooms and other volunteers get ``uploader: null``.
+- The uploader's address is shown only to the uploader and to reviewers (the war room,
+  admins, and heads of a constituency whose report used the photo); anonymous callers,
+  newsrooms and other volunteers get ``uploader: null``.
 - The time and exact place stay public: they are evidence, and they are in the bytes.
 - A 24-byte "HEIC", a PNG declaring 30,000 x 30,000 pixels and a JPEG carrying its owner's
   name are refused with 422, the reason, and nothing indexed.
@@ -40,7 +41,8 @@ def test_the_uploader_is_shown_only_to_the_uploader_and_to_reviewers(world: ApiW
             for role in ("anonymous", "newsroom", "auditor", "other_volunteer", "volunteer",
                          "constituency_head", "war_room", "admin")}
     for role, view in seen.items():
-        shown = role in ("volunteer", "constituency_head", "war_room", "admin")
+        # a head sees it only once a report of their constituency uses it (below)
+        shown = role in ("volunteer", "war_room", "admin")
         assert view["uploader"] == (VOLUNTEER if shown else None), role
         assert VOLUNTEER.lower() not in json.dumps(view).lower() or shown, role
         assert OTHER_VOLUNTEER.lower() not in json.dumps(view).lower(), role
@@ -82,3 +84,26 @@ def test_a_photo_naming_its_owner_is_refused_with_the_tag(world: ApiWorld) -> No
     message = body["errors"][0]["message"]
     assert "CameraOwnerName (0xA430)" in message and "BodySerialNumber (0xA431)" in message
     assert "the app must strip" in message
+
+
+def test_a_head_sees_the_uploader_only_of_photos_used_in_their_constituency(world: ApiWorld) -> None:
+    """The rule of the unit review: a head judges the reports of their own constituency."""
+    from tests.factories import VOLUNTEER_KEY, tally_json
+    from wallets.tally_client import sign_tally
+
+    data = (PHOTOS / "jpeg_exif_gps.jpg").read_bytes()
+    cid = upload(world, data).json()["cid"]  # type: ignore[attr-defined]
+    election = world.state.ledger_app.election
+    tally = {**tally_json(election, "BKK_1-0001"), "photos": {"tally_board": cid, "form_5_18": cid}}
+    assert world.client.post("/v1/tallies", json=sign_tally(tally, VOLUNTEER_KEY, election),
+                             headers=world.headers("volunteer")).status_code == 201
+    _, here = world.state.access.create_principal(role="constituency_head", name="head of BKK_1",
+                                                  scope={"constituencies": ["BKK_1"]})
+    _, elsewhere = world.state.access.create_principal(role="constituency_head", name="head of CMI_1",
+                                                       scope={"constituencies": ["CMI_1"]})
+
+    def seen(token: str) -> object:
+        return world.client.get(f"/v1/photos/{cid}", headers={"Authorization": f"Bearer {token}"}).json()["uploader"]  # type: ignore[no-any-return]
+
+    assert seen(here) == VOLUNTEER
+    assert seen(elsewhere) is None

@@ -47,16 +47,14 @@ PHOTO_BODY = {
 }
 
 
-PHOTO_REVIEWERS = ("constituency_head", "war_room", "admin")
-"""Who sees a photo's uploader (besides the uploader): the people who judge the evidence."""
-
-
-def photo_public(row: Photo, caller: Caller) -> PhotoPublic:
-    """The photo's metadata as ``caller`` may see it: the uploader only for the uploader and reviewers."""
+def photo_public(row: Photo, caller: Caller, *, reviewer: bool = False) -> PhotoPublic:
+    """The photo's metadata as ``caller`` may see it: the uploader only for the uploader and,
+    with ``reviewer``, for one who judges the reports it was used for
+    (``ReviewService.may_see_uploader``)."""
     exif = dict(row.exif or {})
     gps = exif.get("gps") if isinstance(exif.get("gps"), dict) else None
     taken_at = exif.get("taken_at") if isinstance(exif.get("taken_at"), str) else None
-    shown = caller.role in PHOTO_REVIEWERS or (caller.address is not None and caller.address == row.uploader)
+    shown = reviewer or (caller.address is not None and caller.address == row.uploader)
     return PhotoPublic(cid=row.cid, size=row.size, media_type=row.media_type, width=row.width, height=row.height,
                        taken_at=taken_at, gps=gps, exif=exif, uploaded_at=format_time(row.uploaded_at),
                        uploader=row.uploader if shown else None)
@@ -146,10 +144,15 @@ async def index_photo(state: AppState, caller: Caller, info: PhotoInfo) -> tuple
 @router.get("/photos/{cid}", response_model=PhotoPublic, **access(*EVERYONE, errors=(404,)))
 async def photo_metadata(cid: CidPath, state: StateDep, caller: CallerDep) -> PhotoPublic:
     """What is known of an uploaded photo: size, type, pixels, EXIF time and place. Who
-    uploaded it only for the uploader, heads, the war room and admins. The bytes are at
-    ``GET /v1/content/{cid}``."""
+    uploaded it only for the uploader, the war room, admins and the heads of a constituency
+    whose report used it (the rule of the unit review). The bytes are at ``GET /v1/content/{cid}``."""
     canonical = str(CID.parse(cid))
-    return photo_public(await run_in_threadpool(state.ledger.photo, canonical), caller)
+
+    def read() -> PhotoPublic:
+        row = state.ledger.photo(canonical)
+        return photo_public(row, caller, reviewer=state.review.may_see_uploader(caller, canonical))
+
+    return await run_in_threadpool(read)
 
 
 @router.post(
