@@ -438,6 +438,9 @@ class AccessService:
         self.clock = clock
         self._principals = _TTLCache(cache_seconds)
         self._volunteers = _TTLCache(cache_seconds)
+        self._generation_floor: dict[str, int] = {}
+        """The generation each address's sessions were ended at in this process: a lookup
+        that read the old one just before may cache it after, and must not win."""
         self._session_roles = _TTLCache(cache_seconds)
 
     # -- principals ----------------------------------------------------------------
@@ -560,13 +563,14 @@ class AccessService:
         """The address's current session generation; ``None`` when it is not (or no longer)
         a registered volunteer. Cached; ``end_sessions`` drops the entry at once."""
         hit, generation = self._volunteers.get(address)
-        if hit:
-            return generation  # type: ignore[no-any-return]
-        with self.database.session() as session:
-            row = session.get(Volunteer, address)
-            generation = (row.session_generation or 0) if row is not None and row.revoked_at is None else None
-        self._volunteers.put(address, generation)
-        return generation
+        if not hit:
+            with self.database.session() as session:
+                row = session.get(Volunteer, address)
+                generation = (row.session_generation or 0) if row is not None and row.revoked_at is None else None
+            self._volunteers.put(address, generation)
+        if generation is None:
+            return None
+        return max(int(generation), self._generation_floor.get(address, 0))
 
     def end_sessions(self, address: str) -> Volunteer:
         """End every session of ``address`` (its tokens so far stop working), by moving its
@@ -577,11 +581,12 @@ class AccessService:
                 raise NotFound(f"{address} is not a registered volunteer")
             session.execute(update(Volunteer).where(Volunteer.address == address).values(
                 session_generation=Volunteer.session_generation + 1, sessions_ended_at=self.clock()))
-        self._volunteers.discard(address)
-        self._session_roles.discard(address)
         with self.database.session() as session:
             row = session.get(Volunteer, address)
         assert row is not None
+        self._generation_floor[address] = row.session_generation or 0
+        self._volunteers.discard(address)
+        self._session_roles.discard(address)
         return row
 
     def sign_out(self, caller: Caller) -> Volunteer:

@@ -529,3 +529,21 @@ def test_a_raw_latin_1_superscript_in_a_token_header_is_a_401(app_client: TestCl
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")  # type: ignore[misc]
     assert start["status"] == 401, body
     assert b"malformed session token" in body
+
+
+def test_a_lookup_racing_the_sign_out_cannot_bring_the_old_generation_back(api_state) -> None:  # type: ignore[no-untyped-def]
+    """A request that read the generation just before ``end_sessions`` may put it in the
+    cache just after: the token it belongs to must still be refused."""
+    from ledger.access import Unauthenticated
+    from tests.test_api_support import VOLUNTEER
+
+    access = api_state.access
+    access.register_volunteer(address=VOLUNTEER, name="volunteer 42")
+    access._volunteers.ttl = 60.0  # the cache on, as in production
+    token, _ = access.sessions.issue(VOLUNTEER, generation=access._session_generation(VOLUNTEER) or 0)
+    assert access.authenticate(token, client_ip=None).address == VOLUNTEER
+    stale = access._session_generation(VOLUNTEER)
+    access.end_sessions(VOLUNTEER)
+    access._volunteers.put(VOLUNTEER, stale)  # the racing lookup lands after the sign-out
+    with pytest.raises(Unauthenticated):
+        access.authenticate(token, client_ip=None)
