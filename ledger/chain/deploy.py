@@ -299,8 +299,10 @@ def deploy_evidence_anchor(
                 receipt = _receipt(web3, attempt["tx_hash"])
                 if receipt is not None:
                     break
-            if receipt is None and mined_nonce != recorded["nonce"]:
+            if receipt is None and mined_nonce > recorded["nonce"]:
                 recorded = None  # its nonce went to another transaction: nothing of it was deployed
+            # (below it, an earlier transaction of the deployer is still pending: the recorded
+            # one can still be mined, so it is sent again rather than a second one signed)
         if receipt is None:
             if recorded is None:
                 nonce = int(web3.eth.get_transaction_count(deployer.address, "pending"))
