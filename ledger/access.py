@@ -679,7 +679,7 @@ class AccessService:
         if token.startswith(API_KEY_PREFIX):
             hit, caller = self._principals.get(hash_api_key(token))
             return caller if hit else None
-        raise Unauthenticated("unknown kind of token: expected an API key (tly_…) or a volunteer session (tvs1.…)")
+        raise Unauthenticated("unknown kind of token: expected an API key (tly_…) or a volunteer session (tvs2.…)")
 
     def authenticate(self, token: str | None, *, client_ip: str | None) -> Caller:
         """The caller a bearer token stands for (``None``: anonymous); raises ``Unauthenticated``."""
@@ -692,7 +692,7 @@ class AccessService:
             self._session_roles.put(address, role)  # the role of a member's level, for peek
             return Caller(role=role, rate_key=f"{role}:{address}", name=address, address=address)
         if not token.startswith(API_KEY_PREFIX):
-            raise Unauthenticated("unknown kind of token: expected an API key (tly_…) or a volunteer session (tvs1.…)")
+            raise Unauthenticated("unknown kind of token: expected an API key (tly_…) or a volunteer session (tvs2.…)")
         digest = hash_api_key(token)
         hit, caller = self._principals.get(digest)
         if hit:
