@@ -429,6 +429,14 @@ class Aggregates:
                 self._cursor = rows[-1].id
                 read += len(rows)
 
+    def countable(self, constituency_id: str, document: Mapping[str, Any]) -> bool:
+        """Whether a tally's numbers can be counted at all (what ``refresh`` sets aside otherwise)."""
+        try:
+            self._layout.result(constituency_id, document, "")
+        except Exception:  # noqa: BLE001
+            return False
+        return True
+
     def set_certified(self, unit_id: str, document: Mapping[str, Any] | None, record_cid: str = "") -> None:
         """Count a unit in the certified view with ``document``'s numbers, or remove it.
 

@@ -115,6 +115,8 @@ class ReviewService:
         self._record_units: dict[str, str] = {}
         self._record_corrects: dict[str, list[str]] = {}
         self._decision_cursor = 0
+        self._set_aside_reports: set[str] = set()
+        """Reports whose numbers cannot be read: screened past, so their unit's others are."""
 
     # -- replay -------------------------------------------------------------------
 
@@ -563,11 +565,33 @@ class ReviewService:
                 for unit_id in units:
                     try:
                         assessments.update(self._screen_chunk([unit_id]))
-                    except Exception as exc:  # noqa: BLE001
-                        self.aggregates.quarantine.add("screening", unit_id, unit_id, exc)
+                    except Exception as first:  # noqa: BLE001
+                        # Set aside the unit's records whose numbers cannot be read, and
+                        # screen its other reports without them; the unit itself only if
+                        # it still fails.
+                        failure: Exception = first
+                        if self._set_aside_unreadable(unit_id):
+                            try:
+                                assessments.update(self._screen_chunk([unit_id]))
+                                continue
+                            except Exception as again:  # noqa: BLE001
+                                failure = again
+                        self.aggregates.quarantine.add("screening", unit_id, unit_id, failure)
                     else:
                         self.aggregates.quarantine.discard("screening", unit_id)
         return assessments
+
+    def _set_aside_unreadable(self, unit_id: str) -> bool:
+        """Set aside the reports of ``unit_id`` whose numbers cannot be read; True if any."""
+        constituency_id = self.election.polling_unit(unit_id).constituency_id
+        found = False
+        for report in self._reports([unit_id])[unit_id]:
+            if not self.aggregates.countable(constituency_id, report.document):
+                self._set_aside_reports.add(report.record_cid)
+                self.aggregates.quarantine.add("screening", report.record_cid, unit_id,
+                                               "its numbers cannot be read; the unit's other reports are screened without it")
+                found = True
+        return found
 
     def _screen_chunk(self, unit_ids: list[str]) -> dict[str, Assessment]:
         with self._lock:
@@ -605,7 +629,7 @@ class ReviewService:
                 .order_by(Entry.id)
             ).all()
         for row in rows:
-            if row.cid not in self.replay.unit(row.polling_unit).rejected:
+            if row.cid not in self.replay.unit(row.polling_unit).rejected and row.cid not in self._set_aside_reports:
                 found[row.polling_unit].append(
                     Report(row.cid, row.id, row.signer, row.organisation_id, row.document, held=row.flagged_at is not None))
         return found

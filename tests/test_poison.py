@@ -335,3 +335,22 @@ def test_the_auditor_counts_exactly_what_the_server_can_count() -> None:
         assert counted is server_counts
     with pytest.raises(InvalidTally, match="reporting window"):
         check_stored_tally(late, election=ELECTION)
+
+
+def test_a_unit_with_one_unreadable_report_is_screened_on_its_others(review_service: Any) -> None:  # noqa: F811
+    """A corrupt row set aside the whole unit's screening, so its good reports were never
+    accepted. Now only the row is set aside, and the agreeing reports carry the unit."""
+    from tests.test_review import CONSTITUENCY, tally
+
+    service = review_service
+    unit = [u.id for u in service.election.polling_units(CONSTITUENCY)][0]
+    broken = service.submit_report(tally(service, "org-c", unit, c1=150)).receipt["record_cid"]
+    with service.database.session() as session:
+        row = session.scalars(select(Entry).where(Entry.cid == broken)).one()
+        document = dict(row.document)
+        document["constituency"] = {**document["constituency"], "ballots_cast": "many"}
+        session.execute(update(Entry).where(Entry.cid == broken).values(document=document))
+    service.submit_report(tally(service, "org-a", unit))
+    service.submit_report(tally(service, "org-b", unit))
+    assert service.replay.unit(unit).status == "accepted"
+    assert [(e.stage, e.entry) for e in service.aggregates.quarantine.items()] == [("screening", broken)]
