@@ -19,14 +19,13 @@ import csv
 import io
 import json
 import threading
-from array import array
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
+from ledger.counting import UnitResult, VectorLayout, layout_of
 from ledger.db import Entry
 from ledger.election import Constituency, Election
 from ledger.errors import NotFound
@@ -36,61 +35,17 @@ from ledger.seats import allocate_party_list, project_house
 __all__ = ["VIEWS", "AggregateView", "Aggregates", "UnitResult"]
 
 VIEWS = ("unofficial", "certified")
-_INT32 = 1 << 31
 _PAGE = 5000
-
-
-@dataclass(frozen=True, slots=True)
-class UnitResult:
-    """One unit's counted numbers: [ballots_cast, invalid, no_vote, *votes] for each ballot.
-
-    The vectors are compact arrays (never changed once made): a view holds one per unit,
-    and the party list has a place for each of the 67 parties, so a tuple of Python ints
-    cost about 400 bytes more per unit and view."""
-
-    constituency: array[int]
-    party_list: array[int]
-    record_cid: str
-    entry_id: int = 0
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class _Layout:
-    """Fixed vector positions of candidates (per constituency) and parties (nationally)."""
-
-    def __init__(self, election: Election):
-        self.election = election
-        self.party_numbers = sorted(election.parties_by_number)
-        self.party_index = {str(n): 3 + i for i, n in enumerate(self.party_numbers)}
-        self.candidate_numbers = {cid: sorted(c.candidates) for cid, c in election.constituencies.items()}
-        self.candidate_index = {
-            cid: {str(n): 3 + i for i, n in enumerate(numbers)} for cid, numbers in self.candidate_numbers.items()
-        }
-
-    def result(self, constituency_id: str, document: Mapping[str, Any], record_cid: str, entry_id: int = 0) -> UnitResult:
-        def vector(ballot: Mapping[str, Any], index: Mapping[str, int]) -> array[int]:
-            values = [0] * (3 + len(index))
-            values[0], values[1], values[2] = ballot["ballots_cast"], ballot["invalid"], ballot["no_vote"]
-            for number, votes in ballot["votes"].items():
-                values[index[number]] += votes
-            # Validated counts are at most a unit's voters; 64 bits for anything larger.
-            return array("i" if min(values) >= -_INT32 and max(values) < _INT32 else "q", values)
-
-        return UnitResult(
-            vector(document["constituency"], self.candidate_index[constituency_id]),
-            vector(document["party_list"], self.party_index),
-            record_cid,
-            entry_id,
-        )
-
-
 class AggregateView:
     """One view's state. Read methods return JSON-ready dicts; all are thread-safe."""
 
-    def __init__(self, name: str, layout: _Layout):
+    def __init__(self, name: str, layout: VectorLayout):
         self.name = name
         self._layout = layout
         self._election = layout.election
@@ -387,7 +342,7 @@ class Aggregates:
         self.election = election
         self.quarantine = quarantine if quarantine is not None else Quarantine()
         """Entries that could not be counted: set aside, never a reason to stop counting."""
-        layout = _Layout(election)
+        layout = layout_of(election)
         self._layout = layout
         self._views = {name: AggregateView(name, layout) for name in VIEWS}
         self._cursor = 0
@@ -428,14 +383,6 @@ class Aggregates:
                     unofficial.set_unit(row.polling_unit, result, only_newer=True)
                 self._cursor = rows[-1].id
                 read += len(rows)
-
-    def countable(self, constituency_id: str, document: Mapping[str, Any]) -> bool:
-        """Whether a tally's numbers can be counted at all (what ``refresh`` sets aside otherwise)."""
-        try:
-            self._layout.result(constituency_id, document, "")
-        except Exception:  # noqa: BLE001
-            return False
-        return True
 
     def set_certified(self, unit_id: str, document: Mapping[str, Any] | None, record_cid: str = "") -> None:
         """Count a unit in the certified view with ``document``'s numbers, or remove it.

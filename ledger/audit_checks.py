@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ledger import counting
 from ledger.content.local import LocalBlockStore
 from ledger.content.store import ContentStore
 from ledger.core import dagcbor
@@ -130,24 +131,15 @@ def check_tally(node: Mapping[str, Any], election: Election | None, where: str, 
 
 
 def countable(node: Mapping[str, Any], election: Election | None) -> bool:
-    """Whether the server's aggregates can count this tally (``ledger.aggregates``): every
-    vote key is a ballot number of its unit's constituency or the party list, written as
-    the ledger writes it, and every count a whole number. What they cannot count they set
-    aside, so the auditor leaves it out of the certified numbers too."""
+    """Whether the server's aggregates can count this tally: the same rule
+    (``ledger.counting``), so the auditor leaves out what the server sets aside."""
     if election is None:
         return True
     try:
-        constituency = election.constituency(election.polling_unit(str(node["polling_unit"])).constituency_id)
-        known = {"constituency": {str(n) for n in constituency.candidates},
-                 "party_list": {str(n) for n in election.parties_by_number}}
-        for ballot, numbers in known.items():
-            counts = node[ballot]
-            values = [counts["ballots_cast"], counts["invalid"], counts["no_vote"], *counts["votes"].values()]
-            if not set(counts["votes"]) <= numbers or not all(type(v) is int for v in values):
-                return False
-    except (LedgerError, KeyError, TypeError, AttributeError):
+        constituency_id = election.polling_unit(str(node["polling_unit"])).constituency_id
+    except (LedgerError, KeyError):
         return False
-    return True
+    return counting.countable(constituency_id, node, election)
 
 
 def check_records(source: ContentSource, values: list[tuple[str, str, str]], where: str,

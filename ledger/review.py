@@ -34,6 +34,7 @@ from ledger.aggregates import Aggregates
 from ledger.core.cid import CID
 from ledger.core.record import sign_entry
 from ledger.core.signing import address_from_private_key, to_checksum_address
+from ledger.counting import countable
 from ledger.db import (
     Assignment,
     ConstituencyReview,
@@ -586,7 +587,7 @@ class ReviewService:
         constituency_id = self.election.polling_unit(unit_id).constituency_id
         found = False
         for report in self._reports([unit_id])[unit_id]:
-            if not self.aggregates.countable(constituency_id, report.document):
+            if not countable(constituency_id, report.document, self.election):
                 self._set_aside_reports.add(report.record_cid)
                 self.aggregates.quarantine.add("screening", report.record_cid, unit_id,
                                                "its numbers cannot be read; the unit's other reports are screened without it")

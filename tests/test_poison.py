@@ -317,13 +317,13 @@ def test_tally_verify_leaves_no_temporary_directory_behind(
 def test_the_auditor_counts_exactly_what_the_server_can_count() -> None:
     """A record that breaks a rule tightened later (its time outside the window) is named
     but still counted, as the server counts it; one the server cannot count is left out."""
-    from ledger.aggregates import _Layout
     from ledger.audit_checks import countable
+    from ledger.counting import layout_of
 
     good = validate_tally(signed_tally(ELECTION), election=ELECTION, photo_exists=lambda _c: True)
     late = {**good, "submitted_at": "2026-12-02T10:00:00Z"}
     poisoned_record = poisoned_node(ELECTION, "๓๑", unit="BKK_1-0001")
-    layout = _Layout(ELECTION)
+    layout = layout_of(ELECTION)
     for node, server_counts in ((good, True), (late, True), (poisoned_record, False)):
         assert countable(node, ELECTION) is server_counts
         document = node_to_json(node)
