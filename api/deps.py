@@ -8,8 +8,8 @@ the 401/403/429 answers. Authentication and rate limiting run once per request
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Mapping
-from typing import Annotated, Any
+from collections.abc import AsyncIterable, Callable, Mapping
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
@@ -105,23 +105,26 @@ def malformed_credentials(error: ValueError) -> Unauthenticated:
                            "exactly as it was issued, or sign in again at POST /v1/auth/challenge")
 
 
-def peek_caller(state: AppState, token: str | None, *, client_ip: str | None) -> Caller | None:
-    """``state.access.peek`` (no I/O), with any ``ValueError`` of the token's parsing as 401."""
+T = TypeVar("T")
+
+
+def _credentials_checked(check: Callable[..., T], token: str | None, client_ip: str | None) -> T:
+    """``check(token, client_ip=…)`` with any ``ValueError`` of the token's parsing as 401."""
     try:
-        return state.access.peek(token, client_ip=client_ip)
+        return check(token, client_ip=client_ip)
     except LedgerError:
         raise
     except ValueError as error:
         raise malformed_credentials(error) from None
+
+
+def peek_caller(state: AppState, token: str | None, *, client_ip: str | None) -> Caller | None:
+    """``state.access.peek`` (no I/O), with any ``ValueError`` of the token's parsing as 401."""
+    return _credentials_checked(state.access.peek, token, client_ip)
 
 
 def _authenticate(state: AppState, token: str | None, client_ip: str | None) -> Caller:
-    try:
-        return state.access.authenticate(token, client_ip=client_ip)
-    except LedgerError:
-        raise
-    except ValueError as error:
-        raise malformed_credentials(error) from None
+    return _credentials_checked(state.access.authenticate, token, client_ip)
 
 
 async def get_caller(request: Request, state: StateDep) -> Caller:

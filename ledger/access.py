@@ -297,6 +297,14 @@ def is_session_token(token: str) -> bool:
     return token.startswith((SESSION_PREFIX, LEGACY_SESSION_PREFIX))
 
 
+def _token_number(text: str, max_digits: int, refusal: Unauthenticated) -> int:
+    """A number field of a session token, by the strict rule; ``refusal`` otherwise."""
+    try:
+        return parse_decimal(text, max_digits=max_digits)
+    except InvalidNumber:
+        raise refusal from None
+
+
 def _parse_session_token(token: object) -> tuple[str, int, int, str]:
     """``(address, generation, expiry, mac)`` of a ``tvs2.`` token (or of a legacy ``tvs1.``
     one, generation 0), or ``Unauthenticated`` saying what is wrong."""
@@ -318,16 +326,11 @@ def _parse_session_token(token: object) -> tuple[str, int, int, str]:
         if len(parts) != 4:
             raise malformed("expected tvs2.<address>.<generation>.<expiry>.<signature>")
         address, generation_text, expires_text, mac = parts
-        try:
-            generation = parse_decimal(generation_text, what="session generation", max_digits=9)
-        except InvalidNumber:
-            raise malformed("the session generation is not a whole number in ASCII digits") from None
+        generation = _token_number(generation_text, 9, malformed("the session generation is not a whole number "
+                                                                 "in ASCII digits"))
     if _SESSION_ADDRESS.fullmatch(address) is None:
         raise malformed("the address is not 0x and 40 hex digits")
-    try:
-        expires = parse_decimal(expires_text, what="expiry", max_digits=12)
-    except InvalidNumber:
-        raise malformed("the expiry is not a time in whole seconds, in ASCII digits") from None
+    expires = _token_number(expires_text, 12, malformed("the expiry is not a time in whole seconds, in ASCII digits"))
     if _SESSION_MAC.fullmatch(mac) is None:
         raise malformed("the signature is not 43 base64url characters")
     return address, generation, expires, mac
