@@ -377,25 +377,30 @@ def ingest_photo(
     source: Iterator[bytes] = iter([whole]) if whole is not None else iter(chunks)  # type: ignore[arg-type]
     counter = _Counter(max_bytes)
 
+    # Read on, holding the pieces, until the type and then the header decide: nothing is
+    # stored before they do.
     peeked: deque[bytes] = deque()
-    first = bytearray()
+    held = bytearray()
     ended = False
-    while len(first) < SNIFF_BYTES:
+
+    def read_more() -> bool:
+        nonlocal ended
         piece = next(source, None)
         if piece is None:
             ended = True
-            break
+            return False
         piece = counter.take(piece)
         if piece:
             peeked.append(piece)
-            first += piece[: SNIFF_BYTES - len(first)]
-    if not first:
-        raise UnsupportedPhotoType("an empty file")
-    media_type = detect_media_type(bytes(first))
-    del first
+            held.extend(piece)
+        return True
 
-    # The header decides, before anything is stored: read on (holding the pieces) until it does.
-    held = bytearray().join(peeked)
+    while len(held) < SNIFF_BYTES and read_more():
+        pass
+    if not held:
+        raise UnsupportedPhotoType("an empty file")
+    media_type = detect_media_type(bytes(held[:SNIFF_BYTES]))
+
     checked_at = -1
     header: PhotoHeader | None = None
     while header is None:
@@ -407,20 +412,13 @@ def ingest_photo(
             header = read_header(media_type, held, complete=ended)
             if header is not None:
                 break
-        piece = next(source, None)
-        if piece is None:
-            ended = True
-            continue
-        piece = counter.take(piece)
-        if piece:
-            peeked.append(piece)
-            held += piece
+        read_more()
     _check_dimensions(header, max_pixels=max_pixels, max_side=max_side)
     container = _container_of(media_type)
     early = _identifying_in(container, bytes(held), complete=ended)
     if early:
         raise IdentifyingMetadata(early)
-    del held
+    held.clear()  # its pieces are still in peeked; the copy is not needed while streaming
     tap = _ExifTap(container)
 
     def stream() -> Iterator[bytes]:
