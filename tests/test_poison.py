@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 from api.main import create_app
 from api.state import AppState
 from ledger.core.record import node_to_json, sign_entry
+from ledger.core.signing import address_from_private_key
 from ledger.db import Entry
 from ledger.election import Election, load_election
 from ledger.errors import InvalidTally
@@ -33,6 +34,7 @@ from wallets.tally_client import sign_tally
 pytest_plugins = ["tests.test_api_support"]
 
 ELECTION = load_election("th2566")
+UNSIGNED = {**tally_json(ELECTION), "submitter": address_from_private_key(VOLUNTEER_KEY)}
 # Other spellings of a number that int() accepts and the ledger must not: Thai, superscript,
 # Arabic-Indic, fullwidth, Devanagari digits, a leading zero, a sign, spaces, an underscore.
 SPELLINGS = ["๓๑", "³¹", "٣١", "３１", "३१", "031", "+31", " 31", "3_1"]
@@ -45,19 +47,13 @@ def poisoned(election: Election, spelling: str, **kwargs: Any) -> dict[str, Any]
 
 def poisoned_node(election: Election, spelling: str, *, key: bytes = OTHER_KEY, unit: str = "BKK_1-0002",
                   submission_id: str = "poison-0001") -> dict[str, Any]:
-    node = validate_tally({**tally_json(election, unit, submission_id=submission_id),
-                           "submitter": _address(key)}, election=election, photo_exists=lambda _c: True, signed=False)
+    tally = {**tally_json(election, unit, submission_id=submission_id), "submitter": address_from_private_key(key)}
+    node = validate_tally(tally, election=election, photo_exists=lambda _c: True, signed=False)
     votes = dict(node["party_list"]["votes"])  # type: ignore[index]
     first = next(iter(votes))
     votes[spelling] = votes.pop(first)
     node["party_list"] = {**node["party_list"], "votes": votes}  # type: ignore[dict-item]
     return sign_entry(node, key)
-
-
-def _address(key: bytes) -> str:
-    from ledger.core.signing import address_from_private_key
-
-    return address_from_private_key(key)
 
 
 # -- strict parsing: refused at the door, in the server and in the SDK ---------------------
@@ -91,7 +87,7 @@ def test_the_client_sdk_refuses_to_sign_it(spelling: str) -> None:
     ("submission_id", "org7-vol42-0001\n"),
 ])
 def test_other_fields_take_one_ascii_spelling(field: str, value: str) -> None:
-    tally = {**tally_json(ELECTION), "submitter": _address(VOLUNTEER_KEY), field: value}
+    tally = {**UNSIGNED, field: value}
     with pytest.raises(InvalidTally) as caught:
         validate_tally(tally, election=ELECTION, photo_exists=lambda _c: True, signed=False)
     assert [e.path for e in caught.value.errors] == [(field,)]
@@ -101,7 +97,7 @@ def test_other_fields_take_one_ascii_spelling(field: str, value: str) -> None:
                                     "2023-07-13T10:00:01Z", "2099-05-14T10:31:07Z"])
 def test_submitted_at_must_fall_in_the_reporting_window(moment: str) -> None:
     with pytest.raises(InvalidTally) as caught:
-        validate_tally({**tally_json(ELECTION), "submitter": _address(VOLUNTEER_KEY), "submitted_at": moment}, election=ELECTION,
+        validate_tally({**UNSIGNED, "submitted_at": moment}, election=ELECTION,
                        photo_exists=lambda _c: True, signed=False)
     (error,) = caught.value.errors
     assert error.path == ("submitted_at",)
@@ -110,7 +106,7 @@ def test_submitted_at_must_fall_in_the_reporting_window(moment: str) -> None:
 
 @pytest.mark.parametrize("moment", ["2023-05-13T17:00:00Z", "2023-05-14T10:31:07Z", "2023-07-13T10:00:00Z"])
 def test_times_inside_the_window_are_taken(moment: str) -> None:
-    node = validate_tally({**tally_json(ELECTION), "submitter": _address(VOLUNTEER_KEY), "submitted_at": moment}, election=ELECTION,
+    node = validate_tally({**UNSIGNED, "submitted_at": moment}, election=ELECTION,
                           photo_exists=lambda _c: True, signed=False)
     assert node["submitted_at"] == moment
 
