@@ -50,8 +50,14 @@ __all__ = [
 CID_PATTERN = r"^b(afkrei|afybei|afyrei)[a-h][a-z2-7]{50}[aeimquy4]$"
 """The CIDs this ledger makes: v1, sha2-256, raw (``bafkrei…``), dag-pb (``bafybei…``) or
 dag-cbor (``bafyrei…``), lowercase base32; exactly the strings that parse to such a CID."""
-CidPath = Annotated[str, Path(pattern=CID_PATTERN, description="A CID (v1, sha2-256, base32: bafkrei…, bafybei…, bafyrei…)",
-                              examples=["bafyreiadcveuokiyjkcscbjl6qzaqvbmggxfglvg3r6dgkizzdyauovqa4"])]
+CidPath = Annotated[
+    str,
+    Path(
+        pattern=CID_PATTERN,
+        description="A CID (v1, sha2-256, base32: bafkrei…, bafybei…, bafyrei…)",
+        examples=["bafyreiadcveuokiyjkcscbjl6qzaqvbmggxfglvg3r6dgkizzdyauovqa4"],
+    ),
+]
 UnitPath = Annotated[str, Path(pattern=r"^[A-Z0-9_]{1,32}-[0-9]{4}$", description="A polling unit id, e.g. BKK_1-0001")]
 AreaPath = Annotated[str, Path(pattern=r"^[A-Z0-9_]{1,32}$", description="A province or constituency id, e.g. BKK or BKK_1")]
 
@@ -101,8 +107,10 @@ def bearer_token(header: str | None) -> str | None:
 def malformed_credentials(error: ValueError) -> Unauthenticated:
     """A token that trips a parser (``int()`` of '³¹', ``.encode("ascii")`` of 'é') is a
     malformed credential, whoever parses it: 401, never 500."""
-    return Unauthenticated(f"malformed credentials ({type(error).__name__}); send 'Bearer <token>' with the token "
-                           "exactly as it was issued, or sign in again at POST /v1/auth/challenge")
+    return Unauthenticated(
+        f"malformed credentials ({type(error).__name__}); send 'Bearer <token>' with the token "
+        "exactly as it was issued, or sign in again at POST /v1/auth/challenge"
+    )
 
 
 T = TypeVar("T")

@@ -186,14 +186,19 @@ async def _on_http_error(request: Request, error: Exception) -> Response:
         return error_response(422, "invalid_request", [{"path": ["body"], "message": "the body is not valid UTF-8 JSON"}])
     if error.status_code == 404 and message == "Not Found":
         message = "no such endpoint; the API is described at /openapi.json"
-    return error_response(error.status_code, kinds.get(error.status_code, "http_error"), [{"path": [], "message": message}],
-                          headers)
+    return error_response(
+        error.status_code, kinds.get(error.status_code, "http_error"), [{"path": [], "message": message}], headers
+    )
 
 
 def _database_unavailable(error: Exception) -> Response:
     log.error("database error: %s", error)
-    return error_response(503, "database_unavailable", [{"path": [], "message": "the database is not answering; retry shortly"}],
-                          {"Retry-After": "5"})
+    return error_response(
+        503,
+        "database_unavailable",
+        [{"path": [], "message": "the database is not answering; retry shortly"}],
+        {"Retry-After": "5"},
+    )
 
 
 def _data_error(error: Exception) -> Response:

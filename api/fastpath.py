@@ -88,7 +88,7 @@ class AggregatesFastPath:
         self.state = state
 
     def _target(self, path: str, query: bytes) -> tuple[str, str, str] | None:
-        parts = path[len(PREFIX):].split("/")
+        parts = path[len(PREFIX) :].split("/")
         fmt = FORMATS.get(query)
         if fmt is None or parts[0] not in ("unofficial", "certified"):
             return None
@@ -106,8 +106,12 @@ class AggregatesFastPath:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(PREFIX)
-                or self.state.refresh_on_read):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not scope["path"].startswith(PREFIX)
+            or self.state.refresh_on_read
+        ):
             await self.app(scope, receive, send)
             return
         try:

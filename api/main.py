@@ -95,9 +95,12 @@ def _install_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - API",
-            swagger_js_url="/docs/static/swagger-ui-bundle.js", swagger_css_url="/docs/static/swagger-ui.css",
-            swagger_favicon_url="/docs/static/favicon-32x32.png", swagger_ui_parameters={"validatorUrl": None},
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     @app.get("/docs/static/{name}", include_in_schema=False)
@@ -128,8 +131,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if option.get("type") == "array":
                 option["items"] = {"type": "string", "enum": ids}
     document["components"]["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer",
-                   "description": "An API key (tly_…) or a volunteer session token (tvs2.…)"},
+        "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (tly_…) or a volunteer session token (tvs2.…)"},
     }
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
@@ -201,7 +203,12 @@ def create_app(settings: Settings | None = None, *, app_state: AppState | None =
             expose_headers=["ETag", "Retry-After", "Location", "Tally-View", "Tally-Computed-At", "Tally-Units-Reporting"],
         )
     edge = state.settings
-    app.add_middleware(BodyLimit, photo_limit=edge.max_photo_bytes, json_limit=edge.max_json_bytes,
-                       idle_timeout=edge.body_idle_timeout_seconds, read_timeout=edge.body_read_timeout_seconds)
+    app.add_middleware(
+        BodyLimit,
+        photo_limit=edge.max_photo_bytes,
+        json_limit=edge.max_json_bytes,
+        idle_timeout=edge.body_idle_timeout_seconds,
+        read_timeout=edge.body_read_timeout_seconds,
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -59,8 +59,9 @@ class BodyLimit:
             if name == b"content-length":
                 text = value.decode("latin-1")
                 if not is_canonical_decimal(text) or int(text) > limit:
-                    await _send_error(send, BodyRefused(
-                        f"the body is {text} bytes; the limit here is {limit} bytes", status=413, kind=kind))
+                    await _send_error(
+                        send, BodyRefused(f"the body is {text} bytes; the limit here is {limit} bytes", status=413, kind=kind)
+                    )
                     return
                 break
         refused: BodyRefused | None = None
@@ -81,7 +82,10 @@ class BodyLimit:
             except TimeoutError:
                 refused = BodyRefused(
                     f"the body came too slowly: send it within {self.read_timeout:g} s, with no pause over "
-                    f"{self.idle_timeout:g} s", status=408, kind="body_timeout")
+                    f"{self.idle_timeout:g} s",
+                    status=408,
+                    kind="body_timeout",
+                )
                 raise refused from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -112,10 +116,15 @@ class BodyLimit:
 
 async def _send_error(send: Send, refused: BodyRefused) -> None:
     body = error_body(refused.kind, [{"path": [], "message": str(refused)}])
-    await send({
-        "type": "http.response.start",
-        "status": refused.status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close")],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": refused.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

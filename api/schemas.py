@@ -28,27 +28,37 @@ def _plain_text(what: str) -> AfterValidator:
     def check(value: str | None, info: ValidationInfo) -> str | None:
         problem = None if value is None else plain_text_problem(value)
         if problem is not None:
-            raise PydanticCustomError("plain_text", "{field}: {problem}; {what} must be plain text",
-                                      {"field": info.field_name or "text", "problem": problem, "what": what})
+            raise PydanticCustomError(
+                "plain_text",
+                "{field}: {problem}; {what} must be plain text",
+                {"field": info.field_name or "text", "problem": problem, "what": what},
+            )
         return value
 
     return AfterValidator(check)
 
 
-PLAIN_TEXT = Field(json_schema_extra={"pattern": PLAIN_TEXT_PATTERN},
-                   description="Plain text: no control, format (bidi, zero-width), private-use or unassigned characters")
+PLAIN_TEXT = Field(
+    json_schema_extra={"pattern": PLAIN_TEXT_PATTERN},
+    description="Plain text: no control, format (bidi, zero-width), private-use or unassigned characters",
+)
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100), _plain_text("names"), PLAIN_TEXT]
 Contact = Annotated[str, StringConstraints(max_length=200), _plain_text("contacts"), PLAIN_TEXT]
 AreaId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,32}$")]
 Timestamp = Annotated[str, Field(description="UTC time, ISO 8601 with a Z", examples=["2023-05-14T10:31:07.000000Z"])]
 BallotNumber = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,2}$")]
+
+
 def _no_default(schema: dict[str, Any]) -> None:
     """Leave ``default`` out of a field's schema: the field is left out, never sent as null."""
     schema.pop("default", None)
 
 
-RecordCid = Annotated[str, StringConstraints(pattern=r"^bafyrei[a-h][a-z2-7]{50}[aeimquy4]$"),
-                      Field(description="A record's CID (dag-cbor, bafyrei…)")]
+RecordCid = Annotated[
+    str,
+    StringConstraints(pattern=r"^bafyrei[a-h][a-z2-7]{50}[aeimquy4]$"),
+    Field(description="A record's CID (dag-cbor, bafyrei…)"),
+]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 KeyRole = Literal["constituency_head", "war_room", "coordinator", "newsroom", "auditor", "admin"]
 assert set(KeyRole.__args__) == set(KEY_ROLES)  # type: ignore[attr-defined]
@@ -86,7 +96,8 @@ class ScopeCreate(_Closed):
     constituencies: list[AreaId] | None = Field(default=None, max_length=400, description="Constituency ids, e.g. BKK_1")
     provinces: list[AreaId] | None = Field(default=None, max_length=77, description="Province ids, e.g. BKK")
     organisations: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")]] | None = Field(
-        default=None, max_length=50, description="Organisation ids a coordinator manages")
+        default=None, max_length=50, description="Organisation ids a coordinator manages"
+    )
 
 
 class PrincipalCreate(_Closed):
@@ -197,7 +208,7 @@ class TallyCreate(_Closed):
     corrects: Annotated[list[RecordCid], Field(min_length=1, max_length=20)] | SkipJsonSchema[None] = Field(
         default=None,
         description="Only in a head's corrected tally (the numbers read from the form's photo): the record CIDs of the "
-                    "reports of this unit that it corrects; then decide it with POST /v1/decisions (action 'correct')",
+        "reports of this unit that it corrects; then decide it with POST /v1/decisions (action 'correct')",
         json_schema_extra=_no_default,  # absent, never null: the ledger refuses null
     )
 
@@ -238,7 +249,7 @@ class PhotoPublic(BaseModel):
     uploaded_at: Timestamp
     uploader: str | None = Field(
         description="The uploader's address: only for the uploader themselves and for heads, the war room and "
-                    "admins; null for everyone else"
+        "admins; null for everyone else"
     )
 
 
@@ -254,7 +265,7 @@ class RecordPublic(BaseModel):
     submission_id: str
     received_at: Timestamp
     batch_id: int | None
-    record: dict[str, Any] = Field(description="The record as JSON (photo links as {\"/\": cid}, signature as hex)")
+    record: dict[str, Any] = Field(description='The record as JSON (photo links as {"/": cid}, signature as hex)')
     receipt: dict[str, Any]
 
 
@@ -398,14 +409,18 @@ class HealthPublic(BaseModel):
     election: str
     entries_counted: int = Field(description="Id of the last ledger entry the aggregates have counted")
     background: dict[str, bool]
-    prepare_workers: int = Field(0, description="Processes preparing tallies beside the API; 0 when they are prepared "
-                                                "in the API process (by setting, on one CPU, or after the pool failed)")
+    prepare_workers: int = Field(
+        0,
+        description="Processes preparing tallies beside the API; 0 when they are prepared "
+        "in the API process (by setting, on one CPU, or after the pool failed)",
+    )
 
 
 class QuarantinedPublic(BaseModel):
     stage: Literal["aggregates", "certified", "screening", "replay", "sealing"] = Field(
         description="Where the entry could not be used: counted (unofficial or certified view), screened, "
-                    "replayed as a decision, or sealed into a batch")
+        "replayed as a decision, or sealed into a batch"
+    )
     entry: str = Field(description="The entry's record CID (a polling unit when a whole unit could not be screened)")
     subject: str = Field(description="The polling unit or constituency it is about")
     reason: str | None = Field(description="Why (for the war room, the admin and auditors; null for everyone else)")
@@ -414,7 +429,8 @@ class QuarantinedPublic(BaseModel):
 
 class ReadyPublic(BaseModel):
     status: Literal["ready", "degraded"] = Field(
-        description="'degraded' when entries are set aside: the service still serves everything else")
+        description="'degraded' when entries are set aside: the service still serves everything else"
+    )
     election: str
     entries_counted: int
     quarantined: int = Field(description="How many entries are set aside")
@@ -519,7 +535,6 @@ class FeedPagePublic(BaseModel):
     has_more: bool = Field(description="true when the page was full: ask again at once with after=next_cursor")
 
 
-
 # -- the volunteer hierarchy and review (ledger/review.py) -------------------------------
 
 OrganisationId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")]
@@ -564,7 +579,8 @@ class MemberPrivate(BaseModel):
 
 class AssignmentCreate(_Closed):
     areas: list[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,32}(-[0-9]{4})?$")]] = Field(
-        min_length=1, max_length=5000, description="Unit ids for a level-1 volunteer, constituency ids for a head")
+        min_length=1, max_length=5000, description="Unit ids for a level-1 volunteer, constituency ids for a head"
+    )
 
 
 class AssignmentResult(BaseModel):

@@ -205,8 +205,9 @@ class AppState:
         )
         # The app's own aggregates: the review service feeds its certified view.
         aggregates = ledger_app.aggregates
-        return cls(settings=settings, ledger_app=ledger_app, aggregates=aggregates, access=access, limiter=limiter,
-                   owns_ledger=owns)
+        return cls(
+            settings=settings, ledger_app=ledger_app, aggregates=aggregates, access=access, limiter=limiter, owns_ledger=owns
+        )
 
     def close(self) -> None:
         if self.preparer is not None:

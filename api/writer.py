@@ -86,8 +86,9 @@ class Writer:
         max_group: int = 256,
     ):
         def reports(payloads: list[tuple[Mapping[str, Any], str | None, PrepareAnswer]]) -> list[Accepted | LedgerError]:
-            return submit_reports([(submission, reporter) for submission, reporter, _ in payloads],
-                                  [prepared for _, _, prepared in payloads])
+            return submit_reports(
+                [(submission, reporter) for submission, reporter, _ in payloads], [prepared for _, _, prepared in payloads]
+            )
 
         self._groups: dict[str, Callable[[list[Any]], list[Any]]] = {"report": reports}
         if record_photos is not None:
@@ -103,8 +104,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="tally-writer", daemon=True)
         self._thread.start()
 
-    async def report(self, submission: Mapping[str, Any], reporter: str | None,
-                     prepared: PrepareAnswer = None) -> Accepted:
+    async def report(self, submission: Mapping[str, Any], reporter: str | None, prepared: PrepareAnswer = None) -> Accepted:
         """Submit one report (with what a prepare pool made of it, if one did); it is
         committed with whatever else is waiting."""
         return await self._put("report", (submission, reporter, prepared))  # type: ignore[no-any-return]

@@ -174,7 +174,8 @@ def check_submitter(caller: Caller, submission: Any) -> None:
             f"only a signed-in person may submit a tally signed with their key, and you are the API key of "
             f"{caller.role} {caller.name!r}: a volunteer, head or war-room member submits their own, signed in "
             "(POST /v1/auth/challenge); a coordinator relays the count of a custodial volunteer of their "
-            "organisation at POST /v1/custodial/tallies")
+            "organisation at POST /v1/custodial/tallies"
+        )
     stated = submission.get("submitter") if isinstance(submission, Mapping) else None
     if not isinstance(stated, str):
         return
@@ -203,15 +204,21 @@ def check_relay(caller: Caller, *, volunteer: str, organisation: str | None, lev
     with their own key. ``volunteer`` is the public id, for the messages.
     """
     if caller.role not in RELAYING_ROLES:
-        raise Forbidden(f"only a coordinator of the volunteer's organisation relays a custodial volunteer's count; "
-                        f"you are {caller.role} {caller.name!r}")
+        raise Forbidden(
+            f"only a coordinator of the volunteer's organisation relays a custodial volunteer's count; "
+            f"you are {caller.role} {caller.name!r}"
+        )
     managed = set((caller.scope or {}).get("organisations", []))
     if organisation is None or organisation not in managed:
-        raise Forbidden(f"{volunteer} belongs to {organisation or 'no organisation'}, and coordinator {caller.name!r} "
-                        f"relays only for {', '.join(sorted(managed)) or 'no organisation'}")
+        raise Forbidden(
+            f"{volunteer} belongs to {organisation or 'no organisation'}, and coordinator {caller.name!r} "
+            f"relays only for {', '.join(sorted(managed)) or 'no organisation'}"
+        )
     if level != 1:
-        raise Forbidden(f"{volunteer} is a level-{level} member: only level-1 volunteers' counts are relayed; "
-                        "heads and the war room sign their own")
+        raise Forbidden(
+            f"{volunteer} is a level-{level} member: only level-1 volunteers' counts are relayed; "
+            "heads and the war room sign their own"
+        )
     if not custodial:
         raise Forbidden(f"{volunteer} holds their own key; they sign and submit their tallies themselves")
 
@@ -316,7 +323,7 @@ def _parse_session_token(token: object) -> tuple[str, int, int, str]:
         raise malformed(f"it does not start with {SESSION_PREFIX!r}")
     if not token.isascii():
         raise malformed("it holds characters that are not ASCII")
-    parts = token[len(SESSION_PREFIX):].split(".")
+    parts = token[len(SESSION_PREFIX) :].split(".")
     generation = 0
     if token.startswith(LEGACY_SESSION_PREFIX):
         if len(parts) != 3:
@@ -326,8 +333,7 @@ def _parse_session_token(token: object) -> tuple[str, int, int, str]:
         if len(parts) != 4:
             raise malformed("expected tvs2.<address>.<generation>.<expiry>.<signature>")
         address, generation_text, expires_text, mac = parts
-        generation = _token_number(generation_text, 9, malformed("the session generation is not a whole number "
-                                                                 "in ASCII digits"))
+        generation = _token_number(generation_text, 9, malformed("the session generation is not a whole number in ASCII digits"))
     if _SESSION_ADDRESS.fullmatch(address) is None:
         raise malformed("the address is not 0x and 40 hex digits")
     expires = _token_number(expires_text, 12, malformed("the expiry is not a time in whole seconds, in ASCII digits"))
@@ -452,7 +458,8 @@ class AccessService:
         if scope is None:
             return None
         known: dict[str, Mapping[str, object]] = {
-            "constituencies": self.election.constituencies, "provinces": self.election.provinces,
+            "constituencies": self.election.constituencies,
+            "provinces": self.election.provinces,
             "organisations": self._organisations(),
         }
         checked: dict[str, list[str]] = {}
@@ -582,8 +589,11 @@ class AccessService:
         with self.database.session() as session:
             if session.get(Volunteer, address) is None:
                 raise NotFound(f"{address} is not a registered volunteer")
-            session.execute(update(Volunteer).where(Volunteer.address == address).values(
-                session_generation=Volunteer.session_generation + 1, sessions_ended_at=self.clock()))
+            session.execute(
+                update(Volunteer)
+                .where(Volunteer.address == address)
+                .values(session_generation=Volunteer.session_generation + 1, sessions_ended_at=self.clock())
+            )
         with self.database.session() as session:
             row = session.get(Volunteer, address)
         assert row is not None
@@ -595,8 +605,10 @@ class AccessService:
     def sign_out(self, caller: Caller) -> Volunteer:
         """End every session of the signed-in caller (all their devices: a lost phone's too)."""
         if caller.address is None:
-            raise Forbidden(f"you are the API key of {caller.role} {caller.name!r}, which has no sessions to end; "
-                            "the admin revokes a key (DELETE /v1/admin/principals/{id})")
+            raise Forbidden(
+                f"you are the API key of {caller.role} {caller.name!r}, which has no sessions to end; "
+                "the admin revokes a key (DELETE /v1/admin/principals/{id})"
+            )
         return self.end_sessions(caller.address)
 
     @staticmethod
@@ -604,8 +616,9 @@ class AccessService:
         if current is None:
             raise Unauthenticated(f"{address} is no longer a registered volunteer")
         if generation != current:
-            raise Unauthenticated("this session was ended (signed out, or revoked by a coordinator); "
-                                  "sign in again at POST /v1/auth/challenge")
+            raise Unauthenticated(
+                "this session was ended (signed out, or revoked by a coordinator); sign in again at POST /v1/auth/challenge"
+            )
 
     # -- sign-in -------------------------------------------------------------------
 

@@ -51,9 +51,7 @@ class AggregateView:
         self._election = layout.election
         self._lock = threading.RLock()
         self._units: dict[str, tuple[str, UnitResult]] = {}  # unit id -> (constituency id, result)
-        self._constituency_sums = {
-            cid: [0] * (3 + len(numbers)) for cid, numbers in layout.candidate_numbers.items()
-        }
+        self._constituency_sums = {cid: [0] * (3 + len(numbers)) for cid, numbers in layout.candidate_numbers.items()}
         self._party_sums = {cid: [0] * (3 + len(layout.party_numbers)) for cid in layout.candidate_numbers}
         self._reporting = dict.fromkeys(layout.candidate_numbers, 0)
         self._registered_reporting = dict.fromkeys(layout.candidate_numbers, 0)
@@ -134,14 +132,16 @@ class AggregateView:
             candidate = constituency.candidates[number]
             party = election.parties[candidate.party_id]
             votes = sums[3 + position]
-            candidates.append({
-                "number": number,
-                "name": candidate.name,
-                "party_number": party.number,
-                "party": party.name,
-                "votes": votes,
-                "share": round(votes / valid, 6) if valid else 0.0,
-            })
+            candidates.append(
+                {
+                    "number": number,
+                    "name": candidate.name,
+                    "party_number": party.number,
+                    "party": party.name,
+                    "votes": votes,
+                    "share": round(votes / valid, 6) if valid else 0.0,
+                }
+            )
         candidates.sort(key=lambda c: (-c["votes"], c["number"]))
         reporting = self._reporting[constituency.id]
         leader = None
@@ -311,18 +311,55 @@ class AggregateView:
         out = io.StringIO()
         writer = csv.writer(out)
         if resource == "constituencies":
-            writer.writerow(["constituency_id", "province_id", "units_reporting", "units_total", "ballots_cast", "turnout",
-                             "invalid", "no_vote", "leader_number", "leader_name", "leader_party", "leader_votes", "margin"])
+            writer.writerow(
+                [
+                    "constituency_id",
+                    "province_id",
+                    "units_reporting",
+                    "units_total",
+                    "ballots_cast",
+                    "turnout",
+                    "invalid",
+                    "no_vote",
+                    "leader_number",
+                    "leader_name",
+                    "leader_party",
+                    "leader_votes",
+                    "margin",
+                ]
+            )
             for c in self.constituencies():
                 leader = c["leader"] or {}
-                writer.writerow([c["constituency_id"], c["province_id"], c["units_reporting"], c["units_total"],
-                                 c["ballots_cast"], c["turnout"], c["invalid"], c["no_vote"], leader.get("number"),
-                                 leader.get("name"), leader.get("party"), leader.get("votes"), c["margin"]])
+                writer.writerow(
+                    [
+                        c["constituency_id"],
+                        c["province_id"],
+                        c["units_reporting"],
+                        c["units_total"],
+                        c["ballots_cast"],
+                        c["turnout"],
+                        c["invalid"],
+                        c["no_vote"],
+                        leader.get("number"),
+                        leader.get("name"),
+                        leader.get("party"),
+                        leader.get("votes"),
+                        c["margin"],
+                    ]
+                )
         elif resource == "provinces":
             writer.writerow(["province_id", "name", "units_reporting", "units_total", "party_list_ballots_cast", "turnout"])
             for p in self.provinces():
-                writer.writerow([p["province_id"], p["name"], p["units_reporting"], p["units_total"],
-                                 p["party_list_ballots_cast"], p["turnout"]])
+                writer.writerow(
+                    [
+                        p["province_id"],
+                        p["name"],
+                        p["units_reporting"],
+                        p["units_total"],
+                        p["party_list_ballots_cast"],
+                        p["turnout"],
+                    ]
+                )
         elif resource == "party_list":
             document = self.party_list()
             seats = {p["number"]: p for p in (document["seats"] or {}).get("parties", [])}

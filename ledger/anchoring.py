@@ -158,12 +158,21 @@ class AnchorWorker:
             elif inclusion is None and signed.nonce != (mined_nonce := self.client.mined_nonce()):
                 # Batch ids before this one are all mined, so its transaction must use the next
                 # nonce; one that does not (the chain lost blocks) could never be mined.
-                log.warning("anchor tx %s of batch %s has nonce %s, but the chain's next is %s; signing a new one",
-                            signed.tx_hash, batch.id, signed.nonce, mined_nonce)
+                log.warning(
+                    "anchor tx %s of batch %s has nonce %s, but the chain's next is %s; signing a new one",
+                    signed.tx_hash,
+                    batch.id,
+                    signed.nonce,
+                    mined_nonce,
+                )
             elif batch.anchor_sent_at is not None and now - batch.anchor_sent_at >= self.replace_after and inclusion is None:
                 replacement = self.client.sign_anchor(
-                    signed.batch_id, signed.root, signed.record_count, signed.manifest_cid,
-                    nonce=signed.nonce, fees=self.client.suggest_fees().at_least(signed.fees.bumped()),
+                    signed.batch_id,
+                    signed.root,
+                    signed.record_count,
+                    signed.manifest_cid,
+                    nonce=signed.nonce,
+                    fees=self.client.suggest_fees().at_least(signed.fees.bumped()),
                     gas_limit=signed.gas_limit,
                 )
                 self._store_pending(batch.id, replacement, now)
@@ -174,7 +183,10 @@ class AnchorWorker:
                 return StepResult("resent" if inclusion is None else "waiting", batch.id, signed.tx_hash)
         self._ensure_manifest(batch)
         signed = self.client.sign_anchor(
-            batch.id, bytes.fromhex(batch.root.removeprefix("0x")), batch.record_count, batch.manifest_cid,
+            batch.id,
+            bytes.fromhex(batch.root.removeprefix("0x")),
+            batch.record_count,
+            batch.manifest_cid,
             nonce=self.client.mined_nonce(),
         )
         self._store_pending(batch.id, signed, now)
@@ -218,8 +230,14 @@ class AnchorWorker:
             timer.cancel()
         raise ChainError(f"anchoring did not finish within {timeout:.0f} s")
 
-    def run(self, stop: threading.Event, *, poll_interval: float = 0.5, max_backoff: float = 60.0,
-            on_chain_error: Callable[[ChainError], bool] | None = None) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        poll_interval: float = 0.5,
+        max_backoff: float = 60.0,
+        on_chain_error: Callable[[ChainError], bool] | None = None,
+    ) -> None:
         """Work until ``stop`` is set; RPC faults back off exponentially and never stop the loop.
 
         ``on_chain_error`` is told of each RPC fault before the pause (the API's runtime

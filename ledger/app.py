@@ -56,8 +56,10 @@ class LedgerApp:
             max_photo_distance_km=self.settings.max_photo_distance_km,
             open_reporting=self.settings.open_reporting,
             defer_screening=self.defer_screening,
-            photo_window=(timedelta(minutes=self.settings.photo_window_before_close_minutes),
-                          timedelta(hours=self.settings.photo_window_after_close_hours)),
+            photo_window=(
+                timedelta(minutes=self.settings.photo_window_before_close_minutes),
+                timedelta(hours=self.settings.photo_window_after_close_hours),
+            ),
             photo_similarity_max_bits=self.settings.photo_similarity_max_bits,
         )
         review.load()

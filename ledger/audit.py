@@ -179,8 +179,14 @@ class Auditor:
             return None
         values = [tuple(v) for v in manifest["records"]]
         if manifest.get("batch_id") != batch_id or len(values) != event.record_count:
-            report.mismatches.append(Mismatch("manifest", where, f"batch {batch_id} with {event.record_count} records",
-                                              f"batch {manifest.get('batch_id')} with {len(values)} records"))
+            report.mismatches.append(
+                Mismatch(
+                    "manifest",
+                    where,
+                    f"batch {batch_id} with {event.record_count} records",
+                    f"batch {manifest.get('batch_id')} with {len(values)} records",
+                )
+            )
         rebuilt = build_tree([leaf_hash(v) for v in values]).root if values else b""
         if not hmac.compare_digest(rebuilt, root):
             report.mismatches.append(Mismatch("batch root", where, f"{_hex(root)} (on chain)", f"{_hex(rebuilt)} (rebuilt)"))
@@ -239,8 +245,9 @@ class Auditor:
             report.records += 1
             report.batches += 1
             return report
-        report.mismatches.append(Mismatch("inclusion", f"record {record_cid}", "a batch anchored on chain that holds it",
-                                          "no anchored batch lists it"))
+        report.mismatches.append(
+            Mismatch("inclusion", f"record {record_cid}", "a batch anchored on chain that holds it", "no anchored batch lists it")
+        )
         return report
 
     def verify_unit(self, unit_id: str) -> AuditReport:
@@ -301,8 +308,9 @@ class Auditor:
                     try:
                         replay.apply(record_cid, summary[1])
                     except DecisionRefused as exc:
-                        report.mismatches.append(Mismatch("decision", f"decision {record_cid}", "a decision the rules allow",
-                                                          str(exc)))
+                        report.mismatches.append(
+                            Mismatch("decision", f"decision {record_cid}", "a decision the rules allow", str(exc))
+                        )
 
         last = self.chain.next_batch_id() - 1
         with self._pool(workers) as pool:
@@ -326,8 +334,13 @@ class Auditor:
                     take(*check_records(self.content, values, where, self.election))
                     pending.append((batch_id, len(values), []))
                 else:
-                    pending.append((batch_id, len(values),
-                                    [pool.submit(worker_check_records, chunk, where) for chunk in chunks(values, 500)]))
+                    pending.append(
+                        (
+                            batch_id,
+                            len(values),
+                            [pool.submit(worker_check_records, chunk, where) for chunk in chunks(values, 500)],
+                        )
+                    )
                 while len(pending) > 2:  # a batch or two in flight: memory stays bounded
                     settle_oldest()
             while pending:
@@ -342,11 +355,11 @@ class Auditor:
         spec = getattr(self.content, "spec", None)
         if workers <= 1 or spec is None:
             return nullcontext(None)
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=start_worker, initargs=(spec, self.election))
+        return ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker, initargs=(spec, self.election)
+        )
 
-    def _certified_numbers(self, replay: Replay, report: AuditReport, pool: ProcessPoolExecutor | None = None
-                           ) -> dict[str, Any]:
+    def _certified_numbers(self, replay: Replay, report: AuditReport, pool: ProcessPoolExecutor | None = None) -> dict[str, Any]:
         """Sum the certified records per constituency, and the party list nationally."""
         constituencies: dict[str, dict[str, Any]] = {}
         party_votes: dict[str, int] = {}
@@ -373,14 +386,19 @@ class Auditor:
         readiness = polite_get(self.api, f"{self.api_url}/v1/ready")
         if readiness.status_code == 200:  # what the server itself could not use (older servers have no /v1/ready)
             for item in readiness.json().get("entries", []):
-                report.mismatches.append(Mismatch(
-                    "entry set aside by the server", f"{item.get('stage')} of {item.get('entry')} ({item.get('subject')})",
-                    "an entry the server can use",
-                    str(item.get("reason") or "set aside (the reason is shown with an auditor key, --api-key)")))
+                report.mismatches.append(
+                    Mismatch(
+                        "entry set aside by the server",
+                        f"{item.get('stage')} of {item.get('entry')} ({item.get('subject')})",
+                        "an entry the server can use",
+                        str(item.get("reason") or "set aside (the reason is shown with an auditor key, --api-key)"),
+                    )
+                )
         published = polite_get(self.api, f"{self.api_url}/v1/aggregates/certified/constituencies")
         if published.status_code != 200:
-            report.mismatches.append(Mismatch("published aggregates", "certified constituencies", "HTTP 200",
-                                              f"HTTP {published.status_code}"))
+            report.mismatches.append(
+                Mismatch("published aggregates", "certified constituencies", "HTTP 200", f"HTTP {published.status_code}")
+            )
             return
         body = published.json()
         items = body.get("constituencies", body) if isinstance(body, dict) else body
@@ -393,20 +411,28 @@ class Auditor:
             found = (item["units_reporting"], item["ballots_cast"], theirs_votes)
             expected = (mine["units"], mine["ballots_cast"], mine_votes)
             if found != expected:
-                report.mismatches.append(Mismatch(
-                    "published certified result", f"constituency {constituency_id}",
-                    f"{expected[0]} units, {expected[1]} ballots, votes {expected[2]}",
-                    f"{found[0]} units, {found[1]} ballots, votes {found[2]}",
-                ))
+                report.mismatches.append(
+                    Mismatch(
+                        "published certified result",
+                        f"constituency {constituency_id}",
+                        f"{expected[0]} units, {expected[1]} ballots, votes {expected[2]}",
+                        f"{found[0]} units, {found[1]} ballots, votes {found[2]}",
+                    )
+                )
         party = polite_get(self.api, f"{self.api_url}/v1/aggregates/certified/party-list")
         if party.status_code == 200:
             theirs = {str(p["number"]): p["votes"] for p in party.json()["parties"] if p["votes"]}
             mine = {k: v for k, v in report.certified["party_list"].items() if v}
             if theirs != mine:
                 diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
-                report.mismatches.append(Mismatch("published certified party list", f"parties {', '.join(diff[:5])}",
-                                                  str({k: mine.get(k, 0) for k in diff[:5]}),
-                                                  str({k: theirs.get(k, 0) for k in diff[:5]})))
+                report.mismatches.append(
+                    Mismatch(
+                        "published certified party list",
+                        f"parties {', '.join(diff[:5])}",
+                        str({k: mine.get(k, 0) for k in diff[:5]}),
+                        str({k: theirs.get(k, 0) for k in diff[:5]}),
+                    )
+                )
 
 
 def iter_report_lines(report: AuditReport) -> Iterator[str]:

@@ -28,8 +28,19 @@ from ledger.errors import InvalidTally, LedgerError
 from ledger.validation import check_stored_tally
 
 __all__ = [
-    "ContentSource", "Mismatch", "StoreSource", "Summary", "certified_numbers", "check_leaf", "check_records", "countable",
-    "chunks", "read_record", "start_worker", "worker_certified_numbers", "worker_check_records",
+    "ContentSource",
+    "Mismatch",
+    "StoreSource",
+    "Summary",
+    "certified_numbers",
+    "check_leaf",
+    "check_records",
+    "countable",
+    "chunks",
+    "read_record",
+    "start_worker",
+    "worker_certified_numbers",
+    "worker_check_records",
 ]
 
 
@@ -113,8 +124,9 @@ def check_leaf(node: Mapping[str, Any], values: tuple[str, str, str], where: str
     else:
         stated = (node.get("subject"), node.get("decider"))
     if (values[1], values[2].lower()) != (stated[0], str(stated[1]).lower()):
-        mismatches.append(Mismatch("leaf values", where, f"{stated[0]} signed by {stated[1]}",
-                                   f"{values[1]} signed by {values[2]}"))
+        mismatches.append(
+            Mismatch("leaf values", where, f"{stated[0]} signed by {stated[1]}", f"{values[1]} signed by {values[2]}")
+        )
 
 
 def check_tally(node: Mapping[str, Any], election: Election | None, where: str, mismatches: list[Mismatch]) -> bool:
@@ -142,8 +154,9 @@ def countable(node: Mapping[str, Any], election: Election | None) -> bool:
     return counting.countable(constituency_id, node, election)
 
 
-def check_records(source: ContentSource, values: list[tuple[str, str, str]], where: str,
-                  election: Election | None = None) -> tuple[list[Mismatch], list[tuple[str, Summary]]]:
+def check_records(
+    source: ContentSource, values: list[tuple[str, str, str]], where: str, election: Election | None = None
+) -> tuple[list[Mismatch], list[tuple[str, Summary]]]:
     """Check a batch's records (CID, signature, leaf values, and with ``election`` the
     tallies' validity); their mismatches and summaries. An invalid tally is still
     summarized: decisions may name it, and the replay must see what the server saw."""
@@ -159,8 +172,9 @@ def check_records(source: ContentSource, values: list[tuple[str, str, str]], whe
     return mismatches, summaries
 
 
-def certified_numbers(source: ContentSource, items: list[tuple[str, str]], election: Election | None = None
-                      ) -> tuple[list[Mismatch], list[tuple[str, int, dict[str, int], dict[str, int]]]]:
+def certified_numbers(
+    source: ContentSource, items: list[tuple[str, str]], election: Election | None = None
+) -> tuple[list[Mismatch], list[tuple[str, int, dict[str, int], dict[str, int]]]]:
     """For certified ``(unit, record CID)`` pairs: (unit, ballots cast, constituency votes,
     party-list votes) of each record that checks out and that the server can count
     (``countable``: what it cannot count it sets aside from its certified view)."""
@@ -177,8 +191,14 @@ def certified_numbers(source: ContentSource, items: list[tuple[str, str]], elect
             continue
         document = node_to_json(node)
         assert isinstance(document, dict)
-        numbers.append((unit_id, document["constituency"]["ballots_cast"], dict(document["constituency"]["votes"]),
-                        dict(document["party_list"]["votes"])))
+        numbers.append(
+            (
+                unit_id,
+                document["constituency"]["ballots_cast"],
+                dict(document["constituency"]["votes"]),
+                dict(document["party_list"]["votes"]),
+            )
+        )
     return mismatches, numbers
 
 
@@ -215,6 +235,4 @@ def worker_certified_numbers(items: list[tuple[str, str]]) -> Any:
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
+        yield items[start : start + size]

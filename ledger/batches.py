@@ -109,7 +109,8 @@ class Batcher:
         set_aside = [item.entry for item in self.quarantine.items() if item.stage == "sealing"]
         with self._seal_lock, ledger.database.session() as session:
             query = select(Entry.id, Entry.cid, Entry.polling_unit, Entry.signer, Entry.received_at).where(
-                Entry.batch_id.is_(None))
+                Entry.batch_id.is_(None)
+            )
             if set_aside:  # rows that cannot be sealed must not hold back those behind them
                 query = query.where(Entry.cid.not_in(set_aside))
             pending = session.execute(query.order_by(Entry.id).limit(ledger.batch_max_records)).all()

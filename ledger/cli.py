@@ -123,19 +123,29 @@ def car_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)
 # -- tally verify ---------------------------------------------------------------------
 
 RpcOption = Annotated[str | None, typer.Option("--rpc", help="JSON-RPC URL (default: TALLY_RPC_URL or the local anvil)")]
-ContractOption = Annotated[str | None, typer.Option("--contract", help="EvidenceAnchor address (default: this data dir's deployment)")]
+ContractOption = Annotated[
+    str | None, typer.Option("--contract", help="EvidenceAnchor address (default: this data dir's deployment)")
+]
 ContentOption = Annotated[
     str | None,
-    typer.Option("--content", help="car:FILE, ipfs:URL, blocks:DIR or a ledger gateway URL (default: --api, else the local blocks)"),
+    typer.Option(
+        "--content", help="car:FILE, ipfs:URL, blocks:DIR or a ledger gateway URL (default: --api, else the local blocks)"
+    ),
 ]
 ApiOption = Annotated[str | None, typer.Option("--api", help="A ledger API URL: hints and published numbers to compare")]
-ApiKeyOption = Annotated[str | None, typer.Option("--api-key", envvar="TALLY_AUDITOR_KEY",
-                                                  help="An auditor API key (higher rate limits); optional")]
+ApiKeyOption = Annotated[
+    str | None, typer.Option("--api-key", envvar="TALLY_AUDITOR_KEY", help="An auditor API key (higher rate limits); optional")
+]
 
 
 @contextmanager
-def _auditor(rpc: str | None, contract: str | None, content: str | None, api: str | None,  # type: ignore[no-untyped-def]
-             api_key: str | None = None):
+def _auditor(
+    rpc: str | None,
+    contract: str | None,
+    content: str | None,
+    api: str | None,  # type: ignore[no-untyped-def]
+    api_key: str | None = None,
+):
     """The auditor for a verify command; its scratch space (a CAR file's blocks) is removed when the command ends."""
     import tempfile
 
@@ -176,27 +186,42 @@ def _finish(report, what: str) -> None:  # type: ignore[no-untyped-def]
 
 
 @verify_app.command("record")
-def verify_record(record_cid: str, rpc: RpcOption = None, contract: ContractOption = None,
-                  content: ContentOption = None, api: ApiOption = None,
-                  api_key: ApiKeyOption = None) -> None:
+def verify_record(
+    record_cid: str,
+    rpc: RpcOption = None,
+    contract: ContractOption = None,
+    content: ContentOption = None,
+    api: ApiOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
     """Recompute a record's CID, leaf and batch root, and compare with the root on chain."""
     with _auditor(rpc, contract, content, api, api_key) as auditor:
         _finish(auditor.verify_record(record_cid), f"record {record_cid}")
 
 
 @verify_app.command("unit")
-def verify_unit(unit: str, rpc: RpcOption = None, contract: ContractOption = None,
-                content: ContentOption = None, api: ApiOption = None,
-                  api_key: ApiKeyOption = None) -> None:
+def verify_unit(
+    unit: str,
+    rpc: RpcOption = None,
+    contract: ContractOption = None,
+    content: ContentOption = None,
+    api: ApiOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
     """Check every record of a polling unit against the chain."""
     with _auditor(rpc, contract, content, api, api_key) as auditor:
         _finish(auditor.verify_unit(unit), f"unit {unit}")
 
 
 @verify_app.command("batch")
-def verify_batch(batch_id: int, rpc: RpcOption = None, contract: ContractOption = None,
-                 content: ContentOption = None, api: ApiOption = None,
-                  api_key: ApiKeyOption = None) -> None:
+def verify_batch(
+    batch_id: int,
+    rpc: RpcOption = None,
+    contract: ContractOption = None,
+    content: ContentOption = None,
+    api: ApiOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
     """Rebuild a batch from its manifest and compare its root with the chain's."""
     from ledger.audit import AuditReport
 
@@ -207,11 +232,16 @@ def verify_batch(batch_id: int, rpc: RpcOption = None, contract: ContractOption 
 
 
 @verify_app.command("all")
-def verify_all(rpc: RpcOption = None, contract: ContractOption = None,
-               content: ContentOption = None, api: ApiOption = None,
-               api_key: ApiKeyOption = None,
-               workers: Annotated[int, typer.Option("--workers", min=0, help="processes checking records "
-                                                    "(0: one per CPU; a gateway source uses one)")] = 0) -> None:
+def verify_all(
+    rpc: RpcOption = None,
+    contract: ContractOption = None,
+    content: ContentOption = None,
+    api: ApiOption = None,
+    api_key: ApiKeyOption = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="processes checking records (0: one per CPU; a gateway source uses one)")
+    ] = 0,
+) -> None:
     """Every anchored batch in order, then replay all decisions and compare the certified
     numbers with what the API publishes."""
     import os
@@ -227,8 +257,10 @@ def verify_all(rpc: RpcOption = None, contract: ContractOption = None,
 
         report = auditor.verify_all(progress=advance, workers=workers)
     certified = report.certified["constituencies"]
-    typer.echo(f"certified: {sum(c['units'] for c in certified.values())} units in {len(certified)} constituencies "
-               f"replayed from {report.decisions} decisions")
+    typer.echo(
+        f"certified: {sum(c['units'] for c in certified.values())} units in {len(certified)} constituencies "
+        f"replayed from {report.decisions} decisions"
+    )
     _finish(report, "all batches")
 
 
@@ -316,8 +348,11 @@ def serve(
 def seats(
     votes_file: Annotated[
         Path | None,
-        typer.Argument(help='JSON party-list votes, like {"31": 14438851, "29": 10962522}; "-" reads stdin; '
-                            "omit to use this ledger's count", allow_dash=True),
+        typer.Argument(
+            help='JSON party-list votes, like {"31": 14438851, "29": 10962522}; "-" reads stdin; '
+            "omit to use this ledger's count",
+            allow_dash=True,
+        ),
     ] = None,
     party_list_votes: Annotated[
         Path | None, typer.Option("--party-list-votes", help="The same JSON file as the argument", allow_dash=True)
@@ -363,8 +398,14 @@ def bench(context: typer.Context) -> None:
 
 @units_app.command("import")
 def units_import(
-    file: Annotated[Path, typer.Argument(help="CSV (with a header) or JSON array: unit (or constituency and number), "
-                                              "latitude, longitude, name", exists=True, dir_okay=False)],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV (with a header) or JSON array: unit (or constituency and number), latitude, longitude, name",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
 ) -> None:
     """Import the real list of polling units: their names and coordinates, against which
     photos are checked (photo_far). The whole file is checked first: unknown units, bad
@@ -381,8 +422,10 @@ def units_import(
             typer.echo(f"  {file}:{line}: {message}" if line else f"  {file}: {message}", err=True)
         raise typer.Exit(2) from None
     counts = ledger_app.review.import_unit_locations(rows)
-    typer.echo(f"{len(rows)} units in {file}: {counts['added']} added, {counts['changed']} changed, "
-               f"{counts['unchanged']} unchanged; {counts['rescreened']} reported units screened again")
+    typer.echo(
+        f"{len(rows)} units in {file}: {counts['added']} added, {counts['changed']} changed, "
+        f"{counts['unchanged']} unchanged; {counts['rescreened']} reported units screened again"
+    )
 
 
 def main() -> None:

@@ -32,7 +32,6 @@ class UnitResult:
     entry_id: int = 0
 
 
-
 class VectorLayout:
     """Fixed vector positions of candidates (per constituency) and parties (nationally)."""
 

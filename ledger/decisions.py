@@ -216,8 +216,9 @@ class Replay:
                 unit.status, unit.last_decision = "escalated", decision_id
         elif action == "certify":
             if unit.status != "accepted" or unit.accepted != record:
-                raise DecisionRefused(f"only the accepted record of unit {subject} can be certified ({unit.status}, "
-                                      f"accepted {unit.accepted})")
+                raise DecisionRefused(
+                    f"only the accepted record of unit {subject} can be certified ({unit.status}, accepted {unit.accepted})"
+                )
             if not dry_run:
                 unit.status, unit.certified, unit.last_decision = "certified", record, decision_id
         elif action == "exclude":

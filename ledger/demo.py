@@ -46,7 +46,7 @@ ORGANISATIONS = (
 )
 UNITS_PER_VOLUNTEER = 4
 # Shares of units with each kind of trouble in the simulated night.
-P_MISREAD = 0.04        # one organisation misreads: votes moved between two candidates
+P_MISREAD = 0.04  # one organisation misreads: votes moved between two candidates
 P_FORM_INCONSISTENT = 0.01  # the signed form itself does not add up
 P_REUSED_PHOTO = 0.005  # a volunteer sends a photo of another unit
 P_SINGLE_REPORT = 0.02  # only one organisation reaches the unit
@@ -112,18 +112,29 @@ class Night:
         self._register(self.war_room, level=3, name="War room duty officer", organisation_id=None, registered_by="admin")
         for constituency in constituencies:
             head = self.head_key(constituency.id)
-            self._register(head, level=2, name=f"Head of {constituency.id}", organisation_id=ORGANISATIONS[0][0],
-                           registered_by="admin")
+            self._register(
+                head, level=2, name=f"Head of {constituency.id}", organisation_id=ORGANISATIONS[0][0], registered_by="admin"
+            )
             self.review.assign(address=address_from_private_key(head), areas=[constituency.id], assigned_by="admin")
             units = list(self.election.polling_units(constituency.id))
             for organisation_id, _, _ in ORGANISATIONS:
                 for start in range(0, len(units), UNITS_PER_VOLUNTEER):
                     group = units[start : start + UNITS_PER_VOLUNTEER]
                     key = self.volunteer_key(organisation_id, group[0])
-                    self._register(key, level=1, name=f"{organisation_id} volunteer", organisation_id=organisation_id,
-                                   contact="(private)", registered_by=f"coordinator of {organisation_id}")
-                    self.review.assign(address=address_from_private_key(key), areas=[u.id for u in group],
-                                       organisation_id=organisation_id, assigned_by=f"coordinator of {organisation_id}")
+                    self._register(
+                        key,
+                        level=1,
+                        name=f"{organisation_id} volunteer",
+                        organisation_id=organisation_id,
+                        contact="(private)",
+                        registered_by=f"coordinator of {organisation_id}",
+                    )
+                    self.review.assign(
+                        address=address_from_private_key(key),
+                        areas=[u.id for u in group],
+                        organisation_id=organisation_id,
+                        assigned_by=f"coordinator of {organisation_id}",
+                    )
             for unit in units:
                 self.review.set_unit_location(unit.id, *self.sim.unit_location(unit))
 
@@ -131,8 +142,9 @@ class Night:
 
     def _photo(self, unit: PollingUnit, organisation: str, role: str, location: tuple[float, float], report: int) -> str:
         taken_at = self.sim.report_time(unit, report) - timedelta(minutes=5)
-        image = make_photo(label=f"{unit.id} {role}", taken_at=taken_at, location=location,
-                           seed=f"{self.seed}:{unit.id}:{organisation}:{role}")
+        image = make_photo(
+            label=f"{unit.id} {role}", taken_at=taken_at, location=location, seed=f"{self.seed}:{unit.id}:{organisation}:{role}"
+        )
         row, _ = self.app.ledger.store_photo(image, uploader=None, max_bytes=self.app.settings.max_photo_bytes)
         return row.cid
 
@@ -152,8 +164,11 @@ class Night:
             if organisation == misreader and len(constituency["votes"]) >= 2:
                 first, second = sorted(constituency["votes"], key=lambda k: -constituency["votes"][k])[:2]
                 moved = min(constituency["votes"][second], 10)
-                constituency["votes"] = {**constituency["votes"], first: constituency["votes"][first] - moved,
-                                         second: constituency["votes"][second] + moved}
+                constituency["votes"] = {
+                    **constituency["votes"],
+                    first: constituency["votes"][first] - moved,
+                    second: constituency["votes"][second] + moved,
+                }
             if inconsistent:
                 party_list = {**party_list, "invalid": party_list["invalid"] + 2}
             board = previous_board if organisation == reuser else self._photo(unit, organisation, "board", location, report)
@@ -186,7 +201,10 @@ class Night:
         decision = {
             "decision_id": hashlib.sha256(f"{action}:{subject}:{fields.get('record', '')}".encode()).hexdigest()[:32],
             "decided_at": format_time(self.app.ledger.clock()),
-            "role": role, "action": action, "subject": subject, **fields,
+            "role": role,
+            "action": action,
+            "subject": subject,
+            **fields,
         }
         accepted = self.review.decide(sign_decision(decision, key, self.election))
         self.report.decisions += accepted.created
@@ -204,16 +222,28 @@ class Night:
 
     def _resolve_unit(self, head: bytes, unit_id: str, flags: dict[str, Any], count: TrueCount) -> None:
         review = self.review.unit_review(unit_id)
-        true_numbers = numbers_of({"registered_voters": count.unit.registered_voters,
-                                   "constituency": count.constituency.as_json(), "party_list": count.party_list.as_json()})
+        true_numbers = numbers_of(
+            {
+                "registered_voters": count.unit.registered_voters,
+                "constituency": count.constituency.as_json(),
+                "party_list": count.party_list.as_json(),
+            }
+        )
         reused = {f["record_cid"] for f in review["flags"] if f["code"] == "photo_reused"}
         for report in review["reports"]:
             if report["record_cid"] in reused and report["record_cid"] not in review["rejected"]:
-                self._decide(head, "constituency_head", "reject", unit_id, record=report["record_cid"],
-                             reason="the tally-board photo belongs to another polling unit")
+                self._decide(
+                    head,
+                    "constituency_head",
+                    "reject",
+                    unit_id,
+                    record=report["record_cid"],
+                    reason="the tally-board photo belongs to another polling unit",
+                )
         candidates = [r for r in review["reports"] if r["record_cid"] not in reused]
-        matching = [r for r in candidates if not r["document"].get("form_inconsistent")
-                    and numbers_of(r["document"]) == true_numbers]
+        matching = [
+            r for r in candidates if not r["document"].get("form_inconsistent") and numbers_of(r["document"]) == true_numbers
+        ]
         if matching:
             self._decide(head, "constituency_head", "accept", unit_id, record=matching[0]["record_cid"])
             return
@@ -232,8 +262,14 @@ class Night:
             "corrects": [r["record_cid"] for r in candidates],
         }
         accepted = self.review.submit_report(sign_tally(corrected, head, self.election))
-        self._decide(head, "constituency_head", "correct", unit_id, record=accepted.receipt["record_cid"],
-                     reason="numbers read from the signed form photo")
+        self._decide(
+            head,
+            "constituency_head",
+            "correct",
+            unit_id,
+            record=accepted.receipt["record_cid"],
+            reason="numbers read from the signed form photo",
+        )
 
     def certify(self, constituency: Constituency) -> None:
         for unit in self.election.polling_units(constituency.id):
@@ -254,8 +290,10 @@ def run_demo(*, units: int = 2000, seed: int = 2566, serve: bool = True, console
     app = open_app()
     election = app.election
     console.print(f"[bold]Tally Ledger demo[/bold]: {election.name}")
-    console.print(f"  {len(election.provinces)} provinces, {len(election.constituencies)} constituencies, "
-                  f"{len(election.parties_by_number)} party-list parties, {election.unit_count:,} polling units")
+    console.print(
+        f"  {len(election.provinces)} provinces, {len(election.constituencies)} constituencies, "
+        f"{len(election.parties_by_number)} party-list parties, {election.unit_count:,} polling units"
+    )
     console.print(f"  data directory: {app.settings.data_dir}")
     node = None if app.settings.rpc_url else AnvilNode.from_settings(app.settings)
     started_here = node.start() if node is not None else False
@@ -270,8 +308,7 @@ def run_demo(*, units: int = 2000, seed: int = 2566, serve: bool = True, console
     if serve:
         from ledger.cli import serve_app
 
-        console.print(f"\nServing the API on http://{app.settings.host}:{app.settings.port} (OpenAPI at /docs); "
-                      "Ctrl-C to stop.")
+        console.print(f"\nServing the API on http://{app.settings.host}:{app.settings.port} (OpenAPI at /docs); Ctrl-C to stop.")
         serve_app(app.settings)
     elif node is not None and started_here:
         node.stop()  # writes the chain state into the data directory
@@ -285,12 +322,15 @@ def _run_night(app: LedgerApp, console: Console, *, units: int, seed: int) -> De
     anchorer = AnchorWorker(database=app.database, content=app.content, client=client)
     constituencies = choose_constituencies(election, units)
     night = Night(app, seed, console)
-    console.print(f"  {len(constituencies)} constituencies ({sum(c.unit_count for c in constituencies):,} units) across "
-                  f"{len({c.province_id for c in constituencies})} provinces; {len(ORGANISATIONS)} organisations")
+    console.print(
+        f"  {len(constituencies)} constituencies ({sum(c.unit_count for c in constituencies):,} units) across "
+        f"{len({c.province_id for c in constituencies})} provinces; {len(ORGANISATIONS)} organisations"
+    )
     night.setup_people(constituencies)
     total_units = sum(c.unit_count for c in constituencies)
-    with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
+    with Progress(
+        TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
         reported = progress.add_task("units reported", total=total_units)
         certified = progress.add_task("units certified", total=total_units)
         anchored = progress.add_task("batches anchored", total=None)
@@ -312,9 +352,11 @@ def _run_night(app: LedgerApp, console: Console, *, units: int, seed: int) -> De
         progress.update(anchored, completed=night.report.batches_anchored, total=night.report.batches_anchored)
     app.aggregates.refresh()
     report = night.report
-    console.print(f"reports accepted: {report.reports:,} new ({report.replayed:,} already there); decisions: "
-                  f"{report.decisions:,}; units certified: {report.units_certified:,}; constituencies certified: "
-                  f"{report.constituencies_certified}; batches anchored: {report.batches_anchored}")
+    console.print(
+        f"reports accepted: {report.reports:,} new ({report.replayed:,} already there); decisions: "
+        f"{report.decisions:,}; units certified: {report.units_certified:,}; constituencies certified: "
+        f"{report.constituencies_certified}; batches anchored: {report.batches_anchored}"
+    )
     if report.flags:
         console.print("screening flags sent to the heads: " + ", ".join(f"{k} {v}" for k, v in sorted(report.flags.items())))
     _print_results(console, app)
@@ -330,29 +372,38 @@ def _print_results(console: Console, app: LedgerApp) -> None:
     for view_name in ("certified",):
         view = app.aggregates.view(view_name)
         party_list = view.party_list()
-        table = Table(title=f"Party-list votes, {view_name} ({party_list['units_reporting']:,} of "
-                            f"{party_list['units_total']:,} units)")
+        table = Table(
+            title=f"Party-list votes, {view_name} ({party_list['units_reporting']:,} of {party_list['units_total']:,} units)"
+        )
         for column in ("No.", "Party", "Votes", "Share", "Seats"):
             table.add_column(column, justify="left" if column == "Party" else "right")
         seats = {p["number"]: p["seats"] for p in (party_list["seats"] or {}).get("parties", [])}
         for party in party_list["parties"][:10]:
-            table.add_row(str(party["number"]), party["name"], f"{party['votes']:,}", f"{100 * party['share']:.1f}%",
-                          str(seats.get(party["number"], 0)))
+            table.add_row(
+                str(party["number"]),
+                party["name"],
+                f"{party['votes']:,}",
+                f"{100 * party['share']:.1f}%",
+                str(seats.get(party["number"], 0)),
+            )
         console.print(table)
         allocation = party_list["seats"]
         if allocation:
-            console.print(f"quota {allocation['quota']['decimal']} votes a seat; {allocation['seats_allocated']} seats "
-                          f"allocated, {allocation['seats_undecided']} to be drawn by lot"
-                          + (f" among parties {allocation['ties']}" if allocation["ties"] else ""))
+            console.print(
+                f"quota {allocation['quota']['decimal']} votes a seat; {allocation['seats_allocated']} seats "
+                f"allocated, {allocation['seats_undecided']} to be drawn by lot"
+                + (f" among parties {allocation['ties']}" if allocation["ties"] else "")
+            )
         house = view.house()
         table = Table(title="Projected House of 500 (constituencies certified so far + party list)")
         for column in ("Party", "Constituency", "Party list", "Total"):
             table.add_column(column, justify="left" if column == "Party" else "right")
         for party in [p for p in house["parties"] if p["seats"]][:10]:
-            table.add_row(party["name"], str(party["constituency_seats"]), str(party["party_list_seats"]),
-                          str(party["seats"]))
+            table.add_row(party["name"], str(party["constituency_seats"]), str(party["party_list_seats"]), str(party["seats"]))
         console.print(table)
         undecided = house["undecided"]
-        console.print(f"undecided: {undecided['seats']} seats ({undecided['constituency_seats']} constituencies not yet "
-                      f"certified, {undecided['party_list_seats']} party-list seats to be drawn)")
+        console.print(
+            f"undecided: {undecided['seats']} seats ({undecided['constituency_seats']} constituencies not yet "
+            f"certified, {undecided['party_list_seats']} party-list seats to be drawn)"
+        )
     del election

@@ -188,9 +188,18 @@ cameras fill it with the owner's name. Kept: ``DateTimeOriginal``, the GPS IFD,
 ``Orientation``, ``Make`` and ``Model`` (a phone model is not a person) and
 ``ImageUniqueID`` (it names the image, not the device or its owner, and helps find copies)."""
 _IDENTIFYING_XMP = (
-    b"dc:creator", b"dc:rights", b"xmpRights:Owner", b"tiff:Artist", b"aux:SerialNumber", b"aux:OwnerName",
-    b"aux:LensSerialNumber", b"exifEX:CameraOwnerName", b"exifEX:BodySerialNumber", b"exifEX:LensSerialNumber",
-    b"photoshop:AuthorsPosition", b"photoshop:Credit",
+    b"dc:creator",
+    b"dc:rights",
+    b"xmpRights:Owner",
+    b"tiff:Artist",
+    b"aux:SerialNumber",
+    b"aux:OwnerName",
+    b"aux:LensSerialNumber",
+    b"exifEX:CameraOwnerName",
+    b"exifEX:BodySerialNumber",
+    b"exifEX:LensSerialNumber",
+    b"photoshop:AuthorsPosition",
+    b"photoshop:Credit",
 )
 """XMP properties (in a JPEG's XMP ``APP1`` segment) that identify a person or a device."""
 
@@ -406,8 +415,10 @@ def ingest_photo(
     while header is None:
         if ended or len(held) - checked_at >= SNIFF_BYTES:
             if ended and counter.size < MIN_PHOTO_BYTES:
-                raise MalformedPhoto(f"the upload has {counter.size} bytes, too few to be a photo "
-                                     f"(at least {MIN_PHOTO_BYTES}); send the camera's photo file itself")
+                raise MalformedPhoto(
+                    f"the upload has {counter.size} bytes, too few to be a photo "
+                    f"(at least {MIN_PHOTO_BYTES}); send the camera's photo file itself"
+                )
             checked_at = len(held)
             header = read_header(media_type, held, complete=ended)
             if header is not None:
@@ -624,10 +635,16 @@ def read_header(media_type: str, data: bytes | bytearray, *, complete: bool) -> 
         name = _TYPE_NAMES.get(media_type, media_type)
         where = "in the file" if complete else f"within its first {HEADER_BYTES} bytes"
         raise MalformedPhoto(f"the upload is not a readable {name}: its {_HEADER_NAMES[media_type]} is not {where}")
-    if found is not None and found.width is not None and found.height is not None \
-            and min(found.width, found.height) < MIN_PHOTO_SIDE:
-        raise MalformedPhoto(f"the image is {found.width} x {found.height} pixels, too small to be a photo "
-                             f"(at least {MIN_PHOTO_SIDE} on each side)")
+    if (
+        found is not None
+        and found.width is not None
+        and found.height is not None
+        and min(found.width, found.height) < MIN_PHOTO_SIDE
+    ):
+        raise MalformedPhoto(
+            f"the image is {found.width} x {found.height} pixels, too small to be a photo "
+            f"(at least {MIN_PHOTO_SIDE} on each side)"
+        )
     return found
 
 
@@ -652,8 +669,10 @@ def _jpeg_header(data: bytes | bytearray, complete: bool) -> PhotoHeader | None:
             position += 2
             continue
         if marker in (0xDA, 0xD9):
-            raise _Malformed(f"its {'image data (SOS)' if marker == 0xDA else 'end (EOI)'} at byte {position} "
-                             "comes before any frame header (SOF)")
+            raise _Malformed(
+                f"its {'image data (SOS)' if marker == 0xDA else 'end (EOI)'} at byte {position} "
+                "comes before any frame header (SOF)"
+            )
         length = int.from_bytes(data[position + 2 : position + 4], "big")
         if length < 2:
             raise _Malformed(f"segment 0xFF{marker:02X} at byte {position} has length {length}")
@@ -680,8 +699,9 @@ def _png_header(data: bytes | bytearray, complete: bool) -> PhotoHeader | None:
             raise _Malformed(f"{len(data)} bytes are too few for the signature and IHDR chunk (33)")
         return None
     if data[8:16] != b"\x00\x00\x00\x0dIHDR":
-        raise _Malformed(f"its first chunk is {bytes(data[12:16])!r} of {int.from_bytes(data[8:12], 'big')} bytes, "
-                         "not IHDR of 13 bytes")
+        raise _Malformed(
+            f"its first chunk is {bytes(data[12:16])!r} of {int.from_bytes(data[8:12], 'big')} bytes, not IHDR of 13 bytes"
+        )
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if not 0 < width < 2**31 or not 0 < height < 2**31:
         raise _Malformed(f"its IHDR declares {width} x {height} pixels")
@@ -691,8 +711,10 @@ def _png_header(data: bytes | bytearray, complete: bool) -> PhotoHeader | None:
 def _heif_header(data: bytes | bytearray, complete: bool) -> PhotoHeader | None:
     for kind, start, end in _boxes(data, 0, len(data), "the file", open_ended=not complete):
         if kind == b"meta" and end > HEADER_BYTES:
-            raise _Malformed(f"its 'meta' box (at byte {start - 8}) does not end within the first {HEADER_BYTES} bytes; "
-                             "phones write it right after 'ftyp'")
+            raise _Malformed(
+                f"its 'meta' box (at byte {start - 8}) does not end within the first {HEADER_BYTES} bytes; "
+                "phones write it right after 'ftyp'"
+            )
         if end > len(data):
             return None  # the box (the 'meta' box or one before it) is not all here yet
         if kind == b"meta":

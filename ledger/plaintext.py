@@ -74,9 +74,11 @@ def _refused_bmp_ranges() -> list[tuple[int, int]]:
     return ranges
 
 
-PLAIN_TEXT_PATTERN = "^[^" + "".join(
-    f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in _refused_bmp_ranges()
-) + "]*$"
+PLAIN_TEXT_PATTERN = (
+    "^[^"
+    + "".join(f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in _refused_bmp_ranges())
+    + "]*$"
+)
 """For the OpenAPI document: a JSON Schema ``pattern`` refusing the assigned characters of the
 refused categories in the Basic Multilingual Plane. The rule itself (``plain_text_problem``)
 also refuses unassigned code points and those beyond the BMP, which a pattern cannot list."""

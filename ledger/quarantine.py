@@ -40,8 +40,7 @@ class QuarantinedEntry:
     since: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"stage": self.stage, "entry": self.entry, "subject": self.subject, "reason": self.reason,
-                "since": self.since}
+        return {"stage": self.stage, "entry": self.entry, "subject": self.subject, "reason": self.reason, "since": self.since}
 
 
 def _describe(error: BaseException) -> str:
@@ -73,8 +72,7 @@ class Quarantine:
             if len(self._items) >= self.limit:
                 self._overflow += 1
                 return
-            self._items[key] = QuarantinedEntry(stage, entry, subject, reason,
-                                                datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            self._items[key] = QuarantinedEntry(stage, entry, subject, reason, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         log.error("set aside at %s: entry %s (%s): %s; everything else goes on", stage, entry, subject, reason)
 
     def discard(self, stage: str, entry: str) -> None:

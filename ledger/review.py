@@ -162,7 +162,8 @@ class ReviewService:
                     rows = session.execute(
                         select(Entry.id, Entry.cid, Entry.document)
                         .where(Entry.kind == "decision", Entry.id > self._decision_cursor)
-                        .order_by(Entry.id).limit(5000)
+                        .order_by(Entry.id)
+                        .limit(5000)
                     ).all()
                 if not rows:
                     return applied
@@ -194,12 +195,15 @@ class ReviewService:
         """Bring the review index and the certified aggregates to the replay's state for
         ``units`` and ``constituencies`` (after their decisions were applied)."""
         now = self.clock()
-        certified_records = {unit_id: state.certified for unit_id in units
-                             if (state := self.replay.unit(unit_id)).status == "certified" and state.certified}
+        certified_records = {
+            unit_id: state.certified
+            for unit_id in units
+            if (state := self.replay.unit(unit_id)).status == "certified" and state.certified
+        }
         documents: dict[str, dict[str, Any]] = {}
         with self.database.session() as session:
             for start in range(0, len(units), 500):
-                chunk = units[start:start + 500]
+                chunk = units[start : start + 500]
                 for row in session.scalars(select(UnitReview).where(UnitReview.unit.in_(chunk))):
                     state = self.replay.unit(row.unit)
                     row.status, row.accepted_cid, row.certified_cid = state.status, state.accepted, state.certified
@@ -219,8 +223,12 @@ class ReviewService:
             record_cid = certified_records.get(unit_id)
             if record_cid is not None:
                 if record_cid not in documents:  # a lost row: the unit is not counted as certified
-                    self.aggregates.quarantine.add("certified", record_cid, unit_id,
-                                                   f"certified record {record_cid} of {unit_id} is not in this ledger's database")
+                    self.aggregates.quarantine.add(
+                        "certified",
+                        record_cid,
+                        unit_id,
+                        f"certified record {record_cid} of {unit_id} is not in this ledger's database",
+                    )
                     self.aggregates.set_certified(unit_id, None)
                     continue
                 self.aggregates.set_certified(unit_id, documents[record_cid], record_cid)
@@ -264,8 +272,10 @@ class ReviewService:
         if level not in LEVEL_ROLES:
             raise NotPermitted("level must be 1 (unit volunteer), 2 (constituency head) or 3 (war room)")
         if acting_role != "admin" and level != 1:
-            raise NotPermitted(f"only the admin appoints level-{level} members; a {acting_role} registers level-1 "
-                               "volunteers of their organisation")
+            raise NotPermitted(
+                f"only the admin appoints level-{level} members; a {acting_role} registers level-1 "
+                "volunteers of their organisation"
+            )
         if level == 1 and not organisation_id:
             raise NotPermitted("a level-1 volunteer belongs to an organisation")
         check_plain_text(name, field="name")
@@ -276,9 +286,17 @@ class ReviewService:
             if session.get(Member, address) is not None:
                 raise NotPermitted(f"{address} is registered already")
             row = Member(
-                address=address, public_id="v-" + secrets.token_hex(6), organisation_id=organisation_id, level=level,
-                name=name, contact=contact, custodial=custodial, registered_at=self.clock(), registered_by=registered_by,
-                refused_attempts=0, rejected_reports=0,
+                address=address,
+                public_id="v-" + secrets.token_hex(6),
+                organisation_id=organisation_id,
+                level=level,
+                name=name,
+                contact=contact,
+                custodial=custodial,
+                registered_at=self.clock(),
+                registered_by=registered_by,
+                refused_attempts=0,
+                rejected_reports=0,
             )
             session.add(row)
             if session.get(Volunteer, address) is None:  # members sign in like volunteers; their level sets the role
@@ -292,8 +310,15 @@ class ReviewService:
             raise NotFound(f"{address} is not a registered member of the coalition")
         return row
 
-    def assign(self, *, address: str, areas: list[str], assigned_by: str | None = None,
-               organisation_id: str | None = None, acting_role: str | None = None) -> list[str]:
+    def assign(
+        self,
+        *,
+        address: str,
+        areas: list[str],
+        assigned_by: str | None = None,
+        organisation_id: str | None = None,
+        acting_role: str | None = None,
+    ) -> list[str]:
         """Assign units (level 1) or constituencies (level 2); returns the areas added.
 
         Who may (``acting_role``; without it, ``coordinator`` when ``organisation_id`` is
@@ -310,13 +335,16 @@ class ReviewService:
                 raise NotPermitted(
                     f"{member.public_id} is a level-{member.level} {LEVEL_ROLES[member.level]}: only the admin or the war room "
                     "may change the areas of level-2 heads and level-3 members; a coordinator assigns polling units "
-                    "to level-1 volunteers of their organisation")
+                    "to level-1 volunteers of their organisation"
+                )
             if organisation_id is None or member.organisation_id != organisation_id:
                 raise NotPermitted(f"{member.public_id} belongs to {member.organisation_id}, not to {organisation_id}")
             not_units = [area for area in areas if not _is_unit_id(area)]
             if not_units:
-                raise NotPermitted(f"{not_units[0]} is not a polling unit: a coordinator assigns polling units (like "
-                                   "BKK_1-0001) to level-1 volunteers; constituencies are for heads, appointed by the admin")
+                raise NotPermitted(
+                    f"{not_units[0]} is not a polling unit: a coordinator assigns polling units (like "
+                    "BKK_1-0001) to level-1 volunteers; constituencies are for heads, appointed by the admin"
+                )
         if member.level == 3:
             raise NotPermitted("the war room covers the whole country; it has no assignments")
         rows = []
@@ -331,8 +359,15 @@ class ReviewService:
             existing = set(session.scalars(select(Assignment.area).where(Assignment.address == member.address)))
             for area, constituency_id in rows:
                 if area not in existing:
-                    session.add(Assignment(address=member.address, area=area, constituency_id=constituency_id,
-                                           assigned_at=self.clock(), assigned_by=assigned_by))
+                    session.add(
+                        Assignment(
+                            address=member.address,
+                            area=area,
+                            constituency_id=constituency_id,
+                            assigned_at=self.clock(),
+                            assigned_by=assigned_by,
+                        )
+                    )
                     existing.add(area)
                     added.append(area)
         return added
@@ -389,13 +424,17 @@ class ReviewService:
                 answers.append(True)
                 continue
             refused.append(address)
-            answers.append(NotPermitted(f"volunteer {public_id} is not assigned to polling unit {unit.id}; "
-                                        "ask your coordinator to assign it"))
+            answers.append(
+                NotPermitted(
+                    f"volunteer {public_id} is not assigned to polling unit {unit.id}; ask your coordinator to assign it"
+                )
+            )
         if refused:
             with self.database.session() as session:
                 for address in refused:
-                    session.execute(update(Member).where(Member.address == address)
-                                    .values(refused_attempts=Member.refused_attempts + 1))
+                    session.execute(
+                        update(Member).where(Member.address == address).values(refused_attempts=Member.refused_attempts + 1)
+                    )
         return answers
 
     def coverage(self, constituency_id: str | None = None) -> list[dict[str, Any]]:
@@ -418,23 +457,29 @@ class ReviewService:
             constituency = self.election.constituency(cid)
             units = [u.id for u in self.election.polling_units(cid)]
             covered = [u for u in units if u in per_unit]
-            result.append({
-                "constituency_id": cid,
-                "province_id": constituency.province_id,
-                "units_total": len(units),
-                "units_covered": len(covered),
-                "units_by_organisations": {
-                    str(n): sum(1 for u in covered if len(per_unit[u]) == n) for n in sorted({len(per_unit[u]) for u in covered})
-                },
-            })
+            result.append(
+                {
+                    "constituency_id": cid,
+                    "province_id": constituency.province_id,
+                    "units_total": len(units),
+                    "units_covered": len(covered),
+                    "units_by_organisations": {
+                        str(n): sum(1 for u in covered if len(per_unit[u]) == n)
+                        for n in sorted({len(per_unit[u]) for u in covered})
+                    },
+                }
+            )
         return result
 
     def uncovered_units(self, constituency_id: str, *, limit: int = 1000) -> list[str]:
         with self.database.session() as session:
-            covered = set(session.scalars(
-                select(Assignment.area).join(Member, Member.address == Assignment.address)
-                .where(Member.level == 1, Assignment.constituency_id == constituency_id)
-            ))
+            covered = set(
+                session.scalars(
+                    select(Assignment.area)
+                    .join(Member, Member.address == Assignment.address)
+                    .where(Member.level == 1, Assignment.constituency_id == constituency_id)
+                )
+            )
         return [u.id for u in self.election.polling_units(constituency_id) if u.id not in covered][:limit]
 
     # -- reports ------------------------------------------------------------------
@@ -443,8 +488,7 @@ class ReviewService:
     def photo_uses(cid: str, node: Mapping[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
         """Index rows for a tally: each photo with its record and unit (finds reused photos)."""
         photos = {link["/"] if isinstance(link, Mapping) else str(link) for link in node.get("photos", {}).values()}
-        return [(PHOTO_USES, {"photo_cid": photo, "record_cid": cid, "unit": node["polling_unit"]})
-                for photo in sorted(photos)]
+        return [(PHOTO_USES, {"photo_cid": photo, "record_cid": cid, "unit": node["polling_unit"]}) for photo in sorted(photos)]
 
     def submit_report(self, submission: Mapping[str, Any], *, reporter: str | None = None) -> Accepted:
         """A volunteer's report: permission, acceptance into the ledger, then screening."""
@@ -485,8 +529,10 @@ class ReviewService:
                 if isinstance(allowed, NotPermitted):
                     answers[position] = allowed
                 elif not allowed and not self.open_reporting:
-                    answers[position] = NotPermitted(f"{who} is not a member of the coalition's hierarchy; "
-                                                     "a coordinator registers volunteers and assigns their units")
+                    answers[position] = NotPermitted(
+                        f"{who} is not a member of the coalition's hierarchy; "
+                        "a coordinator registers volunteers and assigns their units"
+                    )
         # Tallies that no prepare worker prepared are prepared here, their photo links
         # checked only for stored blocks, as a worker checks them (it cannot see the photo
         # index); then every link of the group is checked against the index in one query.
@@ -508,14 +554,16 @@ class ReviewService:
                 ready = replace(ready, index=(*ready.index, *self.photo_uses(ready.row["cid"], ready.row["document"])))
             readied[position] = ready
         photos_here = self.ledger.image_photos(
-            cid for ready in readied.values() for _, cid in _photo_links(ready.row["document"]))
+            cid for ready in readied.values() for _, cid in _photo_links(ready.row["document"])
+        )
         group: list[Prepared] = []
         positions: list[int] = []
         for position, ready in readied.items():
             unknown = [(role, cid) for role, cid in _photo_links(ready.row["document"]) if cid not in photos_here]
             if unknown:  # the message validation gives when it checks the index itself
-                answers[position] = InvalidTally([FieldError(("photos", role), f"photo {cid} is not stored here; "
-                                                             "upload it first") for role, cid in unknown])
+                answers[position] = InvalidTally(
+                    [FieldError(("photos", role), f"photo {cid} is not stored here; upload it first") for role, cid in unknown]
+                )
                 continue
             group.append(ready)
             positions.append(position)
@@ -545,9 +593,11 @@ class ReviewService:
         """Screen units whose reports outnumber what their review has seen (after a restart
         lost the in-memory queue of deferred screening)."""
         with self.database.session() as session:
-            counts = dict(session.execute(
-                select(Entry.polling_unit, func.count()).where(Entry.kind == "tally").group_by(Entry.polling_unit)
-            ).all())
+            counts = dict(
+                session.execute(
+                    select(Entry.polling_unit, func.count()).where(Entry.kind == "tally").group_by(Entry.polling_unit)
+                ).all()
+            )
             seen = dict(session.execute(select(UnitReview.unit, UnitReview.report_count)).all())
         stale = [unit for unit, count in counts.items() if seen.get(unit, 0) < count]
         self.screen_units(stale)
@@ -559,7 +609,7 @@ class ReviewService:
         ordered = sorted(set(unit_ids))
         assessments: dict[str, Assessment] = {}
         for start in range(0, len(ordered), chunk):
-            units = ordered[start:start + chunk]
+            units = ordered[start : start + chunk]
             try:
                 assessments.update(self._screen_chunk(units))
             except Exception:  # noqa: BLE001 - find the unit that fails, screen the others
@@ -589,8 +639,12 @@ class ReviewService:
         for report in self._reports([unit_id])[unit_id]:
             if not countable(constituency_id, report.document, self.election):
                 self._set_aside_reports.add(report.record_cid)
-                self.aggregates.quarantine.add("screening", report.record_cid, unit_id,
-                                               "its numbers cannot be read; the unit's other reports are screened without it")
+                self.aggregates.quarantine.add(
+                    "screening",
+                    report.record_cid,
+                    unit_id,
+                    "its numbers cannot be read; the unit's other reports are screened without it",
+                )
                 found = True
         return found
 
@@ -600,16 +654,19 @@ class ReviewService:
             contexts = self._contexts(unit_ids, reports)
             assessments = {
                 unit_id: assess_unit(
-                    unit_id, reports[unit_id], required_organisations=self.required_organisations,
-                    max_photo_distance_km=self.max_photo_distance_km, **contexts[unit_id],
+                    unit_id,
+                    reports[unit_id],
+                    required_organisations=self.required_organisations,
+                    max_photo_distance_km=self.max_photo_distance_km,
+                    **contexts[unit_id],
                 )
                 for unit_id in unit_ids
             }
             self._store_assessments(assessments, {unit_id: len(reports[unit_id]) for unit_id in unit_ids})
             agreed = [
-                assessment for unit_id, assessment in assessments.items()
-                if assessment.outcome == "agreed" and assessment.accepted_cid
-                and self.replay.unit(unit_id).status == "open"
+                assessment
+                for unit_id, assessment in assessments.items()
+                if assessment.outcome == "agreed" and assessment.accepted_cid and self.replay.unit(unit_id).status == "open"
             ]
             if agreed:
                 for assessment in agreed:  # the rules ask about the record: it is at hand, not in the database
@@ -623,8 +680,15 @@ class ReviewService:
         found: dict[str, list[Report]] = {unit_id: [] for unit_id in unit_ids}
         with self.database.session() as session:
             rows = session.execute(
-                select(Entry.id, Entry.cid, Entry.signer, Entry.document, Entry.polling_unit, Member.organisation_id,
-                       Member.flagged_at)
+                select(
+                    Entry.id,
+                    Entry.cid,
+                    Entry.signer,
+                    Entry.document,
+                    Entry.polling_unit,
+                    Member.organisation_id,
+                    Member.flagged_at,
+                )
                 .outerjoin(Member, Member.address == Entry.signer)
                 .where(Entry.polling_unit.in_(unit_ids), Entry.kind == "tally")
                 .order_by(Entry.id)
@@ -632,14 +696,19 @@ class ReviewService:
         for row in rows:
             if row.cid not in self.replay.unit(row.polling_unit).rejected and row.cid not in self._set_aside_reports:
                 found[row.polling_unit].append(
-                    Report(row.cid, row.id, row.signer, row.organisation_id, row.document, held=row.flagged_at is not None))
+                    Report(row.cid, row.id, row.signer, row.organisation_id, row.document, held=row.flagged_at is not None)
+                )
         return found
 
     def _contexts(self, unit_ids: list[str], reports: dict[str, list[Report]]) -> dict[str, dict[str, Any]]:
-        photos = sorted({
-            (link["/"] if isinstance(link, Mapping) else str(link))
-            for unit_reports in reports.values() for r in unit_reports for link in r.document.get("photos", {}).values()
-        })
+        photos = sorted(
+            {
+                (link["/"] if isinstance(link, Mapping) else str(link))
+                for unit_reports in reports.values()
+                for r in unit_reports
+                for link in r.document.get("photos", {}).values()
+            }
+        )
         photo_units: dict[str, set[str]] = {}
         photo_locations = {}
         photo_evidence: dict[str, PhotoEvidence] = {}
@@ -647,7 +716,7 @@ class ReviewService:
         local_zone = self.count_window[0].tzinfo or UTC
         with self.database.session() as session:
             for start in range(0, len(photos), 500):
-                chunk = photos[start:start + 500]
+                chunk = photos[start : start + 500]
                 for use in session.execute(select(PhotoUse.photo_cid, PhotoUse.unit).where(PhotoUse.photo_cid.in_(chunk))):
                     photo_units.setdefault(use.photo_cid, set()).add(use.unit)
                 for row in session.execute(select(Photo.cid, Photo.exif, Photo.perceptual_hash).where(Photo.cid.in_(chunk))):
@@ -661,8 +730,10 @@ class ReviewService:
                     if row.perceptual_hash:
                         hashes[row.cid] = row.perceptual_hash
             lookalikes = self._lookalikes(session, hashes)
-            locations = {row.unit: (row.latitude, row.longitude)
-                         for row in session.scalars(select(UnitLocation).where(UnitLocation.unit.in_(unit_ids)))}
+            locations = {
+                row.unit: (row.latitude, row.longitude)
+                for row in session.scalars(select(UnitLocation).where(UnitLocation.unit.in_(unit_ids)))
+            }
         view = self.aggregates.view("unofficial")
         contexts = {}
         for unit_id in unit_ids:
@@ -695,12 +766,14 @@ class ReviewService:
         for band in range(4):
             parts = sorted(part for b, part in wanted if b == band)
             for start in range(0, len(parts), 500):
-                chunk = parts[start:start + 500]
+                chunk = parts[start : start + 500]
                 # Bounded: a band value that thousands of photos share says little, and
                 # fetching them all for every photo would grow with the square of the night.
-                rows = session.execute(select(PhotoHashBand.value, PhotoHashBand.photo_cid, PhotoHashBand.perceptual_hash)
-                                       .where(PhotoHashBand.band == band, PhotoHashBand.value.in_(chunk))
-                                       .limit(_LOOKALIKE_CANDIDATES * len(chunk)))
+                rows = session.execute(
+                    select(PhotoHashBand.value, PhotoHashBand.photo_cid, PhotoHashBand.perceptual_hash)
+                    .where(PhotoHashBand.band == band, PhotoHashBand.value.in_(chunk))
+                    .limit(_LOOKALIKE_CANDIDATES * len(chunk))
+                )
                 for row in rows:
                     for cid in wanted[(band, row.value)]:
                         if row.photo_cid == cid:
@@ -711,12 +784,16 @@ class ReviewService:
         others = sorted({other for near in found.values() for other in near})
         units: dict[str, set[str]] = {}
         for start in range(0, len(others), 500):
-            for use in session.execute(select(PhotoUse.photo_cid, PhotoUse.unit)
-                                       .where(PhotoUse.photo_cid.in_(others[start:start + 500]))):
+            for use in session.execute(
+                select(PhotoUse.photo_cid, PhotoUse.unit).where(PhotoUse.photo_cid.in_(others[start : start + 500]))
+            ):
                 units.setdefault(use.photo_cid, set()).add(use.unit)
-        return {cid: [Lookalike(other, frozenset(units[other]), distance) for other, distance in sorted(near.items())
-                      if other in units]
-                for cid, near in found.items()}
+        return {
+            cid: [
+                Lookalike(other, frozenset(units[other]), distance) for other, distance in sorted(near.items()) if other in units
+            ]
+            for cid, near in found.items()
+        }
 
     def _store_assessments(self, assessments: dict[str, Assessment], report_counts: dict[str, int]) -> None:
         """Each unit's outcome, flags and state, in two statements for the whole chunk (rows
@@ -727,19 +804,30 @@ class ReviewService:
             known = set(session.scalars(select(UnitReview.unit).where(UnitReview.unit.in_(list(assessments)))))
             new, changed = [], []
             for unit_id, assessment in assessments.items():
-                values = {"outcome": assessment.outcome, "flags": [f.as_json() for f in assessment.flags],
-                          "report_count": report_counts[unit_id], "status": self.replay.unit(unit_id).status,
-                          "updated_at": now}
+                values = {
+                    "outcome": assessment.outcome,
+                    "flags": [f.as_json() for f in assessment.flags],
+                    "report_count": report_counts[unit_id],
+                    "status": self.replay.unit(unit_id).status,
+                    "updated_at": now,
+                }
                 if unit_id in known:
                     changed.append({"unit_id": unit_id, **values})
                 else:
-                    new.append({"unit": unit_id, "constituency_id": self.election.polling_unit(unit_id).constituency_id,
-                                "first_report_at": now, **values})
+                    new.append(
+                        {
+                            "unit": unit_id,
+                            "constituency_id": self.election.polling_unit(unit_id).constituency_id,
+                            "first_report_at": now,
+                            **values,
+                        }
+                    )
             if new:
                 session.execute(insert(table), new)
             if changed:
                 session.execute(
-                    update(table).where(table.c.unit == bindparam("unit_id"))
+                    update(table)
+                    .where(table.c.unit == bindparam("unit_id"))
                     .values({name: bindparam(name) for name in ("outcome", "flags", "report_count", "status", "updated_at")}),
                     changed,
                 )
@@ -751,30 +839,44 @@ class ReviewService:
         nodes = []
         for assessment in assessments:
             assert assessment.accepted_cid is not None
-            nodes.append({
-                "format": "tally-decision-v1",
-                "election": self.election.id,
-                "decision_id": f"auto-{assessment.unit}-{assessment.accepted_cid[-16:]}",
-                "decided_at": format_time(self.clock()),
-                "decider": self.verifier,
-                "role": "ledger",
-                "action": "accept",
-                "subject": assessment.unit,
-                "record": CID.parse(assessment.accepted_cid),
-                "reason": f"{len(assessment.agreeing)} reports from {len(assessment.organisations)} organisations agree",
-            })
+            nodes.append(
+                {
+                    "format": "tally-decision-v1",
+                    "election": self.election.id,
+                    "decision_id": f"auto-{assessment.unit}-{assessment.accepted_cid[-16:]}",
+                    "decided_at": format_time(self.clock()),
+                    "decider": self.verifier,
+                    "role": "ledger",
+                    "action": "accept",
+                    "subject": assessment.unit,
+                    "record": CID.parse(assessment.accepted_cid),
+                    "reason": f"{len(assessment.agreeing)} reports from {len(assessment.organisations)} organisations agree",
+                }
+            )
         with self.database.session() as session:
-            taken = set(session.scalars(select(Entry.submission_id).where(
-                Entry.signer == self.verifier, Entry.submission_id.in_([str(n["decision_id"]) for n in nodes]))))
+            taken = set(
+                session.scalars(
+                    select(Entry.submission_id).where(
+                        Entry.signer == self.verifier, Entry.submission_id.in_([str(n["decision_id"]) for n in nodes])
+                    )
+                )
+            )
         group = []
         for node in nodes:
             if node["decision_id"] in taken:
                 continue
             self.replay.check(_node_view(node))
             unit = self.election.polling_unit(str(node["subject"]))
-            group.append(self.ledger.prepare(sign_entry(node, self._verifier_key), kind="decision", subject=unit.id,
-                                             constituency_id=unit.constituency_id, signer=self.verifier,
-                                             entry_id=str(node["decision_id"])))
+            group.append(
+                self.ledger.prepare(
+                    sign_entry(node, self._verifier_key),
+                    kind="decision",
+                    subject=unit.id,
+                    constituency_id=unit.constituency_id,
+                    signer=self.verifier,
+                    entry_id=str(node["decision_id"]),
+                )
+            )
         if group:
             for answer in self.ledger.commit(group):
                 if isinstance(answer, LedgerError):  # its id was taken between the look-up and the commit
@@ -821,8 +923,9 @@ class ReviewService:
         assert len(done) == len(decisions), "every decision has its answer"
         return done
 
-    def _permitted(self, submission: Mapping[str, Any], signed_in_as: str | None,
-                   members: dict[str, Member | NotFound]) -> dict[str, object]:
+    def _permitted(
+        self, submission: Mapping[str, Any], signed_in_as: str | None, members: dict[str, Member | NotFound]
+    ) -> dict[str, object]:
         """The decision validated, from a member who may decide it (``members`` caches look-ups)."""
         node = validate_decision(submission, election=self.election)
         decider = str(node["decider"])
@@ -875,8 +978,16 @@ class ReviewService:
                     constituency_id = subject
                 else:
                     constituency_id = self.election.polling_unit(subject).constituency_id
-                group.append(self.ledger.prepare(node, kind="decision", subject=subject, constituency_id=constituency_id,
-                                                 signer=str(node["decider"]), entry_id=str(node["decision_id"])))
+                group.append(
+                    self.ledger.prepare(
+                        node,
+                        kind="decision",
+                        subject=subject,
+                        constituency_id=constituency_id,
+                        signer=str(node["decider"]),
+                        entry_id=str(node["decision_id"]),
+                    )
+                )
                 positions.append(position)
             created = False
             for position, answer in zip(positions, self.ledger.commit(group), strict=True):
@@ -887,9 +998,9 @@ class ReviewService:
 
     def _existing_decision(self, decider: str, decision_id: str) -> Entry | None:
         with self.database.session() as session:
-            return session.scalars(select(Entry).where(
-                Entry.kind == "decision", Entry.signer == decider, Entry.submission_id == decision_id
-            )).one_or_none()
+            return session.scalars(
+                select(Entry).where(Entry.kind == "decision", Entry.signer == decider, Entry.submission_id == decision_id)
+            ).one_or_none()
 
     def _count_rejection(self, record_cid: str) -> None:
         with self.database.session() as session:
@@ -901,8 +1012,11 @@ class ReviewService:
                 return
             member.rejected_reports += 1
             total = session.scalar(select(func.count()).select_from(Entry).where(Entry.signer == signer, Entry.kind == "tally"))
-            if member.rejected_reports >= FLAG_AFTER_REJECTIONS and member.rejected_reports * 2 >= (total or 0) \
-                    and member.flagged_at is None:
+            if (
+                member.rejected_reports >= FLAG_AFTER_REJECTIONS
+                and member.rejected_reports * 2 >= (total or 0)
+                and member.flagged_at is None
+            ):
                 member.flagged_at = self.clock()
 
     # -- queues and views ---------------------------------------------------------
@@ -920,9 +1034,13 @@ class ReviewService:
         with self.database.session() as session:
             rows = session.scalars(
                 select(UnitReview)
-                .where(UnitReview.constituency_id.in_(constituencies), UnitReview.status == "open",
-                       UnitReview.outcome.in_(("needs_review", "waiting")))
-                .order_by(UnitReview.first_report_at).limit(limit * 2)
+                .where(
+                    UnitReview.constituency_id.in_(constituencies),
+                    UnitReview.status == "open",
+                    UnitReview.outcome.in_(("needs_review", "waiting")),
+                )
+                .order_by(UnitReview.first_report_at)
+                .limit(limit * 2)
             ).all()
         ordered = sorted(rows, key=lambda r: (r.outcome != "needs_review", r.first_report_at))[:limit]
         return [_review_json(r) for r in ordered]
@@ -936,10 +1054,10 @@ class ReviewService:
                 select(UnitReview).where(UnitReview.status == "accepted").order_by(UnitReview.updated_at).limit(limit)
             ).all()
         ready = [
-            cid for cid in self.election.constituencies
-            if not self.replay.constituency(cid).certified and all(
-                self.replay.unit(u.id).status in ("certified", "excluded") for u in self.election.polling_units(cid)
-            )
+            cid
+            for cid in self.election.constituencies
+            if not self.replay.constituency(cid).certified
+            and all(self.replay.unit(u.id).status in ("certified", "excluded") for u in self.election.polling_units(cid))
         ][:limit]
         return {
             "escalations": [_review_json(r) for r in escalated],
@@ -988,7 +1106,8 @@ class ReviewService:
             rows = session.execute(
                 select(Entry, Member.organisation_id, Member.public_id)
                 .outerjoin(Member, Member.address == Entry.signer)
-                .where(Entry.polling_unit == unit.id).order_by(Entry.id)
+                .where(Entry.polling_unit == unit.id)
+                .order_by(Entry.id)
             ).all()
         state = self.replay.unit(unit.id)
         return {
@@ -1002,17 +1121,34 @@ class ReviewService:
             "outcome": review.outcome if review else "waiting",
             "flags": (review.flags if full else public_flags(review.flags)) if review else [],
             "reports": [
-                {"record_cid": e.cid, "organisation": org, "volunteer": public_id, "received_at": format_time(e.received_at),
-                 "document": e.document} if full else
-                {"record_cid": e.cid, "organisation": org, "received_at": format_time(e.received_at),
-                 "document": {k: v for k, v in e.document.items() if k not in PRIVATE_RECORD_FIELDS}}
-                for e, org, public_id in rows if e.kind == "tally"
+                {
+                    "record_cid": e.cid,
+                    "organisation": org,
+                    "volunteer": public_id,
+                    "received_at": format_time(e.received_at),
+                    "document": e.document,
+                }
+                if full
+                else {
+                    "record_cid": e.cid,
+                    "organisation": org,
+                    "received_at": format_time(e.received_at),
+                    "document": {k: v for k, v in e.document.items() if k not in PRIVATE_RECORD_FIELDS},
+                }
+                for e, org, public_id in rows
+                if e.kind == "tally"
             ],
             "view": "full" if full else "public",
             "decisions": [
-                {"decision_cid": e.cid, "action": e.document.get("action"), "role": e.document.get("role"),
-                 "reason": e.document.get("reason"), "decided_at": e.document.get("decided_at")}
-                for e, _org, _public_id in rows if e.kind == "decision"
+                {
+                    "decision_cid": e.cid,
+                    "action": e.document.get("action"),
+                    "role": e.document.get("role"),
+                    "reason": e.document.get("reason"),
+                    "decided_at": e.document.get("decided_at"),
+                }
+                for e, _org, _public_id in rows
+                if e.kind == "decision"
             ],
         }
 
@@ -1022,9 +1158,18 @@ class ReviewService:
             if organisation_id:
                 query = query.where(Member.organisation_id == organisation_id)
             rows = session.scalars(query).all()
-        return [{"volunteer": m.public_id, "address": m.address, "organisation": m.organisation_id,
-                 "rejected_reports": m.rejected_reports, "refused_attempts": m.refused_attempts,
-                 "flagged_at": format_time(m.flagged_at)} for m in rows if m.flagged_at]
+        return [
+            {
+                "volunteer": m.public_id,
+                "address": m.address,
+                "organisation": m.organisation_id,
+                "rejected_reports": m.rejected_reports,
+                "refused_attempts": m.refused_attempts,
+                "flagged_at": format_time(m.flagged_at),
+            }
+            for m in rows
+            if m.flagged_at
+        ]
 
     def import_unit_locations(self, rows: Sequence[UnitListRow], *, rescreen: bool = True) -> dict[str, int]:
         """Store a checked unit list (``ledger.election.unit_list``): each unit's coordinates
@@ -1035,14 +1180,15 @@ class ReviewService:
         moved: list[str] = []
         with self.database.session() as session:
             for start in range(0, len(rows), 500):
-                chunk = rows[start:start + 500]
-                known = {row.unit: row for row in
-                         session.scalars(select(UnitLocation).where(UnitLocation.unit.in_([r.unit for r in chunk])))}
+                chunk = rows[start : start + 500]
+                known = {
+                    row.unit: row
+                    for row in session.scalars(select(UnitLocation).where(UnitLocation.unit.in_([r.unit for r in chunk])))
+                }
                 for row in chunk:
                     existing = known.get(row.unit)
                     if existing is None:
-                        session.add(UnitLocation(unit=row.unit, latitude=row.latitude, longitude=row.longitude,
-                                                 name=row.name))
+                        session.add(UnitLocation(unit=row.unit, latitude=row.latitude, longitude=row.longitude, name=row.name))
                         counts["added"] += 1
                         moved.append(row.unit)
                     elif (existing.latitude, existing.longitude, existing.name) != (row.latitude, row.longitude, row.name):
@@ -1056,7 +1202,7 @@ class ReviewService:
             reported: list[str] = []
             with self.database.session() as session:
                 for start in range(0, len(moved), 500):
-                    reported += session.scalars(select(UnitReview.unit).where(UnitReview.unit.in_(moved[start:start + 500])))
+                    reported += session.scalars(select(UnitReview.unit).where(UnitReview.unit.in_(moved[start : start + 500])))
             self.screen_units(reported)
             counts["rescreened"] = len(reported)
         return counts

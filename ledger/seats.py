@@ -263,9 +263,7 @@ def _check_votes(votes: object, seats: object) -> None:
     if isinstance(seats, bool) or not isinstance(seats, int) or seats < 1:
         raise InvalidSeatInput(f"seats must be a positive whole number, got {seats!r}", path=("seats",))
     if not isinstance(votes, Mapping):
-        raise InvalidSeatInput(
-            f"votes must be a mapping of party number to votes, got {type(votes).__name__}", path=("votes",)
-        )
+        raise InvalidSeatInput(f"votes must be a mapping of party number to votes, got {type(votes).__name__}", path=("votes",))
     for number, count in votes.items():
         if isinstance(number, bool) or not isinstance(number, int) or number < 1:
             raise InvalidSeatInput(
@@ -295,15 +293,13 @@ def parse_votes_json(obj: object) -> dict[int, int]:
     for key, value in obj.items():
         if not isinstance(key, str) or not _PARTY_NUMBER_TEXT.match(key):
             raise InvalidSeatInput(
-                f'key {key!r} is not a party number: write it as a positive whole number without signs, spaces '
+                f"key {key!r} is not a party number: write it as a positive whole number without signs, spaces "
                 f'or leading zeros, like "31"',
                 path=("votes", str(key)),
             )
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             shown = repr(value) if not isinstance(value, (Mapping, list)) else _json_type(value)
-            raise InvalidSeatInput(
-                f"party {key}: votes must be a non-negative whole number, got {shown}", path=("votes", key)
-            )
+            raise InvalidSeatInput(f"party {key}: votes must be a non-negative whole number, got {shown}", path=("votes", key))
         parsed[int(key)] = value
     return parsed
 

@@ -34,7 +34,6 @@ CERTIFIED_FEED_ACTIONS = ("certify", "exclude", "reopen", "certify_constituency"
 """Decisions that change the certified results, and so appear in the certified feed."""
 
 
-
 def _single(answers: list[Accepted | ConflictingSubmission]) -> Accepted:
     (answer,) = answers
     if isinstance(answer, ConflictingSubmission):
@@ -103,7 +102,8 @@ def _taken_statement(count: int) -> TextClause:
     table = Entry.__table__
     where = " OR ".join(f"(signer = :s{n} AND submission_id = :e{n})" for n in range(count))
     return text(f"SELECT signer, submission_id, content_digest, receipt FROM {table.name} WHERE {where}").columns(
-        table.c.signer, table.c.submission_id, table.c.content_digest, table.c.receipt)
+        table.c.signer, table.c.submission_id, table.c.content_digest, table.c.receipt
+    )
 
 
 class Preparer:
@@ -140,18 +140,35 @@ class Preparer:
         """The key receipts are signed with (handed to ``ledger.preparing`` workers)."""
         return self._receipt_key
 
-    def tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None,
-              photo_exists: Callable[[CID], bool] | None = None) -> Prepared:
+    def tally(
+        self, submission: Mapping[str, Any], *, index: IndexRows | None = None, photo_exists: Callable[[CID], bool] | None = None
+    ) -> Prepared:
         """Validate a signed tally (``InvalidTally`` with every field error) and prepare it
         (``photo_exists`` in place of this preparer's own, for a caller that checks a group's
         photo links against the index itself)."""
         node = validate_tally(submission, election=self.election, photo_exists=photo_exists or self.photo_exists)
         unit = self.election.polling_unit(str(node["polling_unit"]))
-        return self.entry(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
-                          signer=str(node["submitter"]), entry_id=str(node["submission_id"]), index=index)
+        return self.entry(
+            node,
+            kind="tally",
+            subject=unit.id,
+            constituency_id=unit.constituency_id,
+            signer=str(node["submitter"]),
+            entry_id=str(node["submission_id"]),
+            index=index,
+        )
 
-    def entry(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
-              entry_id: str, index: IndexRows | None = None) -> Prepared:
+    def entry(
+        self,
+        node: dict[str, object],
+        *,
+        kind: str,
+        subject: str,
+        constituency_id: str,
+        signer: str,
+        entry_id: str,
+        index: IndexRows | None = None,
+    ) -> Prepared:
         """The block, row and signed receipt of a validated entry; nothing is stored yet."""
         cid, block = encode_entry(node)
         now = self.clock()
@@ -210,8 +227,14 @@ class Ledger:
         self.content = content
         self.election = election
         self.batch_max_records = batch_max_records
-        self.preparer = Preparer(content=content, election=election, receipt_key=receipt_key,
-                                 batch_max_age_seconds=batch_max_age_seconds, clock=clock, photo_exists=self.is_photo)
+        self.preparer = Preparer(
+            content=content,
+            election=election,
+            receipt_key=receipt_key,
+            batch_max_age_seconds=batch_max_age_seconds,
+            clock=clock,
+            photo_exists=self.is_photo,
+        )
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -243,27 +266,47 @@ class Ledger:
         """
         return _single(self.commit([self.prepare_tally(submission)]))
 
-    def submit_entry(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
-                     entry_id: str) -> Accepted:
+    def submit_entry(
+        self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str, entry_id: str
+    ) -> Accepted:
         """Accept an already validated and signed entry (a decision, or a tally checked by the caller)."""
-        return _single(self.commit([self.prepare(node, kind=kind, subject=subject, constituency_id=constituency_id,
-                                                 signer=signer, entry_id=entry_id)]))
+        return _single(
+            self.commit(
+                [
+                    self.prepare(
+                        node, kind=kind, subject=subject, constituency_id=constituency_id, signer=signer, entry_id=entry_id
+                    )
+                ]
+            )
+        )
 
-    def prepare_tally(self, submission: Mapping[str, Any], *, index: IndexRows | None = None,
-                      links_checked_by_caller: bool = False) -> Prepared:
+    def prepare_tally(
+        self, submission: Mapping[str, Any], *, index: IndexRows | None = None, links_checked_by_caller: bool = False
+    ) -> Prepared:
         """Validate a signed tally (``InvalidTally`` with every field error) and prepare it.
 
         Its photo links must name photos of the index (one query each), unless
         ``links_checked_by_caller``: then only their blocks must be stored, and the caller
         checks the links of a whole group in one query (``ReviewService.submit_reports``)."""
-        return self.preparer.tally(submission, index=index,
-                                   photo_exists=self.content.has_block if links_checked_by_caller else None)
+        return self.preparer.tally(
+            submission, index=index, photo_exists=self.content.has_block if links_checked_by_caller else None
+        )
 
-    def prepare(self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str,
-                entry_id: str, index: IndexRows | None = None) -> Prepared:
+    def prepare(
+        self,
+        node: dict[str, object],
+        *,
+        kind: str,
+        subject: str,
+        constituency_id: str,
+        signer: str,
+        entry_id: str,
+        index: IndexRows | None = None,
+    ) -> Prepared:
         """The block, row and signed receipt of a validated entry; nothing is stored yet."""
-        return self.preparer.entry(node, kind=kind, subject=subject, constituency_id=constituency_id, signer=signer,
-                                   entry_id=entry_id, index=index)
+        return self.preparer.entry(
+            node, kind=kind, subject=subject, constituency_id=constituency_id, signer=signer, entry_id=entry_id, index=index
+        )
 
     def commit(self, group: Sequence[Prepared]) -> list[Accepted | ConflictingSubmission]:
         """Store a group of prepared entries: blocks to the content store first (nothing
@@ -297,7 +340,7 @@ class Ledger:
                 session.execute(text("SELECT pg_advisory_xact_lock(2566)"))
             known: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
             for start in range(0, len(keys), TAKEN_CHUNK):
-                chunk = keys[start:start + TAKEN_CHUNK]
+                chunk = keys[start : start + TAKEN_CHUNK]
                 parameters = {}
                 for position, (signer, entry_id) in enumerate(chunk):
                     parameters[f"s{position}"] = signer
@@ -325,8 +368,15 @@ class Ledger:
 
     # -- photos -------------------------------------------------------------------
 
-    def store_photo(self, chunks: Iterable[bytes] | bytes, *, uploader: str | None, max_bytes: int,
-                    max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = DEFAULT_MAX_SIDE) -> tuple[Photo, bool]:
+    def store_photo(
+        self,
+        chunks: Iterable[bytes] | bytes,
+        *,
+        uploader: str | None,
+        max_bytes: int,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_side: int = DEFAULT_MAX_SIDE,
+    ) -> tuple[Photo, bool]:
         """Ingest a photo (CID computed while it streams, type by its bytes, EXIF read) and
         index it; returns the row and whether it is new. The same bytes give the same CID."""
         info = ingest_photo(chunks, content=self.content, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side)
@@ -341,9 +391,17 @@ class Ledger:
         in order, its row (the first upload's) and whether this call created it."""
         now = self.clock()
         values = [
-            {"cid": str(info.cid), "size": info.size, "media_type": info.media_type, "uploaded_at": now,
-             "uploader": uploader, "exif": {**info.exif, **({"error": info.exif_error} if info.exif_error else {})},
-             "width": info.width, "height": info.height, "perceptual_hash": info.perceptual_hash}
+            {
+                "cid": str(info.cid),
+                "size": info.size,
+                "media_type": info.media_type,
+                "uploaded_at": now,
+                "uploader": uploader,
+                "exif": {**info.exif, **({"error": info.exif_error} if info.exif_error else {})},
+                "width": info.width,
+                "height": info.height,
+                "perceptual_hash": info.perceptual_hash,
+            }
             for info, uploader in photos
         ]
         answers: list[tuple[Photo, bool]] = []
@@ -361,9 +419,12 @@ class Ledger:
                     answers.append((row, True))
                 if new:
                     session.execute(insert(Photo.__table__), new)
-                    bands = [{"band": band, "value": value, "photo_cid": row["cid"], "perceptual_hash": row["perceptual_hash"]}
-                             for row in new if row["perceptual_hash"]
-                             for band, value in enumerate(hash_bands(row["perceptual_hash"]))]
+                    bands = [
+                        {"band": band, "value": value, "photo_cid": row["cid"], "perceptual_hash": row["perceptual_hash"]}
+                        for row in new
+                        if row["perceptual_hash"]
+                        for band, value in enumerate(hash_bands(row["perceptual_hash"]))
+                    ]
                     if bands:
                         session.execute(insert(PhotoHashBand.__table__), bands)
         except IntegrityError:  # uploaded concurrently by another process: settle one by one
@@ -383,8 +444,9 @@ class Ledger:
         if not wanted:
             return set()
         with self.database.session() as session:
-            return set(session.scalars(select(Photo.cid).where(Photo.cid.in_(wanted),
-                                                               Photo.media_type.in_(ACCEPTED_MEDIA_TYPES))))
+            return set(
+                session.scalars(select(Photo.cid).where(Photo.cid.in_(wanted), Photo.media_type.in_(ACCEPTED_MEDIA_TYPES)))
+            )
 
     def photo(self, cid: str) -> Photo:
         with self.database.session() as session:
@@ -418,13 +480,20 @@ class Ledger:
                 # Filtered in the database, up to the newest entry now visible (ids become
                 # visible in order), so the cursor moves past everything that was looked at.
                 high = session.scalar(select(func.max(Entry.id))) or after
-                query = query.where(Entry.id <= high, Entry.kind == "decision",
-                                    Entry.document["action"].as_string().in_(CERTIFIED_FEED_ACTIONS))
+                query = query.where(
+                    Entry.id <= high, Entry.kind == "decision", Entry.document["action"].as_string().in_(CERTIFIED_FEED_ACTIONS)
+                )
             rows = session.scalars(query.order_by(Entry.id).limit(limit)).all()
-            certified = [str((row.document.get("record") or {}).get("/")) for row in rows
-                         if view == "certified" and row.document.get("action") == "certify"]
-            documents = dict(session.execute(select(Entry.cid, Entry.document).where(Entry.cid.in_(certified))).tuples().all()) \
-                if certified else {}
+            certified = [
+                str((row.document.get("record") or {}).get("/"))
+                for row in rows
+                if view == "certified" and row.document.get("action") == "certify"
+            ]
+            documents = (
+                dict(session.execute(select(Entry.cid, Entry.document).where(Entry.cid.in_(certified))).tuples().all())
+                if certified
+                else {}
+            )
         items: list[dict[str, Any]] = []
         for row in rows:
             item = {

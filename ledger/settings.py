@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     election: str = Field(default="th2566", description="Election definition: a bundled name or a path to a JSON file.")
 
     # Content store
-    ipfs_api_url: str | None = Field(default=None, description="Kubo RPC API (http://127.0.0.1:5001); default: local block store.")
+    ipfs_api_url: str | None = Field(
+        default=None, description="Kubo RPC API (http://127.0.0.1:5001); default: local block store."
+    )
     ipfs_timeout_seconds: float = 30.0
 
     # Batching
@@ -32,18 +34,24 @@ class Settings(BaseSettings):
     required_organisations: int = Field(default=2, ge=1, le=50, description="Agreeing organisations for automatic acceptance.")
     max_photo_distance_km: float = Field(default=5.0, gt=0, description="A photo farther from its unit is flagged.")
     photo_window_before_close_minutes: float = Field(
-        default=30.0, ge=0, le=24 * 60,
+        default=30.0,
+        ge=0,
+        le=24 * 60,
         description="A photo of the count taken earlier than this before the polls close (the election's polls_close) "
-                    "is flagged photo_outside_window (30: from 16:30 for polls closing at 17:00).",
+        "is flagged photo_outside_window (30: from 16:30 for polls closing at 17:00).",
     )
     photo_window_after_close_hours: float = Field(
-        default=7.0, gt=0, le=72,
+        default=7.0,
+        gt=0,
+        le=72,
         description="A photo taken later than this after the polls close is flagged photo_outside_window (7: until 24:00).",
     )
     photo_similarity_max_bits: int = Field(
-        default=6, ge=0, le=16,
+        default=6,
+        ge=0,
+        le=16,
         description="Photos whose perceptual hashes differ in at most this many of 64 bits look alike: one submitted "
-                    "for another unit is flagged photo_similar.",
+        "for another unit is flagged photo_similar.",
     )
     open_reporting: bool = Field(
         default=False,
@@ -66,7 +74,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     max_photo_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
     max_json_bytes: int = Field(
-        default=256 * 1024, ge=1024, le=1024 * 1024,
+        default=256 * 1024,
+        ge=1024,
+        le=1024 * 1024,
         description="Largest body of any route but photos; larger ones get 413, counted while they stream (chunked too).",
     )
     body_idle_timeout_seconds: float = Field(
@@ -81,11 +91,12 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (JSON list of "
-                    "IPs or networks, e.g. [\"127.0.0.1\"]); default none: the client is the socket's peer, so rate "
-                    "limits per IP cannot be dodged with a forged header.",
+        'IPs or networks, e.g. ["127.0.0.1"]); default none: the client is the socket\'s peer, so rate '
+        "limits per IP cannot be dodged with a forged header.",
     )
     max_photo_pixels: int = Field(
-        default=60_000_000, ge=1_000_000,
+        default=60_000_000,
+        ge=1_000_000,
         description="Photos whose header declares more pixels are refused (422) without being decoded.",
     )
     max_photo_side: int = Field(default=20_000, ge=1_000, description="Photos with a longer side (pixels) are refused (422).")
@@ -97,9 +108,11 @@ class Settings(BaseSettings):
         default=300, ge=10, le=3600, description="How long a sign-in challenge may be answered."
     )
     access_cache_seconds: float = Field(
-        default=30.0, ge=0, le=300,
+        default=30.0,
+        ge=0,
+        le=300,
         description="API keys and volunteers are cached about this long; a revocation through the API takes effect "
-                    "at once in that process, in other processes within this time.",
+        "at once in that process, in other processes within this time.",
     )
     rate_limit_enabled: bool = True
     rate_limit_burst_seconds: float = Field(
@@ -125,9 +138,11 @@ class Settings(BaseSettings):
     )
     seal_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
     api_prepare_workers: int | None = Field(
-        default=None, ge=0, le=64,
+        default=None,
+        ge=0,
+        le=64,
         description="Processes that prepare tallies (validation, signatures, CIDs) beside the API process; "
-                    "default one per CPU beyond the first, 0 to prepare them in the API process.",
+        "default one per CPU beyond the first, 0 to prepare them in the API process.",
     )
     api_anchor_batches: bool = Field(
         default=True, description="Anchor sealed batches in the API process (starts the embedded anvil)."

@@ -24,12 +24,24 @@ __all__ = ["SUBMISSION_ID_PATTERN", "check_stored_tally", "validate_decision", "
 # Both are matched whole (``fullmatch``: "$" alone lets a trailing newline through) and
 # ASCII only: in a str pattern "\d" also matches Thai digits and superscripts.
 SUBMISSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}", re.ASCII)
-_TIME_PATTERN = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z",
-                           re.ASCII)
+_TIME_PATTERN = re.compile(
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z", re.ASCII
+)
 _MAX_NUMBER_DIGITS = 4  # ballot numbers of candidates and parties; the 2023 ballots go up to 70
 _TOP_FIELDS = {
-    "format", "election", "polling_unit", "submission_id", "submitted_at", "submitter",
-    "registered_voters", "constituency", "party_list", "photos", "signature", "form_inconsistent", "corrects",
+    "format",
+    "election",
+    "polling_unit",
+    "submission_id",
+    "submitted_at",
+    "submitter",
+    "registered_voters",
+    "constituency",
+    "party_list",
+    "photos",
+    "signature",
+    "form_inconsistent",
+    "corrects",
 }
 _BALLOT_FIELDS = {"ballots_cast", "votes", "invalid", "no_vote"}
 _MAX_COUNT = 10_000_000
@@ -50,8 +62,7 @@ def _entry_id(errors: _Errors, submission: Mapping[str, Any], name: str) -> Any:
     return value
 
 
-def _utc_time(errors: _Errors, submission: Mapping[str, Any], name: str,
-              window: tuple[datetime, datetime] | None = None) -> Any:
+def _utc_time(errors: _Errors, submission: Mapping[str, Any], name: str, window: tuple[datetime, datetime] | None = None) -> Any:
     """A UTC time in the record's one text form; with ``window``, within it (inclusive)."""
     value = submission.get(name)
     if name not in submission:
@@ -66,8 +77,9 @@ def _utc_time(errors: _Errors, submission: Mapping[str, Any], name: str,
         return value
     if window is not None and not window[0] <= moment <= window[1]:
         opens, closes = (_text_time(bound) for bound in window)
-        errors.add((name,), f"{value} is outside this election's reporting window, {opens} to {closes}; "
-                            "check the device's date and time")
+        errors.add(
+            (name,), f"{value} is outside this election's reporting window, {opens} to {closes}; check the device's date and time"
+        )
     return value
 
 
@@ -149,8 +161,10 @@ def _ballot(
         text = str(key) if isinstance(key, int) and not isinstance(key, bool) and key >= 0 else key
         if not is_canonical_decimal(text, max_digits=_MAX_NUMBER_DIGITS):
             shown = text if isinstance(text, str) else repr(text)
-            errors.add((name, "votes", shown), f"{shown!r} is not a {noun} number: write it with the ASCII digits 0-9, "
-                                               "without leading zeros, as on the ballot")
+            errors.add(
+                (name, "votes", shown),
+                f"{shown!r} is not a {noun} number: write it with the ASCII digits 0-9, without leading zeros, as on the ballot",
+            )
             complete = False
             continue
         if int(text) not in known:
@@ -224,7 +238,9 @@ def validate_tally(
     if "registered_voters" in submission:
         registered = _count(errors, ("registered_voters",), submission["registered_voters"])
         if registered is not None and unit is not None and registered != unit.registered_voters:
-            errors.add(("registered_voters",), f"{registered} does not match unit {unit.id}'s {unit.registered_voters} registered voters")
+            errors.add(
+                ("registered_voters",), f"{registered} does not match unit {unit.id}'s {unit.registered_voters} registered voters"
+            )
 
     form_inconsistent = submission.get("form_inconsistent", False)
     if not isinstance(form_inconsistent, bool):
@@ -323,8 +339,18 @@ def check_stored_tally(node: Mapping[str, Any], *, election: Election) -> None:
 
 
 _DECISION_FIELDS = {
-    "format", "election", "decision_id", "decided_at", "decider", "role", "action", "subject",
-    "record", "reopens", "reason", "signature",
+    "format",
+    "election",
+    "decision_id",
+    "decided_at",
+    "decider",
+    "role",
+    "action",
+    "subject",
+    "record",
+    "reopens",
+    "reason",
+    "signature",
 }
 
 

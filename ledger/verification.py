@@ -41,7 +41,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ADVISORY_FLAGS", "Assessment", "Flag", "Lookalike", "PhotoEvidence", "Report", "assess_unit", "first_difference", "numbers_of"]
+__all__ = [
+    "ADVISORY_FLAGS",
+    "Assessment",
+    "Flag",
+    "Lookalike",
+    "PhotoEvidence",
+    "Report",
+    "assess_unit",
+    "first_difference",
+    "numbers_of",
+]
 
 
 ADVISORY_FLAGS = frozenset({"photo_undated", "photo_unplaced"})
@@ -169,8 +179,13 @@ def _report_flags(
         flags.append(Flag("form_inconsistent", cid, "the form's numbers do not add up; reported as written"))
     for name in ("constituency", "party_list"):
         if document[name]["ballots_cast"] > document["registered_voters"]:
-            flags.append(Flag("turnout_over_registration", cid, f"{name}: {document[name]['ballots_cast']} ballots, "
-                                                                 f"{document['registered_voters']} registered"))
+            flags.append(
+                Flag(
+                    "turnout_over_registration",
+                    cid,
+                    f"{name}: {document[name]['ballots_cast']} ballots, {document['registered_voters']} registered",
+                )
+            )
     for role, link in sorted(document.get("photos", {}).items()):
         photo = link["/"] if isinstance(link, Mapping) else str(link)
         others = sorted(photo_units.get(photo, set()) - {unit})
@@ -185,24 +200,36 @@ def _report_flags(
         if similar:
             closest = min(similar, key=lambda alike: (alike.distance, alike.photo_cid))
             elsewhere = sorted(closest.units - {unit})
-            flags.append(Flag("photo_similar", cid, f"photo {role} ({photo}) looks like photo {closest.photo_cid} submitted "
-                                                    f"for {', '.join(elsewhere[:3])} ({closest.distance} of 64 bits differ: "
-                                                    "a re-saved or cropped copy?)"))
+            flags.append(
+                Flag(
+                    "photo_similar",
+                    cid,
+                    f"photo {role} ({photo}) looks like photo {closest.photo_cid} submitted "
+                    f"for {', '.join(elsewhere[:3])} ({closest.distance} of 64 bits differ: "
+                    "a re-saved or cropped copy?)",
+                )
+            )
         if photo_evidence is not None:
             flags += _evidence_flags(cid, role, photo_evidence.get(photo), count_window)
     share = _leading_share(document)
     if share is not None and share[0] in constituency_shares:
         typical = constituency_shares[share[0]]
         if abs(share[1] - typical) > outlier_threshold:
-            flags.append(Flag("share_outlier", cid, f"party {share[0]} has {share[1]:.0%} here against "
-                                                     f"{typical:.0%} in the constituency's other units"))
+            flags.append(
+                Flag(
+                    "share_outlier",
+                    cid,
+                    f"party {share[0]} has {share[1]:.0%} here against {typical:.0%} in the constituency's other units",
+                )
+            )
     if report.held:
         flags.append(Flag("held_submitter", cid, f"{report.signer} is flagged for repeated rejections"))
     return flags
 
 
-def _evidence_flags(cid: str, role: str, evidence: PhotoEvidence | None,
-                    count_window: tuple[datetime, datetime] | None) -> list[Flag]:
+def _evidence_flags(
+    cid: str, role: str, evidence: PhotoEvidence | None, count_window: tuple[datetime, datetime] | None
+) -> list[Flag]:
     """A photo without a time or a place, or taken outside the count window."""
     flags = []
     if evidence is None or evidence.taken_at is None:
@@ -211,9 +238,16 @@ def _evidence_flags(cid: str, role: str, evidence: PhotoEvidence | None,
         start, end = count_window
         if not start <= evidence.taken_at <= end:
             local = evidence.taken_at.astimezone(start.tzinfo)
-            flags.append(Flag("photo_outside_window", cid, (
-                f"photo {role} was taken at {local:%Y-%m-%d %H:%M} ({evidence.time_source}), outside the count window "
-                f"{start:%Y-%m-%d %H:%M} to {end.astimezone(start.tzinfo):%Y-%m-%d %H:%M} {start:%z}")))
+            flags.append(
+                Flag(
+                    "photo_outside_window",
+                    cid,
+                    (
+                        f"photo {role} was taken at {local:%Y-%m-%d %H:%M} ({evidence.time_source}), outside the count window "
+                        f"{start:%Y-%m-%d %H:%M} to {end.astimezone(start.tzinfo):%Y-%m-%d %H:%M} {start:%z}"
+                    ),
+                )
+            )
     if evidence is None or evidence.location is None:
         flags.append(Flag("photo_unplaced", cid, f"photo {role} says nothing of where it was taken (no EXIF GPS)"))
     return flags
@@ -247,7 +281,8 @@ def assess_unit(
     flags: list[Flag] = []
     for report in ordered:
         flags += _report_flags(
-            unit, report,
+            unit,
+            report,
             photo_units=photo_units or {},
             photo_locations=photo_locations or {},
             unit_location=unit_location,
@@ -264,8 +299,13 @@ def assess_unit(
     if len(groups) > 1:
         first, *others = list(groups.values())
         for group in others:
-            flags.append(Flag("numbers_differ", group[0].record_cid,
-                              f"differs from {first[0].record_cid}: {first_difference(first[0].document, group[0].document)}"))
+            flags.append(
+                Flag(
+                    "numbers_differ",
+                    group[0].record_cid,
+                    f"differs from {first[0].record_cid}: {first_difference(first[0].document, group[0].document)}",
+                )
+            )
     organisations = tuple(sorted({r.organisation or r.signer for r in ordered}))
     if not ordered:
         return Assessment(unit, "waiting", None, (), (), ())
@@ -274,6 +314,5 @@ def assess_unit(
     (group,) = groups.values()
     independent = {r.organisation or r.signer for r in group}
     if len(independent) >= required_organisations:
-        return Assessment(unit, "agreed", group[0].record_cid, tuple(r.record_cid for r in group), organisations,
-                          tuple(flags))
+        return Assessment(unit, "agreed", group[0].record_cid, tuple(r.record_cid for r in group), organisations, tuple(flags))
     return Assessment(unit, "waiting", None, tuple(r.record_cid for r in group), organisations, tuple(flags))

@@ -159,8 +159,9 @@ def load_generator(job_file: str) -> None:
     job = json.loads(Path(job_file).read_text())
     requests = [base64.b64decode(r) for r in job["requests"]]
     if job["mode"] == "closed":
-        result = asyncio.run(_closed_loop(job["host"], job["port"], requests, job["connections"], job["duration"],
-                                          job.get("cycle", False)))
+        result = asyncio.run(
+            _closed_loop(job["host"], job["port"], requests, job["connections"], job["duration"], job.get("cycle", False))
+        )
     else:
         result = asyncio.run(_open_loop(job["host"], job["port"], requests, job["connections"], job["rate"], job["duration"]))
     # To a file, not stdout: uvloop may leave the inherited stdout pipe non-blocking, and a
@@ -274,10 +275,21 @@ def store_photos(ledger: Any, count: int) -> None:
     for index in range(count):
         for role in ("board", "form"):
             ledger.content.put_block(photo_cid(index, role), photo_bytes(index, role))
-            infos.append((PhotoInfo(cid=photo_cid(index, role), size=len(photo_bytes(index, role)), media_type="image/jpeg",
-                                    taken_at=None, gps=None, exif={}), None))
+            infos.append(
+                (
+                    PhotoInfo(
+                        cid=photo_cid(index, role),
+                        size=len(photo_bytes(index, role)),
+                        media_type="image/jpeg",
+                        taken_at=None,
+                        gps=None,
+                        exif={},
+                    ),
+                    None,
+                )
+            )
     for start in range(0, len(infos), 500):
-        ledger.record_photos(infos[start:start + 500])
+        ledger.record_photos(infos[start : start + 500])
 
 
 def prepare(settings: Any, keys: list[bytes], units: list[str], readers: int, photos: int) -> tuple[dict[str, str], list[str]]:
@@ -296,7 +308,7 @@ def prepare(settings: Any, keys: list[bytes], units: list[str], readers: int, ph
         for index, key in enumerate(keys):
             address = address_from_private_key(key)
             review.register_member(address=address, level=1, name=f"volunteer {index}", organisation_id="bench")
-            review.assign(address=address, areas=units[index::len(keys)])
+            review.assign(address=address, areas=units[index :: len(keys)])
             sessions[address] = state.access.sessions.issue(address)[0]
         reader_keys = [state.access.create_principal(role="newsroom", name=f"reader {i}")[1] for i in range(readers)]
     finally:
@@ -320,7 +332,7 @@ def in_process_rates(settings: Any, tallies: list[dict[str, Any]], photos: int, 
         single = half / (time.perf_counter() - started)
         started = time.perf_counter()
         for start in range(half, len(tallies), group):
-            app.ledger.commit([app.ledger.prepare_tally(t) for t in tallies[start:start + group]])
+            app.ledger.commit([app.ledger.prepare_tally(t) for t in tallies[start : start + group]])
         grouped = (len(tallies) - half) / (time.perf_counter() - started)
         return single, grouped
     finally:
@@ -328,10 +340,10 @@ def in_process_rates(settings: Any, tallies: list[dict[str, Any]], photos: int, 
 
 
 def ingest(scratch: Path, port: int, sessions: dict[str, str], tallies: list[dict[str, Any]], connections: int) -> dict[str, Any]:
-    requests = [http_request("POST", "/v1/tallies", token=sessions[t["submitter"]], body=json.dumps(t).encode())
-                for t in tallies]
-    result = run_load(scratch, host="127.0.0.1", port=port, mode="closed", connections=connections, duration=300.0,
-                      requests=requests)
+    requests = [http_request("POST", "/v1/tallies", token=sessions[t["submitter"]], body=json.dumps(t).encode()) for t in tallies]
+    result = run_load(
+        scratch, host="127.0.0.1", port=port, mode="closed", connections=connections, duration=300.0, requests=requests
+    )
     result["created_per_s"] = result["statuses"].get("201", 0) / result["elapsed"]
     return result
 
@@ -360,8 +372,9 @@ async def measure_freshness(port: int, items: list[tuple[str, bytes]], newsroom:
         aggregate_delays, feed_delays = [], []
         for token, body in items[:count]:
             before = (await client.get("/v1/aggregates/unofficial/national", headers=reader)).json()["units_reporting"]
-            answer = await client.post("/v1/tallies", content=body, headers={"Authorization": f"Bearer {token}",
-                                                                             "Content-Type": "application/json"})
+            answer = await client.post(
+                "/v1/tallies", content=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            )
             accepted = time.perf_counter()
             cid = answer.json()["record_cid"]
             while (await client.get("/v1/aggregates/unofficial/national", headers=reader)).json()["units_reporting"] <= before:
@@ -410,8 +423,14 @@ def main() -> None:
         scratch = Path(scratch_name)
 
         def environment(name: str, **extra: str) -> tuple[Settings, dict[str, str]]:
-            env = {**os.environ, "TALLY_DATA_DIR": str(scratch / name), "TALLY_API_ANCHOR_BATCHES": "false",
-                   "TALLY_RATE_LIMIT_VOLUNTEER": "10000", "TALLY_ANVIL_PORT": str(free_port()), **extra}
+            env = {
+                **os.environ,
+                "TALLY_DATA_DIR": str(scratch / name),
+                "TALLY_API_ANCHOR_BATCHES": "false",
+                "TALLY_RATE_LIMIT_VOLUNTEER": "10000",
+                "TALLY_ANVIL_PORT": str(free_port()),
+                **extra,
+            }
             if arguments.database_url:
                 env["TALLY_DATABASE_URL"] = arguments.database_url
             return Settings(data_dir=scratch / name, database_url=arguments.database_url), env
@@ -426,22 +445,31 @@ def main() -> None:
         bare_port = free_port()
         (scratch / "bare.py").write_text(BARE_APP)
         uvicorn_flags = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
-        bare = start([PYTHON, "-m", "uvicorn", "bare:app", "--app-dir", str(scratch), "--port", str(bare_port), *uvicorn_flags],
-                     os.environ.copy(), scratch / "bare.log")
+        bare = start(
+            [PYTHON, "-m", "uvicorn", "bare:app", "--app-dir", str(scratch), "--port", str(bare_port), *uvicorn_flags],
+            os.environ.copy(),
+            scratch / "bare.log",
+        )
         servers = [bare]
         try:
             wait_until_up(bare_port, "/constant", bare)
-            bare_post = run_load(scratch, host="127.0.0.1", port=bare_port, mode="closed",
-                                 connections=arguments.ingest_connections, duration=arguments.duration,
-                                 requests=[http_request("POST", "/constant", token="x", body=json.dumps(t).encode())
-                                           for t in quiet_tallies])
+            bare_post = run_load(
+                scratch,
+                host="127.0.0.1",
+                port=bare_port,
+                mode="closed",
+                connections=arguments.ingest_connections,
+                duration=arguments.duration,
+                requests=[http_request("POST", "/constant", token="x", body=json.dumps(t).encode()) for t in quiet_tallies],
+            )
             figures["api_bare_post_per_s"] = round(bare_post["rate"], 1)
             print(f"bare POST             {bare_post['rate']:8.0f} req/s")
 
             if not arguments.database_url:
                 # The HTTP layer alone: the same server with its background loops off.
-                quiet_settings, quiet_env = environment("quiet", TALLY_API_REFRESH_AGGREGATES="false",
-                                                        TALLY_API_SEAL_BATCHES="false")
+                quiet_settings, quiet_env = environment(
+                    "quiet", TALLY_API_REFRESH_AGGREGATES="false", TALLY_API_SEAL_BATCHES="false"
+                )
                 sessions, _ = prepare(quiet_settings, keys, units, 0, len(tallies))
                 quiet_port = free_port()
                 quiet = start([PYTHON, "-m", "ledger.cli", "serve", "--port", str(quiet_port)], quiet_env, scratch / "quiet.log")
@@ -459,8 +487,10 @@ def main() -> None:
             servers.append(api)
             wait_until_up(api_port, "/v1/health", api)
             result = ingest(scratch, api_port, sessions, busy_tallies, arguments.ingest_connections)
-            print(f"tally ingest          {result['created_per_s']:8.0f} tallies/s  p50 {result['p50_ms']:.1f} ms  "
-                  f"p99 {result['p99_ms']:.1f} ms  statuses {result['statuses']}  (aggregates and sealing loops on)")
+            print(
+                f"tally ingest          {result['created_per_s']:8.0f} tallies/s  p50 {result['p50_ms']:.1f} ms  "
+                f"p99 {result['p99_ms']:.1f} ms  statuses {result['statuses']}  (aggregates and sealing loops on)"
+            )
             import httpx
 
             figures["api_tally_ingest_per_s"] = round(result["created_per_s"], 1)
@@ -475,18 +505,45 @@ def main() -> None:
                 time.sleep(0.2)
                 counted = httpx.get(f"http://127.0.0.1:{api_port}/v1/health").json()["entries_counted"]
             national = [http_request("GET", "/v1/aggregates/unofficial/national", token=token) for token in readers]
-            saturated = run_load(scratch, host="127.0.0.1", port=api_port, mode="closed", connections=arguments.readers,
-                                 duration=arguments.duration, requests=national, cycle=True)
-            bare_get = run_load(scratch, host="127.0.0.1", port=bare_port, mode="closed", connections=arguments.readers,
-                                duration=arguments.duration, requests=[http_request("GET", "/constant")], cycle=True)
-            at_rate = run_load(scratch, host="127.0.0.1", port=api_port, mode="open", connections=arguments.readers,
-                               rate=arguments.rate, duration=arguments.duration,
-                               requests=national)
-            print(f"national, saturated   {saturated['rate']:8.0f} req/s  p50 {saturated['p50_ms']:.1f} ms  p99 "
-                  f"{saturated['p99_ms']:.1f} ms  ({arguments.readers} connections) statuses {saturated['statuses']}")
+            saturated = run_load(
+                scratch,
+                host="127.0.0.1",
+                port=api_port,
+                mode="closed",
+                connections=arguments.readers,
+                duration=arguments.duration,
+                requests=national,
+                cycle=True,
+            )
+            bare_get = run_load(
+                scratch,
+                host="127.0.0.1",
+                port=bare_port,
+                mode="closed",
+                connections=arguments.readers,
+                duration=arguments.duration,
+                requests=[http_request("GET", "/constant")],
+                cycle=True,
+            )
+            at_rate = run_load(
+                scratch,
+                host="127.0.0.1",
+                port=api_port,
+                mode="open",
+                connections=arguments.readers,
+                rate=arguments.rate,
+                duration=arguments.duration,
+                requests=national,
+            )
+            print(
+                f"national, saturated   {saturated['rate']:8.0f} req/s  p50 {saturated['p50_ms']:.1f} ms  p99 "
+                f"{saturated['p99_ms']:.1f} ms  ({arguments.readers} connections) statuses {saturated['statuses']}"
+            )
             print(f"bare GET, saturated   {bare_get['rate']:8.0f} req/s  p99 {bare_get['p99_ms']:.1f} ms")
-            print(f"national at {arguments.rate}/s   {at_rate['rate']:8.0f} req/s  p50 {at_rate['p50_ms']:.2f} ms  p99 "
-                  f"{at_rate['p99_ms']:.2f} ms  max {at_rate['max_ms']:.1f} ms  statuses {at_rate['statuses']}")
+            print(
+                f"national at {arguments.rate}/s   {at_rate['rate']:8.0f} req/s  p50 {at_rate['p50_ms']:.2f} ms  p99 "
+                f"{at_rate['p99_ms']:.2f} ms  max {at_rate['max_ms']:.1f} ms  statuses {at_rate['statuses']}"
+            )
             figures["api_national_saturated_per_s"] = round(saturated["rate"], 1)
             figures["api_national_saturated_p99_ms"] = round(saturated["p99_ms"], 2)
             figures["api_bare_get_saturated_per_s"] = round(bare_get["rate"], 1)

@@ -56,6 +56,7 @@ def main() -> int:
     for label, size in SIZES:
         data = hashlib.shake_128(f"bench-{label}".encode()).digest(size)
         best_cid = best_sha = 0.0
+
         def hash_only(data: bytes = data) -> object:
             return hashlib.sha256(data).digest()
 

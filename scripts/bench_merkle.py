@@ -73,7 +73,10 @@ def time_oz(values: list[tuple[str, str, str]]) -> dict[str, float | str]:
     try:
         completed = subprocess.run(
             ["node", "--max-old-space-size=4096", str(OZ_CLI), "bench", "--values", path],
-            capture_output=True, text=True, cwd=ROOT, check=False,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
         )
     finally:
         os.unlink(path)
@@ -116,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         f"merkle_proofs_{label}_seconds": round(median("proofs_seconds"), 4),
     }
     print(f"ledger.core, {count} leaves, median of {len(runs)} runs (Python {platform.python_version()}, {os.cpu_count()} CPUs):")
-    print(f"  leaf hashing {median('leaf_seconds'):.3f} s, tree {median('tree_seconds'):.3f} s, "
-          f"all proofs {median('proofs_seconds'):.3f} s; total {python_total:.3f} s "
-          f"(min {figures[f'merkle_build_{label}_seconds_min']} s)")
+    print(
+        f"  leaf hashing {median('leaf_seconds'):.3f} s, tree {median('tree_seconds'):.3f} s, "
+        f"all proofs {median('proofs_seconds'):.3f} s; total {python_total:.3f} s "
+        f"(min {figures[f'merkle_build_{label}_seconds_min']} s)"
+    )
 
     if not arguments.skip_oz:
         oz = time_oz(values)
@@ -126,17 +131,21 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"roots differ: ledger.core {runs[0]['root']}, OpenZeppelin {oz['root']}")
         oz_total, oz_tree = float(oz["total_seconds"]), float(oz["build_seconds"])
         python_tree_only = median("leaf_seconds") + median("tree_seconds")
-        figures.update({
-            f"merkle_oz_js_build_{label}_seconds": round(oz_total, 4),
-            f"merkle_oz_js_tree_only_{label}_seconds": round(oz_tree, 4),
-            f"merkle_oz_js_proofs_{label}_seconds": round(float(oz["proofs_seconds"]), 4),
-            f"merkle_speedup_vs_oz_js_{label}": round(oz_total / python_total, 1),
-            f"merkle_speedup_vs_oz_js_tree_only_{label}": round(oz_tree / python_tree_only, 1),
-        })
+        figures.update(
+            {
+                f"merkle_oz_js_build_{label}_seconds": round(oz_total, 4),
+                f"merkle_oz_js_tree_only_{label}_seconds": round(oz_tree, 4),
+                f"merkle_oz_js_proofs_{label}_seconds": round(float(oz["proofs_seconds"]), 4),
+                f"merkle_speedup_vs_oz_js_{label}": round(oz_total / python_total, 1),
+                f"merkle_speedup_vs_oz_js_tree_only_{label}": round(oz_tree / python_tree_only, 1),
+            }
+        )
         if count == 100_000:  # the headline figure
             figures["merkle_speedup_vs_oz_js"] = figures[f"merkle_speedup_vs_oz_js_{label}"]
-        print(f"@openzeppelin/merkle-tree, same values, one run: of() {oz_tree:.3f} s, "
-              f"getProof() x {count} {float(oz['proofs_seconds']):.3f} s; total {oz_total:.3f} s")
+        print(
+            f"@openzeppelin/merkle-tree, same values, one run: of() {oz_tree:.3f} s, "
+            f"getProof() x {count} {float(oz['proofs_seconds']):.3f} s; total {oz_total:.3f} s"
+        )
         print(f"  same root {oz['root']}")
         print(f"  speedup: {oz_total / python_total:.1f}x (build + all proofs), {oz_tree / python_tree_only:.1f}x (tree only)")
 

@@ -151,8 +151,13 @@ class PhotoMaker:
         self.size = size
         self._bases: dict[str, tuple[bytes, bytes, bytes]] = {}
         for _, role in PHOTO_ROLES:
-            base = make_photo(label=f"national bench {role}", taken_at=taken_at, location=location,
-                              seed=f"bench-national:{role}", size=int(size * 0.9) if size > 4096 else 0)
+            base = make_photo(
+                label=f"national bench {role}",
+                taken_at=taken_at,
+                location=location,
+                seed=f"bench-national:{role}",
+                size=int(size * 0.9) if size > 4096 else 0,
+            )
             sos = _start_of_scan(base)
             self._bases[role] = (base[2:sos], base[sos:], base)
 
@@ -190,8 +195,9 @@ def check_photo(photo: bytes) -> dict[str, Any]:
 # -- raw HTTP/1.1 keep-alive client (as bench_api's load generator, with bodies) -------------
 
 
-def http_request(method: str, path: str, *, token: str | None = None, body: bytes | None = None,
-                 content_type: str = "application/json") -> bytes:
+def http_request(
+    method: str, path: str, *, token: str | None = None, body: bytes | None = None, content_type: str = "application/json"
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
     if token:
         lines.append(f"Authorization: Bearer {token}")
@@ -307,8 +313,9 @@ class Client:
     def photo(self, unit_id: str, organisation: str, role: str) -> bytes:
         return self.photos.photo(role, f"{unit_id}/{organisation}/{role}/{self.seed}")
 
-    async def pool(self, items: Iterable[Any], handle: Callable[[Connection, Any, Tally], Awaitable[None]],
-                   connections: int) -> Tally:
+    async def pool(
+        self, items: Iterable[Any], handle: Callable[[Connection, Any, Tally], Awaitable[None]], connections: int
+    ) -> Tally:
         tally = Tally()
         iterator = iter(items)
 
@@ -333,15 +340,20 @@ class Client:
         from eth_account import Account
         from eth_account.messages import encode_defunct
 
-        status, body = await timed(connection, http_request("POST", "/v1/auth/challenge",
-                                                            body=json.dumps({"address": address}).encode()), tally, "challenge")
+        status, body = await timed(
+            connection,
+            http_request("POST", "/v1/auth/challenge", body=json.dumps({"address": address}).encode()),
+            tally,
+            "challenge",
+        )
         if status != 201:
             raise RuntimeError(f"sign-in challenge for {address}: HTTP {status} {body[:300]!r}")
         challenge = json.loads(body)
         signature = Account.sign_message(encode_defunct(text=challenge["message"]), private_key=key).signature.hex()
         answer = {"address": address, "nonce": challenge["nonce"], "signature": "0x" + signature.removeprefix("0x")}
-        status, body = await timed(connection, http_request("POST", "/v1/auth/session", body=json.dumps(answer).encode()),
-                                   tally, "session")
+        status, body = await timed(
+            connection, http_request("POST", "/v1/auth/session", body=json.dumps(answer).encode()), tally, "session"
+        )
         if status != 201:
             raise RuntimeError(f"sign-in session for {address}: HTTP {status} {body[:300]!r}")
         return str(json.loads(body)["token"])
@@ -475,8 +487,12 @@ class Client:
         share = params["shares"][self.config["index"]]
 
         async def handle(connection: Connection, fields: dict[str, Any], tally: Tally) -> None:
-            status, _ = await timed(connection, http_request("POST", "/v1/decisions", token=token, body=self.decision(**fields)),
-                                    tally, f"{fields['action']} of {fields['subject']}")
+            status, _ = await timed(
+                connection,
+                http_request("POST", "/v1/decisions", token=token, body=self.decision(**fields)),
+                tally,
+                f"{fields['action']} of {fields['subject']}",
+            )
             if status in (200, 201):
                 tally.add(f"{fields['action']}_ok")
 
@@ -494,14 +510,16 @@ class Client:
         review_path = str(params.get("review_path", "/v1/units/{unit}/review"))
 
         async def post(connection: Connection, tally: Tally, what: str, **fields: Any) -> int:
-            status, _ = await timed(connection, http_request("POST", "/v1/decisions", token=token, body=self.decision(**fields)),
-                                    tally, what)
+            status, _ = await timed(
+                connection, http_request("POST", "/v1/decisions", token=token, body=self.decision(**fields)), tally, what
+            )
             return status
 
         async def handle(connection: Connection, item: tuple[str, str], tally: Tally) -> None:
             constituency_id, unit_id = item
-            status, body = await timed(connection, http_request("GET", review_path.format(unit=unit_id), token=token),
-                                       tally, f"review of {unit_id}")
+            status, body = await timed(
+                connection, http_request("GET", review_path.format(unit=unit_id), token=token), tally, f"review of {unit_id}"
+            )
             review = json.loads(body) if status == 200 else {}
             if review.get("status") == "certified":
                 tally.add("already_certified")
@@ -514,17 +532,35 @@ class Client:
                         tally.add("no_report")
                         return
                     record = reports[0]["record_cid"]
-                    await post(connection, tally, f"accept of {unit_id}", decision_id=f"acc{self.seed}-{unit_id}",
-                               action="accept", subject=unit_id, record=record,
-                               reason="benchmark: the war room accepts the first report")
+                    await post(
+                        connection,
+                        tally,
+                        f"accept of {unit_id}",
+                        decision_id=f"acc{self.seed}-{unit_id}",
+                        action="accept",
+                        subject=unit_id,
+                        record=record,
+                        reason="benchmark: the war room accepts the first report",
+                    )
                     tally.add("accepted_by_war_room")
-                if await post(connection, tally, f"certify of {unit_id}", decision_id=f"cert{self.seed}-{unit_id}",
-                              action="certify", subject=unit_id, record=record) in (200, 201):
+                if await post(
+                    connection,
+                    tally,
+                    f"certify of {unit_id}",
+                    decision_id=f"cert{self.seed}-{unit_id}",
+                    action="certify",
+                    subject=unit_id,
+                    record=record,
+                ) in (200, 201):
                     tally.add("units_certified")
             remaining[constituency_id] -= 1
             if remaining[constituency_id] == 0 and await post(
-                connection, tally, f"certify_constituency {constituency_id}", decision_id=f"certc{self.seed}-{constituency_id}",
-                action="certify_constituency", subject=constituency_id,
+                connection,
+                tally,
+                f"certify_constituency {constituency_id}",
+                decision_id=f"certc{self.seed}-{constituency_id}",
+                action="certify_constituency",
+                subject=constituency_id,
             ) in (200, 201):
                 tally.add("constituencies_certified")
 
@@ -554,8 +590,11 @@ def client_process(config: dict[str, Any], pipe: multiprocessing.connection.Conn
         try:
             tally = asyncio.run(getattr(client, f"stage_{stage}")(command))
             result: dict[str, Any] = {
-                "statuses": tally.statuses, "latencies": tally.latencies.tobytes(), "errors": tally.errors,
-                "counters": tally.counters, "war_room_token": client.war_room_token,
+                "statuses": tally.statuses,
+                "latencies": tally.latencies.tobytes(),
+                "errors": tally.errors,
+                "counters": tally.counters,
+                "war_room_token": client.war_room_token,
             }
         except Exception as exc:  # reported by the driver
             import traceback
@@ -639,8 +678,10 @@ def worker_pids(pid: int) -> list[int]:
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if (int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
-                        and b"multiprocessing" in Path(f"/proc/{name}/cmdline").read_bytes()):
+                if (
+                    int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
+                    and b"multiprocessing" in Path(f"/proc/{name}/cmdline").read_bytes()
+                ):
                     workers.append(int(name))
             except (OSError, ValueError, IndexError):
                 pass
@@ -676,9 +717,13 @@ def disk_usage(path: Path) -> tuple[int, int]:
 def check_disk(where: Path, *, photos: int, photo_bytes: int, entries: int) -> dict[str, float]:
     """Refuse to start when the photos, records and database would not fit."""
     block = 4096
-    need_bytes = (photos * (-(-photo_bytes // block) * block) + entries * block  # block store, one file per block
-                  + entries * 3000 + photos * 600  # database rows and indexes (measured at small scale, rounded up)
-                  + 2 * (1 << 30))  # margin
+    need_bytes = (
+        photos * (-(-photo_bytes // block) * block)
+        + entries * block  # block store, one file per block
+        + entries * 3000
+        + photos * 600  # database rows and indexes (measured at small scale, rounded up)
+        + 2 * (1 << 30)
+    )  # margin
     need_files = photos + entries + 10_000
     stats = os.statvfs(where)
     free_bytes, free_files = stats.f_bavail * stats.f_frsize, stats.f_favail
@@ -735,9 +780,11 @@ class Progress:
             return
         counts = self.counts()
         seconds = now - self.last_time
-        self.night.say(f"  {self.stage} in progress: {counts[0]:,} photos ({(counts[0] - self.last[0]) / seconds:,.0f}/s), "
-                       f"{counts[1]:,} entries ({(counts[1] - self.last[1]) / seconds:,.0f}/s); server RSS "
-                       f"{self.night.server_rss_mib():.0f} MiB, load average {os.getloadavg()[0]:.2f}")
+        self.night.say(
+            f"  {self.stage} in progress: {counts[0]:,} photos ({(counts[0] - self.last[0]) / seconds:,.0f}/s), "
+            f"{counts[1]:,} entries ({(counts[1] - self.last[1]) / seconds:,.0f}/s); server RSS "
+            f"{self.night.server_rss_mib():.0f} MiB, load average {os.getloadavg()[0]:.2f}"
+        )
         self.last, self.last_time = counts, now
 
 
@@ -817,8 +864,9 @@ class Night:
         from ledger.settings import Settings
 
         started = time.perf_counter()
-        settings = Settings(data_dir=self.data_dir, database_url=self.arguments.database_url,
-                            batch_max_records=self.arguments.batch_max_records)
+        settings = Settings(
+            data_dir=self.data_dir, database_url=self.arguments.database_url, batch_max_records=self.arguments.batch_max_records
+        )
         app = open_app(settings)
         try:
             with app.database.session() as session:
@@ -828,8 +876,13 @@ class Night:
             for organisation_id, name, kind in DEMO_ORGANISATIONS:
                 review.create_organisation(organisation_id=organisation_id, name=name, kind=kind)
             assert tuple(o for o, _, _ in DEMO_ORGANISATIONS) == ORGANISATIONS
-            review.register_member(address=address_from_private_key(war_room_key(self.seed)), level=3,
-                                   name="War room duty officer", organisation_id=None, registered_by="admin")
+            review.register_member(
+                address=address_from_private_key(war_room_key(self.seed)),
+                level=3,
+                name="War room duty officer",
+                organisation_id=None,
+                registered_by="admin",
+            )
             now = datetime.now(UTC)
             assignments: list[dict[str, Any]] = []
             addresses = []
@@ -837,12 +890,25 @@ class Night:
                 units = [u.id for u in self.election.polling_units(constituency.id)]
                 for organisation in ORGANISATIONS:
                     address = address_from_private_key(volunteer_key(self.seed, organisation, constituency.id))
-                    review.register_member(address=address, level=1, name=f"{organisation} volunteer, {constituency.id}",
-                                           organisation_id=organisation, contact="(private)",
-                                           registered_by=f"coordinator of {organisation}")
+                    review.register_member(
+                        address=address,
+                        level=1,
+                        name=f"{organisation} volunteer, {constituency.id}",
+                        organisation_id=organisation,
+                        contact="(private)",
+                        registered_by=f"coordinator of {organisation}",
+                    )
                     addresses.append(address)
-                    assignments += [{"address": address, "area": unit, "constituency_id": constituency.id,
-                                     "assigned_at": now, "assigned_by": f"coordinator of {organisation}"} for unit in units]
+                    assignments += [
+                        {
+                            "address": address,
+                            "area": unit,
+                            "constituency_id": constituency.id,
+                            "assigned_at": now,
+                            "assigned_by": f"coordinator of {organisation}",
+                        }
+                        for unit in units
+                    ]
             with app.database.session() as session:
                 for start in range(0, len(assignments), 20_000):
                     session.execute(insert(Assignment), assignments[start : start + 20_000])
@@ -852,8 +918,10 @@ class Night:
         seconds = time.perf_counter() - started
         self.figures["national_setup_people_seconds"] = round(seconds, 2)
         self.figures["national_volunteers"] = len(addresses)
-        self.say(f"people: 3 organisations, {len(addresses):,} volunteers with {len(assignments):,} unit assignments, "
-                 f"1 war-room member, in {seconds:.1f} s (in-process, untimed for the night)")
+        self.say(
+            f"people: 3 organisations, {len(addresses):,} volunteers with {len(assignments):,} unit assignments, "
+            f"1 war-room member, in {seconds:.1f} s (in-process, untimed for the night)"
+        )
 
     @staticmethod
     def _register_api_volunteers(app: Any, addresses: list[str], now: datetime) -> None:
@@ -875,8 +943,13 @@ class Night:
 
     def start_server(self) -> None:
         log = (self.scratch / "server.log").open("wb")
-        self.server = subprocess.Popen([PYTHON, "-m", "ledger.cli", "serve", "--port", str(self.port)], env=self.env,
-                                       stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.server = subprocess.Popen(
+            [PYTHON, "-m", "ledger.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
         import httpx
 
         deadline = time.monotonic() + 120
@@ -907,8 +980,15 @@ class Night:
         shards = [[c.id for c in self.constituencies[i::count]] for i in range(count)]
         for index, shard in enumerate(shards):
             parent, child = context.Pipe()
-            config = {"index": index, "seed": self.seed, "port": self.port, "election": "th2566", "constituencies": shard,
-                      "photo_bytes": self.arguments.photo_bytes, "connections": self.arguments.connections}
+            config = {
+                "index": index,
+                "seed": self.seed,
+                "port": self.port,
+                "election": "th2566",
+                "constituencies": shard,
+                "photo_bytes": self.arguments.photo_bytes,
+                "connections": self.arguments.connections,
+            }
             process = context.Process(target=client_process, args=(config, child, self.stop), daemon=True)
             process.start()
             self.clients.append((process, parent))
@@ -955,15 +1035,25 @@ class Night:
         rss = proc_status(self.server.pid, "VmRSS") if self.server is not None else None
         return (rss or 0) / MIB
 
-    def client_stage(self, stage: str, *, counted: Callable[[dict[int, int], dict[str, float]], int], unit: str,
-                     **params: Any) -> Stage:
+    def client_stage(
+        self, stage: str, *, counted: Callable[[dict[int, int], dict[str, float]], int], unit: str, **params: Any
+    ) -> Stage:
         """Run one stage on every client and record it."""
         server_before = self.server_cpu()
         results, seconds, complete = self.run_clients(stage, **params)
         return self.record_stage(stage, [results], seconds, complete, server_before, counted=counted, unit=unit)
 
-    def record_stage(self, stage: str, rounds: list[list[dict[str, Any]]], seconds: float, complete: bool,
-                     server_before: float, *, counted: Callable[[dict[int, int], dict[str, float]], int], unit: str) -> Stage:
+    def record_stage(
+        self,
+        stage: str,
+        rounds: list[list[dict[str, Any]]],
+        seconds: float,
+        complete: bool,
+        server_before: float,
+        *,
+        counted: Callable[[dict[int, int], dict[str, float]], int],
+        unit: str,
+    ) -> Stage:
         """Merge the clients' results of one or more rounds into a stage, and print it."""
         statuses: dict[int, int] = {}
         latencies: list[float] = []
@@ -983,20 +1073,36 @@ class Night:
             if result.get("war_room_token"):
                 self.war_room_token = result["war_room_token"]
         latencies.sort()
-        record = Stage(stage, seconds, counted(statuses, counters), unit, server_cpu=self.server_cpu() - server_before,
-                       client_cpu=client_cpu, complete=complete, server_rss_mib=self.server_rss_mib())
-        record.extra = {"statuses": statuses, "p50_ms": 1000 * percentile(latencies, 0.5),
-                        "p99_ms": 1000 * percentile(latencies, 0.99), "max_ms": 1000 * (latencies[-1] if latencies else 0.0),
-                        "counters": counters, "errors": errors, "requests": len(latencies)}
+        record = Stage(
+            stage,
+            seconds,
+            counted(statuses, counters),
+            unit,
+            server_cpu=self.server_cpu() - server_before,
+            client_cpu=client_cpu,
+            complete=complete,
+            server_rss_mib=self.server_rss_mib(),
+        )
+        record.extra = {
+            "statuses": statuses,
+            "p50_ms": 1000 * percentile(latencies, 0.5),
+            "p99_ms": 1000 * percentile(latencies, 0.99),
+            "max_ms": 1000 * (latencies[-1] if latencies else 0.0),
+            "counters": counters,
+            "errors": errors,
+            "requests": len(latencies),
+        }
         self.stages.append(record)
         failures = {s: n for s, n in statuses.items() if s >= 400}
-        self.say(f"{stage}: {record.count:,} {unit} in {seconds:.1f} s = {record.rate:,.1f}/s; "
-                 f"{len(latencies):,} requests, p50 {record.extra['p50_ms']:.1f} ms p99 {record.extra['p99_ms']:.1f} ms; "
-                 f"statuses {dict(sorted(statuses.items()))}; server CPU "
-                 f"{record.server_cpu:.0f} s, load-generator CPU {record.client_cpu:.0f} s"
-                 + (f" (signing {counters['sign_cpu_seconds']:.0f} s)" if "sign_cpu_seconds" in counters else "")
-                 + f"; server RSS {record.server_rss_mib:.0f} MiB"
-                 + ("" if complete else " [STOPPED AT THE DEADLINE]"))
+        self.say(
+            f"{stage}: {record.count:,} {unit} in {seconds:.1f} s = {record.rate:,.1f}/s; "
+            f"{len(latencies):,} requests, p50 {record.extra['p50_ms']:.1f} ms p99 {record.extra['p99_ms']:.1f} ms; "
+            f"statuses {dict(sorted(statuses.items()))}; server CPU "
+            f"{record.server_cpu:.0f} s, load-generator CPU {record.client_cpu:.0f} s"
+            + (f" (signing {counters['sign_cpu_seconds']:.0f} s)" if "sign_cpu_seconds" in counters else "")
+            + f"; server RSS {record.server_rss_mib:.0f} MiB"
+            + ("" if complete else " [STOPPED AT THE DEADLINE]")
+        )
         if failures:
             self.notes.append(f"{stage}: {sum(failures.values()):,} requests failed ({failures}); first: {errors[:1]}")
             for error in errors[:3]:
@@ -1025,42 +1131,65 @@ class Night:
             if answer.status_code != 200:
                 raise SystemExit(f"the war room's queue answered {answer.status_code}: {answer.text[:500]}")
             queue = answer.json()
-            decisions = [{"decision_id": f"cert{self.seed}-{item['unit']}", "action": "certify", "subject": item["unit"],
-                          "record": item["accepted_cid"]}
-                         for item in queue["units_to_certify"] if item["constituency_id"] in ours and item["accepted_cid"]]
-            decisions += [{"decision_id": f"certc{self.seed}-{c}", "action": "certify_constituency", "subject": c}
-                          for c in queue["constituencies_ready"] if c in ours]
+            decisions = [
+                {
+                    "decision_id": f"cert{self.seed}-{item['unit']}",
+                    "action": "certify",
+                    "subject": item["unit"],
+                    "record": item["accepted_cid"],
+                }
+                for item in queue["units_to_certify"]
+                if item["constituency_id"] in ours and item["accepted_cid"]
+            ]
+            decisions += [
+                {"decision_id": f"certc{self.seed}-{c}", "action": "certify_constituency", "subject": c}
+                for c in queue["constituencies_ready"]
+                if c in ours
+            ]
             if not decisions:
                 break
             count = len(self.clients)
-            results, _, finished = self.run_clients("decide", war_room_token=self.war_room_token,
-                                                    shares=[decisions[i::count] for i in range(count)])
+            results, _, finished = self.run_clients(
+                "decide", war_room_token=self.war_room_token, shares=[decisions[i::count] for i in range(count)]
+            )
             rounds.append(results)
             complete = complete and finished
         # Units the server did not accept automatically: their constituencies, unit by unit.
         certified = httpx.get(f"{self.base}/v1/aggregates/certified/constituencies", timeout=120).json()
         items = certified.get("constituencies", certified) if isinstance(certified, dict) else certified
-        incomplete = [c["constituency_id"] for c in items
-                      if c["constituency_id"] in ours and c["units_reporting"] < c["units_total"]]
+        incomplete = [
+            c["constituency_id"] for c in items if c["constituency_id"] in ours and c["units_reporting"] < c["units_total"]
+        ]
         if incomplete and not self.over_deadline():
-            self.say(f"certify: {len(incomplete)} constituencies have units the server did not accept; the war room takes "
-                     "them unit by unit")
-            results, _, finished = self.run_clients("certify", war_room_token=self.war_room_token, review_path=review_path,
-                                                    only=incomplete)
+            self.say(
+                f"certify: {len(incomplete)} constituencies have units the server did not accept; the war room takes "
+                "them unit by unit"
+            )
+            results, _, finished = self.run_clients(
+                "certify", war_room_token=self.war_room_token, review_path=review_path, only=incomplete
+            )
             rounds.append(results)
             complete = complete and finished
         complete = complete and not self.over_deadline()
-        record = self.record_stage("certify", rounds, time.perf_counter() - started, complete, server_before,
-                                   counted=lambda _, c: int(c.get("certify_ok", 0) + c.get("units_certified", 0)),
-                                   unit="units certified")
+        record = self.record_stage(
+            "certify",
+            rounds,
+            time.perf_counter() - started,
+            complete,
+            server_before,
+            counted=lambda _, c: int(c.get("certify_ok", 0) + c.get("units_certified", 0)),
+            unit="units certified",
+        )
         counters = record.extra["counters"]
         record.extra["queue_pages"] = pages
         record.extra["queue_seconds"] = queue_seconds
         constituencies = int(counters.get("certify_constituency_ok", 0) + counters.get("constituencies_certified", 0))
         record.extra["constituencies"] = constituencies
-        self.say(f"certify: {record.count:,} units and {constituencies} constituencies certified; {pages} pages of the "
-                 f"war-room queue read in {queue_seconds:.1f} s; {int(counters.get('accepted_by_war_room', 0))} units "
-                 "accepted by the war room first")
+        self.say(
+            f"certify: {record.count:,} units and {constituencies} constituencies certified; {pages} pages of the "
+            f"war-room queue read in {queue_seconds:.1f} s; {int(counters.get('accepted_by_war_room', 0))} units "
+            "accepted by the war room first"
+        )
         return record
 
     # -- polling the ledger --
@@ -1108,8 +1237,15 @@ class Night:
             if self.server is not None and self.server.poll() is not None:
                 raise SystemExit(f"tally serve died (exit {self.server.returncode}) during {name}")
             time.sleep(poll)
-        record = Stage(name, time.perf_counter() - started, count, unit, server_cpu=self.server_cpu() - server_before,
-                       complete=complete, server_rss_mib=self.server_rss_mib())
+        record = Stage(
+            name,
+            time.perf_counter() - started,
+            count,
+            unit,
+            server_cpu=self.server_cpu() - server_before,
+            complete=complete,
+            server_rss_mib=self.server_rss_mib(),
+        )
         self.stages.append(record)
         self.say(f"{name}: {record.seconds:.1f} s ({count:,} {unit})" + ("" if complete else " [NOT FINISHED]"))
         return record
@@ -1161,20 +1297,34 @@ class Night:
     def prepare(self) -> None:
         """Check that the night fits on disk and that its photos are valid; nothing started yet."""
         arguments = self.arguments
-        self.say(f"national night: {len(self.constituencies)} constituencies, {self.unit_count:,} units, {self.reports:,} "
-                 f"reports, {self.photo_count:,} photos of {arguments.photo_bytes:,} bytes; data in {self.data_dir}")
-        space = check_disk(self.data_dir.parent if not self.data_dir.exists() else self.data_dir, photos=self.photo_count,
-                           photo_bytes=arguments.photo_bytes, entries=self.reports + 2 * self.unit_count)
+        self.say(
+            f"national night: {len(self.constituencies)} constituencies, {self.unit_count:,} units, {self.reports:,} "
+            f"reports, {self.photo_count:,} photos of {arguments.photo_bytes:,} bytes; data in {self.data_dir}"
+        )
+        space = check_disk(
+            self.data_dir.parent if not self.data_dir.exists() else self.data_dir,
+            photos=self.photo_count,
+            photo_bytes=arguments.photo_bytes,
+            entries=self.reports + 2 * self.unit_count,
+        )
         self.say(f"disk: about {space['need_gib']:.1f} GiB needed, {space['free_gib']:.1f} GiB free")
-        self.figures.update({"national_units": self.unit_count, "national_constituencies": len(self.constituencies),
-                             "national_reports": self.reports, "national_photos": self.photo_count,
-                             "national_photo_bytes": arguments.photo_bytes, "national_cpus": os.cpu_count() or 0,
-                             "national_full_scale": int(self.full_scale),
-                             "national_database": "postgresql" if arguments.database_url else "sqlite",
-                             "national_load_average_at_start": round(os.getloadavg()[0], 2)})
+        self.figures.update(
+            {
+                "national_units": self.unit_count,
+                "national_constituencies": len(self.constituencies),
+                "national_reports": self.reports,
+                "national_photos": self.photo_count,
+                "national_photo_bytes": arguments.photo_bytes,
+                "national_cpus": os.cpu_count() or 0,
+                "national_full_scale": int(self.full_scale),
+                "national_database": "postgresql" if arguments.database_url else "sqlite",
+                "national_load_average_at_start": round(os.getloadavg()[0], 2),
+            }
+        )
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        photo = PhotoMaker(arguments.photo_bytes, taken_at=datetime(2023, 5, 14, 11, 30, tzinfo=UTC),
-                           location=(13.7563, 100.5018)).photo("board", "CHECK-0001/civic-watch/board")
+        photo = PhotoMaker(
+            arguments.photo_bytes, taken_at=datetime(2023, 5, 14, 11, 30, tzinfo=UTC), location=(13.7563, 100.5018)
+        ).photo("board", "CHECK-0001/civic-watch/board")
         exif = check_photo(photo)
         self.say(f"photo check: {len(photo):,} bytes, opens as JPEG, EXIF taken_at {exif['taken_at']} gps {exif['gps']}")
 
@@ -1203,9 +1353,15 @@ class Night:
             return
         review_path = self.review_path()
         if not self.api_has("post", "/v1/decisions") or review_path is None or self.war_room_token is None:
-            missing = [what for what, ok in (("POST /v1/decisions", self.api_has("post", "/v1/decisions")),
-                                              ("a unit review endpoint", review_path is not None),
-                                              ("a war-room session", self.war_room_token is not None)) if not ok]
+            missing = [
+                what
+                for what, ok in (
+                    ("POST /v1/decisions", self.api_has("post", "/v1/decisions")),
+                    ("a unit review endpoint", review_path is not None),
+                    ("a war-room session", self.war_room_token is not None),
+                )
+                if not ok
+            ]
             self.notes.append(f"certify, aggregate: not measured — the API has no {', '.join(missing)} yet")
             self.say(self.notes[-1])
         else:
@@ -1223,13 +1379,28 @@ class Night:
             self.notes.append("verify all: not run (deadline)")
             return
         log = self.scratch / "verify.log"
-        command = [PYTHON, "-m", "ledger.cli", "verify", "all", "--content", f"blocks:{self.data_dir / 'blocks'}",
-                   "--api", self.base]
+        command = [
+            PYTHON,
+            "-m",
+            "ledger.cli",
+            "verify",
+            "all",
+            "--content",
+            f"blocks:{self.data_dir / 'blocks'}",
+            "--api",
+            self.base,
+        ]
         self.say("verify all: " + " ".join(command[1:]))
         started = time.perf_counter()
         with log.open("wb") as handle:
-            completed = subprocess.run([PYTHON, "-c", MEASURE_CHILD, *command], env=self.env, stdout=handle,
-                                       stderr=subprocess.STDOUT, cwd=ROOT, check=False)
+            completed = subprocess.run(
+                [PYTHON, "-c", MEASURE_CHILD, *command],
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                check=False,
+            )
         seconds = time.perf_counter() - started
         output = log.read_text("utf-8", "replace")
         usage = json.loads(output.rsplit(MEASURE_PREFIX, 1)[1]) if MEASURE_PREFIX in output else {}
@@ -1243,9 +1414,11 @@ class Night:
             self.figures["national_verify_all_largest_process_rss_mib"] = round(usage["maxrss_kib"] * 1024 / MIB, 1)
         self.figures["national_verify_all_ok"] = int(returncode == 0)
         self.stages.append(Stage("verify", seconds, 0, "", client_cpu=usage.get("cpu_seconds", 0.0)))
-        self.say(f"verify all: exit {returncode} in {seconds:.1f} s, peak RSS "
-                 f"{max(usage.get('maxrss_kib', 0), usage.get('tree_peak_rss_kib', 0)) / 1024:.0f} MiB (with its workers); "
-                 + " | ".join(summary[-3:]))
+        self.say(
+            f"verify all: exit {returncode} in {seconds:.1f} s, peak RSS "
+            f"{max(usage.get('maxrss_kib', 0), usage.get('tree_peak_rss_kib', 0)) / 1024:.0f} MiB (with its workers); "
+            + " | ".join(summary[-3:])
+        )
         if returncode != 0:
             self.notes.append(f"verify all failed (exit {returncode}); see {log}: " + " | ".join(summary[:3]))
 
@@ -1288,11 +1461,13 @@ class Night:
         self.figures["national_block_store_files"] = files
         total, pending = self.entry_counts()
         self.figures["national_entries"] = total
-        self.say(f"footprint: server peak {self.figures.get('national_server_peak_rss_mib')} MiB (anvil "
-                 f"{self.figures.get('national_anvil_peak_rss_mib')} MiB), "
-                 f"database {self.figures['national_database_mib']:,} MiB, "
-                 f"block store {self.figures['national_block_store_mib']:,} MiB in {files:,} files; {total:,} entries "
-                 f"({pending:,} pending)")
+        self.say(
+            f"footprint: server peak {self.figures.get('national_server_peak_rss_mib')} MiB (anvil "
+            f"{self.figures.get('national_anvil_peak_rss_mib')} MiB), "
+            f"database {self.figures['national_database_mib']:,} MiB, "
+            f"block store {self.figures['national_block_store_mib']:,} MiB in {files:,} files; {total:,} entries "
+            f"({pending:,} pending)"
+        )
 
     def side_by_side(self) -> None:
         """CID vs SHA-256, our batches vs OpenZeppelin's, ingest vs a bare endpoint (nothing else running)."""
@@ -1301,8 +1476,9 @@ class Night:
 
         from ledger.core.unixfs import file_cid
 
-        photo = PhotoMaker(self.arguments.photo_bytes, taken_at=datetime(2023, 5, 14, 11, 30, tzinfo=UTC),
-                           location=(13.7563, 100.5018)).photo("board", "SIDE-0001/civic-watch/board")
+        photo = PhotoMaker(
+            self.arguments.photo_bytes, taken_at=datetime(2023, 5, 14, 11, 30, tzinfo=UTC), location=(13.7563, 100.5018)
+        ).photo("board", "SIDE-0001/civic-watch/board")
         best_cid = best_sha = 0.0
         for _ in range(5):
             best_sha = max(best_sha, bench_cid._best_rate(lambda: hashlib.sha256(photo).digest(), len(photo), 0.3))
@@ -1310,16 +1486,36 @@ class Night:
         self.figures["national_photo_cid_mbps"] = round(best_cid, 1)
         self.figures["national_photo_sha256_mbps"] = round(best_sha, 1)
         self.figures["national_photo_cid_vs_sha256_ratio"] = round(best_cid / best_sha, 3)
-        self.say(f"side by side, CID of a {len(photo):,}-byte photo: {best_cid:,.0f} MB/s against raw SHA-256 "
-                 f"{best_sha:,.0f} MB/s (ratio {best_cid / best_sha:.3f})")
+        self.say(
+            f"side by side, CID of a {len(photo):,}-byte photo: {best_cid:,.0f} MB/s against raw SHA-256 "
+            f"{best_sha:,.0f} MB/s (ratio {best_cid / best_sha:.3f})"
+        )
 
         submit = next((s for s in self.stages if s.name == "submit"), None)
         if submit is not None and self.arguments.bare_tallies > 0 and self.clients:
             (self.scratch / "bare.py").write_text(bench_api.BARE_APP)
             port = free_port()
-            bare = bench_api.start([PYTHON, "-m", "uvicorn", "bare:app", "--app-dir", str(self.scratch), "--port", str(port),
-                                    "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-                                   self.env, self.scratch / "bare.log")
+            bare = bench_api.start(
+                [
+                    PYTHON,
+                    "-m",
+                    "uvicorn",
+                    "bare:app",
+                    "--app-dir",
+                    str(self.scratch),
+                    "--port",
+                    str(port),
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                self.env,
+                self.scratch / "bare.log",
+            )
             try:
                 bench_api.wait_until_up(port, "/constant", bare)
                 per_client = max(1, self.arguments.bare_tallies // len(self.clients))
@@ -1331,16 +1527,20 @@ class Night:
                 bench_api.stop(bare)
             self.figures["national_bare_post_per_s"] = round(rate, 1)
             self.figures["national_submit_vs_bare"] = round(submit.rate / rate, 4)
-            self.say(f"side by side, ingest: POST /v1/tallies {submit.rate:,.1f}/s in the night (signing inline) against the "
-                     f"bare FastAPI endpoint {rate:,.0f}/s on {sent:,} pre-signed tallies of this night "
-                     f"(ratio {submit.rate / rate:.4f})")
+            self.say(
+                f"side by side, ingest: POST /v1/tallies {submit.rate:,.1f}/s in the night (signing inline) against the "
+                f"bare FastAPI endpoint {rate:,.0f}/s on {sent:,} pre-signed tallies of this night "
+                f"(ratio {submit.rate / rate:.4f})"
+            )
         if "national_verify_all_seconds" in self.figures:
             ingest_seconds = sum(s.seconds for s in self.stages if s.name in ("upload", "submit"))
             if ingest_seconds:
                 ratio = self.figures["national_verify_all_seconds"] / ingest_seconds
                 self.figures["national_verify_vs_ingest_ratio"] = round(ratio, 3)
-                self.say(f"side by side, verify all {self.figures['national_verify_all_seconds']:.0f} s against ingest "
-                         f"(upload + submit) {ingest_seconds:.0f} s: ratio {self.figures['national_verify_vs_ingest_ratio']:.3f}")
+                self.say(
+                    f"side by side, verify all {self.figures['national_verify_all_seconds']:.0f} s against ingest "
+                    f"(upload + submit) {ingest_seconds:.0f} s: ratio {self.figures['national_verify_vs_ingest_ratio']:.3f}"
+                )
 
     def merkle_side_by_side(self) -> None:
         if self.arguments.merkle_leaves <= 0:
@@ -1359,9 +1559,11 @@ class Night:
         oz_total = float(oz["total_seconds"])
         self.figures["national_merkle_oz_js_build_seconds"] = round(oz_total, 3)
         self.figures["national_merkle_speedup_vs_oz_js"] = round(oz_total / python_total, 1)
-        self.say(f"side by side, a batch of {count:,} leaves with every proof: ledger.core {python_total:.2f} s against "
-                 f"@openzeppelin/merkle-tree {oz_total:.1f} s ({oz_total / python_total:.0f}x); "
-                 f"same root: {oz['root'] == runs[0]['root']}")
+        self.say(
+            f"side by side, a batch of {count:,} leaves with every proof: ledger.core {python_total:.2f} s against "
+            f"@openzeppelin/merkle-tree {oz_total:.1f} s ({oz_total / python_total:.0f}x); "
+            f"same root: {oz['root'] == runs[0]['root']}"
+        )
 
     # -- figures --
 
@@ -1398,8 +1600,10 @@ class Night:
         for stage in self.stages:
             waited = stage.name in ("screen", "seal", "anchor", "anchor_decisions", "aggregate", "verify")
             rate = f"{stage.rate:,.1f} {stage.unit}/s" if stage.count and not waited else ""
-            print(f"{stage.name:<18}{stage.seconds:>9.1f}{stage.count:>11,}  {rate[:24]:<24}{stage.server_cpu:>13.0f}"
-                  f"{stage.client_cpu:>13.0f}" + ("" if stage.complete else "  UNFINISHED"))
+            print(
+                f"{stage.name:<18}{stage.seconds:>9.1f}{stage.count:>11,}  {rate[:24]:<24}{stage.server_cpu:>13.0f}"
+                f"{stage.client_cpu:>13.0f}" + ("" if stage.complete else "  UNFINISHED")
+            )
         print()
         scale = "" if self.full_scale else f" (at {self.unit_count:,} of {self.election.unit_count:,} units, not national)"
         print(f"{'goal':<42}{'figure':>12}{'limit':>10}  result")
@@ -1420,8 +1624,10 @@ class Night:
                 whole = name != "national_night_seconds" or bool(self.figures.get("national_night_includes_certify"))
                 self.figures[f"{name.removesuffix('_seconds').removesuffix('_mib')}_goal_met"] = int(value < limit and whole)
         print()
-        print("The load generator runs on the same 2 cores as the server (and anvil); its CPU time, including signing every "
-              "tally in the client, is in the table.")
+        print(
+            "The load generator runs on the same 2 cores as the server (and anvil); its CPU time, including signing every "
+            "tally in the client, is in the table."
+        )
         for note in self.notes:
             print(f"note: {note}")
 
@@ -1467,10 +1673,17 @@ class Night:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tally bench", description=__doc__.split("\n\n")[0],
-                                     epilog="See the module docstring of scripts/bench_national.py for the stages and figures.")
-    parser.add_argument("--units", type=int, default=0, help="about this many polling units, whole constituencies spread over "
-                                                                 "the country (default: all 95,099)")
+    parser = argparse.ArgumentParser(
+        prog="tally bench",
+        description=__doc__.split("\n\n")[0],
+        epilog="See the module docstring of scripts/bench_national.py for the stages and figures.",
+    )
+    parser.add_argument(
+        "--units",
+        type=int,
+        default=0,
+        help="about this many polling units, whole constituencies spread over the country (default: all 95,099)",
+    )
     parser.add_argument("--photo-bytes", type=int, default=20_000, help="size of each photo (default 20,000)")
     parser.add_argument("--database-url", help="PostgreSQL URL of an empty database (default: SQLite in the data directory)")
     parser.add_argument("--data-dir", help="a fresh data directory (default: a temporary one under /tmp, removed afterwards)")
@@ -1482,8 +1695,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2566)
     parser.add_argument("--merkle-leaves", type=int, default=100_000, help="leaves of the OpenZeppelin comparison (0 skips it)")
     parser.add_argument("--bare-tallies", type=int, default=20_000, help="tallies sent to the bare endpoint (0 skips it)")
-    parser.add_argument("--deadline-minutes", type=float, default=0,
-                        help="stop the night after this long and report what finished")
+    parser.add_argument(
+        "--deadline-minutes", type=float, default=0, help="stop the night after this long and report what finished"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results.json alone")
     parser.add_argument("--results", default=str(RESULTS), help="the results file to merge into (default bench/results.json)")
     arguments = parser.parse_args(argv)

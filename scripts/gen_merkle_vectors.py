@@ -150,32 +150,110 @@ def _adversarial_file(rng: random.Random, trees: dict[int, tuple[list[tuple[str,
             bit = rng.randrange(256)
             flipped = list(proof)
             flipped[position] = _flip_bit(proof[position], bit)
-            cases.append(_case(f"{label}/flipped-sibling-bit", value, leaf, flipped, root, "invalid",
-                               f"bit {bit} of proof[{position}] flipped: the path leads to another root"))
+            cases.append(
+                _case(
+                    f"{label}/flipped-sibling-bit",
+                    value,
+                    leaf,
+                    flipped,
+                    root,
+                    "invalid",
+                    f"bit {bit} of proof[{position}] flipped: the path leads to another root",
+                )
+            )
             bit = rng.randrange(256)
-            cases.append(_case(f"{label}/flipped-leaf-bit", value, _flip_bit(leaf, bit), proof, root, "invalid",
-                               f"bit {bit} of the leaf flipped (leaf != leaf_hash(value)): "
-                               "a changed leaf cannot reuse the proof"))
+            cases.append(
+                _case(
+                    f"{label}/flipped-leaf-bit",
+                    value,
+                    _flip_bit(leaf, bit),
+                    proof,
+                    root,
+                    "invalid",
+                    f"bit {bit} of the leaf flipped (leaf != leaf_hash(value)): a changed leaf cannot reuse the proof",
+                )
+            )
             tampered = (value[0], value[1] + "1", value[2])
-            cases.append(_case(f"{label}/tampered-value", tampered, leaf_hash(tampered), proof, root, "invalid",
-                               "the polling unit was changed after sealing: "
-                               "the new value's leaf does not verify with the old proof"))
+            cases.append(
+                _case(
+                    f"{label}/tampered-value",
+                    tampered,
+                    leaf_hash(tampered),
+                    proof,
+                    root,
+                    "invalid",
+                    "the polling unit was changed after sealing: the new value's leaf does not verify with the old proof",
+                )
+            )
             other = (index + 1 + rng.randrange(size - 1)) % size
-            cases.append(_case(f"{label}/wrong-index", value, leaf, tree.proof(other), root, "invalid",
-                               f"the proof of value {other} (another leaf) presented for value {index}"))
-            cases.append(_case(f"{label}/truncated-path", value, leaf, proof[:-1], root, "invalid",
-                               f"the last of {len(proof)} siblings dropped: the path ends at an internal node, not the root"))
+            cases.append(
+                _case(
+                    f"{label}/wrong-index",
+                    value,
+                    leaf,
+                    tree.proof(other),
+                    root,
+                    "invalid",
+                    f"the proof of value {other} (another leaf) presented for value {index}",
+                )
+            )
+            cases.append(
+                _case(
+                    f"{label}/truncated-path",
+                    value,
+                    leaf,
+                    proof[:-1],
+                    root,
+                    "invalid",
+                    f"the last of {len(proof)} siblings dropped: the path ends at an internal node, not the root",
+                )
+            )
             extra = rng.randbytes(32)
-            cases.append(_case(f"{label}/extra-sibling", value, leaf, [*proof, extra], root, "invalid",
-                               "a 32-byte sibling appended: the path climbs past the root"))
-            cases.append(_case(f"{label}/swapped-root", value, leaf, proof, other_root if size != 5 else trees[33][1].root,
-                               "invalid", "a valid leaf and proof checked against the root of another batch"))
-            cases.append(_case(f"{label}/empty-proof", value, leaf, [], root, "invalid",
-                               f"no siblings in a {size}-leaf tree: the leaf is not the root"))
+            cases.append(
+                _case(
+                    f"{label}/extra-sibling",
+                    value,
+                    leaf,
+                    [*proof, extra],
+                    root,
+                    "invalid",
+                    "a 32-byte sibling appended: the path climbs past the root",
+                )
+            )
+            cases.append(
+                _case(
+                    f"{label}/swapped-root",
+                    value,
+                    leaf,
+                    proof,
+                    other_root if size != 5 else trees[33][1].root,
+                    "invalid",
+                    "a valid leaf and proof checked against the root of another batch",
+                )
+            )
+            cases.append(
+                _case(
+                    f"{label}/empty-proof",
+                    value,
+                    leaf,
+                    [],
+                    root,
+                    "invalid",
+                    f"no siblings in a {size}-leaf tree: the leaf is not the root",
+                )
+            )
             if len(proof) > 1:
-                cases.append(_case(f"{label}/reversed-path", value, leaf, proof[::-1], root, "invalid",
-                                   "the right siblings in the wrong order: "
-                                   "pair hashes commute within a level, not across levels"))
+                cases.append(
+                    _case(
+                        f"{label}/reversed-path",
+                        value,
+                        leaf,
+                        proof[::-1],
+                        root,
+                        "invalid",
+                        "the right siblings in the wrong order: pair hashes commute within a level, not across levels",
+                    )
+                )
 
     # The second-preimage forgery: present two internal nodes, concatenated, as a leaf.
     values, tree = trees[33]
@@ -185,28 +263,70 @@ def _adversarial_file(rng: random.Random, trees: dict[int, tuple[list[tuple[str,
         path = _internal_path(tree, internal)
         if keccak256(preimage) != tree.nodes[internal] or node_hash(left, right) != tree.nodes[internal]:
             raise AssertionError("internal node does not hash from its children")
-        cases.append(_case(
-            f"size-33/internal-node-{internal}/64-byte-forgery", None, keccak256(keccak256(preimage)), path, tree.root, "invalid",
-            f"the 64 bytes of tree[{2 * internal + 1}] and tree[{2 * internal + 2}] presented as a leaf preimage: "
-            f"hashed once they give tree[{internal}], which this path proves, but leaves are hashed twice, "
-            "so the leaf is keccak256(keccak256(preimage)) "
-            "and it does not verify",
-            preimage=_hex(preimage), singleHash=_hex(keccak256(preimage)),
-        ))
-        cases.append(_case(
-            f"size-33/internal-node-{internal}/raw-internal-leaf", None, tree.nodes[internal], path, tree.root, "valid",
-            f"CONTROL: tree[{internal}] (an internal node) with its path passes MerkleProof.verify. A verifier must derive the "
-            "leaf from a value with leaf_hash and never accept a raw 32-byte leaf from outside",
-        ))
+        cases.append(
+            _case(
+                f"size-33/internal-node-{internal}/64-byte-forgery",
+                None,
+                keccak256(keccak256(preimage)),
+                path,
+                tree.root,
+                "invalid",
+                f"the 64 bytes of tree[{2 * internal + 1}] and tree[{2 * internal + 2}] presented as a leaf preimage: "
+                f"hashed once they give tree[{internal}], which this path proves, but leaves are hashed twice, "
+                "so the leaf is keccak256(keccak256(preimage)) "
+                "and it does not verify",
+                preimage=_hex(preimage),
+                singleHash=_hex(keccak256(preimage)),
+            )
+        )
+        cases.append(
+            _case(
+                f"size-33/internal-node-{internal}/raw-internal-leaf",
+                None,
+                tree.nodes[internal],
+                path,
+                tree.root,
+                "valid",
+                f"CONTROL: tree[{internal}] (an internal node) with its path passes MerkleProof.verify. "
+                "A verifier must derive the leaf from a value with leaf_hash and never accept a raw 32-byte leaf from outside",
+            )
+        )
 
     # A one-leaf tree: its root is its leaf and its proof is empty.
     values, tree = trees[1]
-    cases.append(_case("size-1/value-0/extra-sibling", values[0], tree.leaf(0), [rng.randbytes(32)], tree.root, "invalid",
-                       "a sibling added to the empty proof of a one-leaf tree"))
-    cases.append(_case("size-1/value-0/flipped-leaf-bit", values[0], _flip_bit(tree.leaf(0), 255), [], tree.root, "invalid",
-                       "bit 255 of the only leaf flipped: with an empty proof the leaf must equal the root"))
-    cases.append(_case("size-1/value-0/leaf-as-root", values[0], tree.leaf(0), [], tree.root, "valid",
-                       "CONTROL: a one-leaf tree's root is its leaf; the empty proof verifies"))
+    cases.append(
+        _case(
+            "size-1/value-0/extra-sibling",
+            values[0],
+            tree.leaf(0),
+            [rng.randbytes(32)],
+            tree.root,
+            "invalid",
+            "a sibling added to the empty proof of a one-leaf tree",
+        )
+    )
+    cases.append(
+        _case(
+            "size-1/value-0/flipped-leaf-bit",
+            values[0],
+            _flip_bit(tree.leaf(0), 255),
+            [],
+            tree.root,
+            "invalid",
+            "bit 255 of the only leaf flipped: with an empty proof the leaf must equal the root",
+        )
+    )
+    cases.append(
+        _case(
+            "size-1/value-0/leaf-as-root",
+            values[0],
+            tree.leaf(0),
+            [],
+            tree.root,
+            "valid",
+            "CONTROL: a one-leaf tree's root is its leaf; the empty proof verifies",
+        )
+    )
 
     document = _envelope("Proofs that must fail, and why; plus controls that must pass. Each case carries its own root.")
     document["cases"] = cases

@@ -83,6 +83,7 @@ def election() -> Election:
 
 # -- the chain: a real anvil per test, in the test's own data directory ------------------
 
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -104,5 +105,3 @@ def anvil(settings: Settings) -> Iterator[AnvilNode]:
     node.start()
     yield node
     node.stop()
-
-

@@ -104,9 +104,7 @@ def start_ipfs_peer(repo: Path, *, startup_timeout: float = 90.0) -> IpfsPeer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 _stop_process(process, 5.0)
-                raise RuntimeError(
-                    f"the js-ipfs peer did not start within {startup_timeout} s; its log:\n{_tail(log_path)}"
-                )
+                raise RuntimeError(f"the js-ipfs peer did not start within {startup_timeout} s; its log:\n{_tail(log_path)}")
             if not selector.select(timeout=min(remaining, 0.5)):
                 if process.poll() is not None:
                     break

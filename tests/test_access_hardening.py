@@ -85,7 +85,8 @@ def app_client(request: pytest.FixtureRequest, api_state: AppState) -> Iterator[
 RAW_TOKENS = {
     "superscript expiry (latin-1)": f"Bearer {SESSION_PREFIX}{VOLUNTEER}.\u00b3\u00b9\u00b2.{'A' * 43}".encode("latin-1"),
     "superscript in the address (latin-1)": f"Bearer {SESSION_PREFIX}0x\u00b3{VOLUNTEER[3:]}.9999999999.{'A' * 43}".encode(
-        "latin-1"),
+        "latin-1"
+    ),
     "Thai digit expiry (UTF-8)": f"Bearer {SESSION_PREFIX}{VOLUNTEER}.\u0e53\u0e51.{'A' * 43}".encode(),
     "Thai digits in the address (UTF-8)": f"Bearer {SESSION_PREFIX}0x\u0e51{VOLUNTEER[3:]}.9999999999.{'A' * 43}".encode(),
 }
@@ -177,16 +178,18 @@ def test_the_services_refuse_them_too(api_state: AppState) -> None:
     """The CLI and the demo register people without the API: the ledger checks as well."""
     api_state.review.create_organisation(organisation_id="civic-watch", name="ศูนย์ประสานงาน จ.น่าน", kind="civil_society")
     with pytest.raises(InvalidText, match=r"^contact: contains U\+0000"):
-        api_state.review.register_member(address="0x" + "7d" * 20, level=1, name="สมชาย ใจดี",
-                                         organisation_id="civic-watch", contact="+66\x00")
+        api_state.review.register_member(
+            address="0x" + "7d" * 20, level=1, name="สมชาย ใจดี", organisation_id="civic-watch", contact="+66\x00"
+        )
     with pytest.raises(InvalidText, match=r"^name: contains U\+202E RIGHT-TO-LEFT OVERRIDE"):
         api_state.review.create_organisation(organisation_id="evil-org", name="\u202eiLaw", kind="media")
     with pytest.raises(InvalidText, match=r"^name: contains U\+200B"):
         api_state.access.create_principal(role="newsroom", name="Thai\u200bPBS")
     with pytest.raises(InvalidText, match=r"^name: contains U\+2066"):
         api_state.access.register_volunteer(address="0x" + "7e" * 20, name="\u2066Malee")
-    member = api_state.review.register_member(address="0x" + "7f" * 20, level=1, name="นางสาวพรทิพย์ ศรีสุข",
-                                              organisation_id="civic-watch", contact="+66 81 234 5678")
+    member = api_state.review.register_member(
+        address="0x" + "7f" * 20, level=1, name="นางสาวพรทิพย์ ศรีสุข", organisation_id="civic-watch", contact="+66 81 234 5678"
+    )
     assert member.name == "นางสาวพรทิพย์ ศรีสุข"
 
 
@@ -203,8 +206,9 @@ def test_a_coordinator_cannot_assign_constituencies_to_a_head(api_state: AppStat
     review.assign(address=head, areas=["BKK_1"])
     volunteer = "0x" + "a2" * 20
     review.register_member(address=volunteer, level=1, name="volunteer", organisation_id="civic-watch")
-    _, coordinator = api_state.access.create_principal(role="coordinator", name="coordinator",
-                                                       scope={"organisations": ["civic-watch"]})
+    _, coordinator = api_state.access.create_principal(
+        role="coordinator", name="coordinator", scope={"organisations": ["civic-watch"]}
+    )
     _, admin = api_state.access.create_principal(role="admin", name="admin")
     _, war_room = api_state.access.create_principal(role="war_room", name="war room")
     as_coordinator = {"Authorization": f"Bearer {coordinator}"}
@@ -223,8 +227,9 @@ def test_a_coordinator_cannot_assign_constituencies_to_a_head(api_state: AppStat
         assert answer.status_code == 200 and answer.json()["added"] == ["BKK_2-0001"], answer.text
         # the admin and the war room may change a head's constituencies
         for token, area in ((admin, "BKK_2"), (war_room, "BKK_3")):
-            answer = client.post(f"/v1/members/{head}/assignments", json={"areas": [area]},
-                                 headers={"Authorization": f"Bearer {token}"})
+            answer = client.post(
+                f"/v1/members/{head}/assignments", json={"areas": [area]}, headers={"Authorization": f"Bearer {token}"}
+            )
             assert answer.status_code == 200 and answer.json()["added"] == [area], answer.text
     assert review.assigned_areas(head) == {"BKK_1", "BKK_2", "BKK_3"}
 
@@ -247,8 +252,9 @@ def test_the_ledger_itself_refuses_a_coordinator_widening_a_head(api_state: AppS
     assert review.assign(address=head, areas=["BKK_2"], acting_role="war_room") == ["BKK_2"]
     # nor does the ledger let a coordinator appoint a head (the route refused it already)
     with pytest.raises(NotPermitted, match="only the admin appoints level-2"):
-        review.register_member(address="0x" + "a5" * 20, level=2, name="head", organisation_id="civic-watch",
-                               acting_role="coordinator")
+        review.register_member(
+            address="0x" + "a5" * 20, level=2, name="head", organisation_id="civic-watch", acting_role="coordinator"
+        )
 
 
 # -- hole 3: API keys do not relay volunteers' tallies; the custodial path checks the key's scope
@@ -311,8 +317,10 @@ RELAYS = {
 def test_only_a_coordinator_of_the_volunteers_organisation_relays_their_count(api_state: AppState, key: str) -> None:
     tokens = _relay_world(api_state)
     volunteer, status = RELAYS[key]
-    body = {"volunteer": tokens[volunteer],
-            "tally": tally_json(api_state.ledger_app.election, "BKK_1-0002", submission_id=f"custodial-{key}")}
+    body = {
+        "volunteer": tokens[volunteer],
+        "tally": tally_json(api_state.ledger_app.election, "BKK_1-0002", submission_id=f"custodial-{key}"),
+    }
     with TestClient(create_app(app_state=api_state), raise_server_exceptions=False) as client:
         answer = client.post("/v1/custodial/tallies", json=body, headers={"Authorization": f"Bearer {tokens[key]}"})
     assert answer.status_code == status, answer.text
@@ -325,11 +333,17 @@ def test_the_custodial_path_relays_only_for_custodial_level_1_volunteers(api_sta
     headers = {"Authorization": f"Bearer {tokens['coordinator']}"}
     election = api_state.ledger_app.election
     with TestClient(create_app(app_state=api_state), raise_server_exceptions=False) as client:
-        own_key = client.post("/v1/custodial/tallies", headers=headers, json={
-            "volunteer": VOLUNTEER, "tally": tally_json(election, "BKK_1-0003", submission_id="own-key-0001")})
+        own_key = client.post(
+            "/v1/custodial/tallies",
+            headers=headers,
+            json={"volunteer": VOLUNTEER, "tally": tally_json(election, "BKK_1-0003", submission_id="own-key-0001")},
+        )
         assert own_key.status_code == 403 and "own key" in own_key.json()["errors"][0]["message"], own_key.text
-        head = client.post("/v1/custodial/tallies", headers=headers, json={
-            "volunteer": tokens["custodial_head"], "tally": tally_json(election, "BKK_1-0003", submission_id="head-0001")})
+        head = client.post(
+            "/v1/custodial/tallies",
+            headers=headers,
+            json={"volunteer": tokens["custodial_head"], "tally": tally_json(election, "BKK_1-0003", submission_id="head-0001")},
+        )
         assert head.status_code == 403 and "level-1" in head.json()["errors"][0]["message"], head.text
 
 
@@ -364,12 +378,17 @@ def test_the_public_unit_review_shows_no_address_next_to_a_volunteer(api_state: 
     review.assign(address=other_head, areas=["MSN_1"])
     review.submit_report(signed_tally(election, "BKK_1-0001", submission_id="public-view-0001"))
     public_id = review.member(VOLUNTEER).public_id
-    keys = {name: api_state.access.create_principal(role=role, name=name, scope=scope)[1] for name, role, scope in (
-        ("head_here", "constituency_head", {"constituencies": ["BKK_1"]}),
-        ("head_elsewhere", "constituency_head", {"constituencies": ["MSN_1"]}),
-        ("war_room", "war_room", None), ("admin", "admin", None), ("newsroom", "newsroom", None),
-        ("coordinator", "coordinator", {"organisations": ["civic-watch"]}),
-    )}
+    keys = {
+        name: api_state.access.create_principal(role=role, name=name, scope=scope)[1]
+        for name, role, scope in (
+            ("head_here", "constituency_head", {"constituencies": ["BKK_1"]}),
+            ("head_elsewhere", "constituency_head", {"constituencies": ["MSN_1"]}),
+            ("war_room", "war_room", None),
+            ("admin", "admin", None),
+            ("newsroom", "newsroom", None),
+            ("coordinator", "coordinator", {"organisations": ["civic-watch"]}),
+        )
+    }
     with TestClient(create_app(app_state=api_state), raise_server_exceptions=False) as client:
         volunteer = sign_in(client, VOLUNTEER_KEY)
 
@@ -400,7 +419,8 @@ def test_public_flags_name_no_address() -> None:
 
     flags = [{"code": "held_submitter", "record_cid": "bafy", "detail": f"{VOLUNTEER} is flagged for repeated rejections"}]
     assert review_public_flags(flags) == [
-        {"code": "held_submitter", "record_cid": "bafy", "detail": "the submitter is flagged for repeated rejections"}]
+        {"code": "held_submitter", "record_cid": "bafy", "detail": "the submitter is flagged for repeated rejections"}
+    ]
 
 
 # -- hole 5: sign-out, and a coordinator ends a member's sessions ------------------------------
@@ -441,8 +461,9 @@ def test_a_volunteer_signs_out_every_device(cached_state: AppState, fast_paths: 
             assert refused.status_code == 401 and "session was ended" in refused.text, refused.text
             assert client.get("/v1/auth/whoami", headers=headers).status_code == 401
         again = sign_in(client, VOLUNTEER_KEY)
-        answer = client.post("/v1/tallies", json=signed_tally(election, submission_id="after-0001"),
-                             headers={"Authorization": f"Bearer {again}"})
+        answer = client.post(
+            "/v1/tallies", json=signed_tally(election, submission_id="after-0001"), headers={"Authorization": f"Bearer {again}"}
+        )
         assert answer.status_code == 201, answer.text
 
 
@@ -452,8 +473,10 @@ def test_a_coordinator_ends_the_sessions_of_their_own_members_only(cached_state:
     for organisation in ("civic-watch", "campus-count"):
         review.create_organisation(organisation_id=organisation, name=organisation, kind="civil_society")
     review.register_member(address=VOLUNTEER, level=1, name="Somchai", organisation_id="civic-watch")
-    keys = {name: state.access.create_principal(role="coordinator", name=name, scope={"organisations": [organisation]})[1]
-            for name, organisation in (("ours", "civic-watch"), ("theirs", "campus-count"))}
+    keys = {
+        name: state.access.create_principal(role="coordinator", name=name, scope={"organisations": [organisation]})[1]
+        for name, organisation in (("ours", "civic-watch"), ("theirs", "campus-count"))
+    }
     _, admin = state.access.create_principal(role="admin", name="admin")
     _, war_room = state.access.create_principal(role="war_room", name="war room")
     path = f"/v1/members/{VOLUNTEER}/sessions/revoke"
@@ -512,10 +535,25 @@ def test_a_raw_latin_1_superscript_in_a_token_header_is_a_401(app_client: TestCl
     ASGI, so the expiry the token check reads is '³¹²'."""
     raw = f"Bearer {SESSION_PREFIX}{VOLUNTEER}.".encode() + b"\xb3\xb9\xb2." + b"A" * 43
     method = "POST" if path == "/v1/tallies" else "GET"
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
-             "server": ("testserver", 80), "headers": [(b"host", b"testserver"), (b"authorization", raw),
-                                                        (b"content-type", b"application/json"), (b"content-length", b"2")]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", raw),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"2"),
+        ],
+    }
     sent: list[dict[str, object]] = []
 
     async def receive() -> dict[str, object]:

@@ -21,11 +21,22 @@ def ledger(database: Database, tmp_path: Path, election: Election) -> Ledger:
     content = LocalBlockStore(tmp_path / "blocks")
     content.put_block(CID.of(RAW, b"board"), b"board")
     content.put_block(CID.of(RAW, b"form"), b"form")
-    return stand_in_photos(Ledger(database=database, content=content, election=election, receipt_key=RECEIPT_KEY,
-                                  batch_max_records=100, batch_max_age_seconds=60, clock=Clock()))
+    return stand_in_photos(
+        Ledger(
+            database=database,
+            content=content,
+            election=election,
+            receipt_key=RECEIPT_KEY,
+            batch_max_records=100,
+            batch_max_age_seconds=60,
+            clock=Clock(),
+        )
+    )
 
 
-def report(ledger: Ledger, election: Election, unit: str, *, key: bytes = bytes.fromhex("01" * 32), sid: str = "", **votes: int) -> None:
+def report(
+    ledger: Ledger, election: Election, unit: str, *, key: bytes = bytes.fromhex("01" * 32), sid: str = "", **votes: int
+) -> None:
     """Report ``unit`` with candidate 1 and 2 and party 1 and 2 votes as given."""
     tally = tally_json(election, unit, submission_id=sid or f"agg-{unit}")
     c1, c2, p1, p2 = votes.get("c1", 200), votes.get("c2", 100), votes.get("p1", 150), votes.get("p2", 150)

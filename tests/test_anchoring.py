@@ -37,8 +37,17 @@ def ledger(database: Database, tmp_path: Path, election: Election, clock: Clock)
     content = LocalBlockStore(tmp_path / "blocks")
     content.put_block(CID.of(RAW, b"board"), b"board")
     content.put_block(CID.of(RAW, b"form"), b"form")
-    return stand_in_photos(Ledger(database=database, content=content, election=election, receipt_key=RECEIPT_KEY,
-                                  batch_max_records=2, batch_max_age_seconds=60, clock=clock))
+    return stand_in_photos(
+        Ledger(
+            database=database,
+            content=content,
+            election=election,
+            receipt_key=RECEIPT_KEY,
+            batch_max_records=2,
+            batch_max_age_seconds=60,
+            clock=clock,
+        )
+    )
 
 
 def fill(ledger: Ledger, election: Election, batches: int) -> list[str]:
@@ -86,8 +95,13 @@ class Crash(BaseException):
 
 @pytest.mark.parametrize("moment", ["before-send", "after-send"])
 def test_a_worker_killed_mid_anchor_never_anchors_twice_or_skips(
-    ledger: Ledger, election: Election, settings: Settings, anvil: AnvilNode, clock: Clock,
-    moment: str, monkeypatch: pytest.MonkeyPatch,
+    ledger: Ledger,
+    election: Election,
+    settings: Settings,
+    anvil: AnvilNode,
+    clock: Clock,
+    moment: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fill(ledger, election, 3)
     client = open_client(settings)

@@ -48,8 +48,9 @@ class World:
         self.member = CustodialWallets(state.settings).create()
         state.review.register_member(address=self.member, level=1, name="Malee", organisation_id="matrix-org", custodial=True)
         state.review.assign(address=self.member, areas=["BKK_1-0010"])
-        self.custodial_tally = {k: v for k, v in tally_json(state.ledger_app.election, "BKK_1-0010",
-                                                              submission_id="custodial-0001").items()}
+        self.custodial_tally = {
+            k: v for k, v in tally_json(state.ledger_app.election, "BKK_1-0010", submission_id="custodial-0001").items()
+        }
         state.access.register_volunteer(address=VOLUNTEER)
         state.access.register_volunteer(address=THROWAWAY_VOLUNTEER)
         self.tokens["volunteer"] = sign_in(client, VOLUNTEER_KEY)
@@ -96,23 +97,40 @@ def get(path: str) -> Probe:
 # route → (roles allowed, probe, statuses the probe gets when allowed)
 TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
     "POST /v1/auth/challenge": (
-        EVERYONE, lambda w, h: w.client.post("/v1/auth/challenge", json={"address": VOLUNTEER}, headers=h), {201}),
+        EVERYONE,
+        lambda w, h: w.client.post("/v1/auth/challenge", json={"address": VOLUNTEER}, headers=h),
+        {201},
+    ),
     "POST /v1/auth/session": (EVERYONE, _session, {201}),
     "GET /v1/auth/whoami": (EVERYONE, get("/v1/auth/whoami"), {200}),
     "POST /v1/auth/signout": (REPORTERS, _sign_out, {200}),
     "POST /v1/admin/principals": (
-        ADMIN, lambda w, h: w.client.post("/v1/admin/principals", json={"role": "newsroom", "name": "x"}, headers=h), {201}),
+        ADMIN,
+        lambda w, h: w.client.post("/v1/admin/principals", json={"role": "newsroom", "name": "x"}, headers=h),
+        {201},
+    ),
     "GET /v1/admin/principals": (ADMIN, get("/v1/admin/principals"), {200}),
     "DELETE /v1/admin/principals/{principal_id}": (
-        ADMIN, lambda w, h: w.client.delete(f"/v1/admin/principals/{w.throwaway_principal}", headers=h), {200}),
+        ADMIN,
+        lambda w, h: w.client.delete(f"/v1/admin/principals/{w.throwaway_principal}", headers=h),
+        {200},
+    ),
     "POST /v1/admin/volunteers": (
-        ADMIN, lambda w, h: w.client.post("/v1/admin/volunteers", json={"address": "0x" + "6b" * 20}, headers=h), {200, 201}),
+        ADMIN,
+        lambda w, h: w.client.post("/v1/admin/volunteers", json={"address": "0x" + "6b" * 20}, headers=h),
+        {200, 201},
+    ),
     "GET /v1/admin/volunteers": (ADMIN, get("/v1/admin/volunteers"), {200}),
     "DELETE /v1/admin/volunteers/{address}": (
-        ADMIN, lambda w, h: w.client.delete(f"/v1/admin/volunteers/{THROWAWAY_VOLUNTEER}", headers=h), {200}),
+        ADMIN,
+        lambda w, h: w.client.delete(f"/v1/admin/volunteers/{THROWAWAY_VOLUNTEER}", headers=h),
+        {200},
+    ),
     "POST /v1/photos": (
-        VOLUNTEERS, lambda w, h: w.client.post("/v1/photos", content=JPEG, headers={**h, "Content-Type": "image/jpeg"}),
-        {200, 201}),
+        VOLUNTEERS,
+        lambda w, h: w.client.post("/v1/photos", content=JPEG, headers={**h, "Content-Type": "image/jpeg"}),
+        {200, 201},
+    ),
     "GET /v1/photos/{cid}": (EVERYONE, get("/v1/photos/{w.photo_cid}"), {200}),
     "POST /v1/tallies": (REPORTERS, lambda w, h: w.client.post("/v1/tallies", json=w.tally, headers=h), {200, 201}),
     "GET /v1/records/{cid}": (EVERYONE, get("/v1/records/{w.record_cid}"), {200}),
@@ -132,7 +150,10 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
     "GET /v1/aggregates/{view}/provinces/{province_id}": (EVERYONE, get("/v1/aggregates/unofficial/provinces/BKK"), {200}),
     "GET /v1/aggregates/{view}/constituencies": (EVERYONE, get("/v1/aggregates/unofficial/constituencies"), {200}),
     "GET /v1/aggregates/{view}/constituencies/{constituency_id}": (
-        EVERYONE, get("/v1/aggregates/unofficial/constituencies/BKK_1"), {200}),
+        EVERYONE,
+        get("/v1/aggregates/unofficial/constituencies/BKK_1"),
+        {200},
+    ),
     "GET /v1/aggregates/{view}/party-list": (EVERYONE, get("/v1/aggregates/unofficial/party-list"), {200}),
     "GET /v1/aggregates/{view}/house": (EVERYONE, get("/v1/aggregates/unofficial/house"), {200}),
     "GET /v1/feed": (FEED, get("/v1/feed?limit=5"), {200}),
@@ -140,18 +161,31 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
     # the hierarchy and review: allowed roles get past the role check (200/201, or a 4xx
     # about the body or the caller's own scope); everyone else gets 401/403 from it
     "POST /v1/organisations": (
-        ADMIN, lambda w, h: w.client.post("/v1/organisations", json={"id": w.next_organisation(), "name": "Org",
-                                                                       "kind": "university"}, headers=h), {201}),
+        ADMIN,
+        lambda w, h: w.client.post(
+            "/v1/organisations", json={"id": w.next_organisation(), "name": "Org", "kind": "university"}, headers=h
+        ),
+        {201},
+    ),
     "GET /v1/organisations": (EVERYONE, get("/v1/organisations"), {200}),
     "POST /v1/members": (
-        MANAGERS, lambda w, h: w.client.post("/v1/members", json={"custodial": True, "level": 1, "name": "Somchai",
-                                                                   "organisation": "matrix-org"}, headers=h), {201}),
+        MANAGERS,
+        lambda w, h: w.client.post(
+            "/v1/members", json={"custodial": True, "level": 1, "name": "Somchai", "organisation": "matrix-org"}, headers=h
+        ),
+        {201},
+    ),
     "GET /v1/members/{address}": (MANAGERS, get("/v1/members/{w.member}"), {200}),
     "POST /v1/members/{address}/assignments": (
-        OVERSIGHT, lambda w, h: w.client.post(f"/v1/members/{w.member}/assignments", json={"areas": ["BKK_2-0001"]},
-                                              headers=h), {200}),
+        OVERSIGHT,
+        lambda w, h: w.client.post(f"/v1/members/{w.member}/assignments", json={"areas": ["BKK_2-0001"]}, headers=h),
+        {200},
+    ),
     "POST /v1/members/{address}/sessions/revoke": (
-        MANAGERS, lambda w, h: w.client.post(f"/v1/members/{w.member}/sessions/revoke", headers=h), {200}),
+        MANAGERS,
+        lambda w, h: w.client.post(f"/v1/members/{w.member}/sessions/revoke", headers=h),
+        {200},
+    ),
     "GET /v1/members-flagged": (OVERSIGHT, get("/v1/members-flagged"), {200}),
     "GET /v1/coverage": (EVERYONE, get("/v1/coverage?constituency=BKK_2"), {200}),
     "GET /v1/coverage/{constituency_id}/uncovered": (OVERSIGHT, get("/v1/coverage/BKK_2/uncovered?limit=5"), {200}),
@@ -159,8 +193,10 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
     "GET /v1/units/{unit_id}/review": (EVERYONE, get("/v1/units/BKK_1-0009/review"), {200}),
     "POST /v1/decisions": (DECIDERS, lambda w, h: w.client.post("/v1/decisions", json={}, headers=h), {422}),
     "POST /v1/custodial/tallies": (
-        frozenset({"coordinator"}), lambda w, h: w.client.post(
-            "/v1/custodial/tallies", json={"volunteer": w.member, "tally": w.custodial_tally}, headers=h), {200, 201}),
+        frozenset({"coordinator"}),
+        lambda w, h: w.client.post("/v1/custodial/tallies", json={"volunteer": w.member, "tally": w.custodial_tally}, headers=h),
+        {200, 201},
+    ),
 }
 
 

@@ -52,7 +52,8 @@ def live(tmp_path: Path, database_url: str) -> Iterator[tuple[Any, AppState, dic
 
 @pytest.mark.parametrize("last_event_id", HEADER_DIGITS + ["-1", "+3", "03", "1 2", "x", "99999999999", "2147483648"])
 def test_a_last_event_id_that_is_not_a_canonical_number_is_refused_naming_the_header(
-        live: tuple[Any, AppState, dict[str, str]], last_event_id: str) -> None:
+    live: tuple[Any, AppState, dict[str, str]], last_event_id: str
+) -> None:
     """'³'.isdigit() is true and int('³') raises: such a Last-Event-ID answered 500."""
     http, _, newsroom = live
     answer = http.get("/v1/feed/stream?timeout=0.2", headers={**newsroom, "Last-Event-ID": _latin1(last_event_id)})
@@ -72,20 +73,27 @@ def _session_like(address: str, expires: str) -> bytes:
     return _latin1(f"Bearer tvs1.{address}.{expires}.c-NgFQmVCAapqXFx0KWfnJVhYSBW54OGoTviGSe6Y3A")
 
 
-@pytest.mark.parametrize("token", [
-    _session_like(VOLUNTEER, "³¹"),
-    _session_like(VOLUNTEER, "¹²³"),
-    _session_like("0xé", "1796251699"),
-    _session_like(VOLUNTEER + "\xff", "1796251699"),
-    _latin1("Bearer tvs1.\xa0.²."),
-])
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", "/v1/tallies"),  # the submissions fast path
-    ("GET", "/v1/aggregates/unofficial/national"),  # the aggregates fast path
-    ("GET", "/v1/election"),  # the routes
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        _session_like(VOLUNTEER, "³¹"),
+        _session_like(VOLUNTEER, "¹²³"),
+        _session_like("0xé", "1796251699"),
+        _session_like(VOLUNTEER + "\xff", "1796251699"),
+        _latin1("Bearer tvs1.\xa0.²."),
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/tallies"),  # the submissions fast path
+        ("GET", "/v1/aggregates/unofficial/national"),  # the aggregates fast path
+        ("GET", "/v1/election"),  # the routes
+    ],
+)
 def test_a_session_token_with_unicode_digits_or_letters_is_a_401_on_every_path(
-        live: tuple[Any, AppState, dict[str, str]], token: bytes, method: str, path: str) -> None:
+    live: tuple[Any, AppState, dict[str, str]], token: bytes, method: str, path: str
+) -> None:
     """Such tokens answered 500, or the connection was dropped with no answer at all."""
     http = live[0]
     answer = http.request(method, path, headers={"Authorization": token}, json={})  # a dropped connection raises here
@@ -95,7 +103,8 @@ def test_a_session_token_with_unicode_digits_or_letters_is_a_401_on_every_path(
 
 
 def test_a_fault_inside_the_aggregates_fast_path_is_a_logged_500_not_an_escaped_exception(
-        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     state = AppState.open(make_settings(tmp_path / "data", database_url, api_refresh_aggregates=True))
 
     def broken(*_args: Any) -> Any:
@@ -106,15 +115,18 @@ def test_a_fault_inside_the_aggregates_fast_path_is_a_logged_500_not_an_escaped_
         with TestClient(create_app(app_state=state)) as client, caplog.at_level(logging.ERROR, logger="tally.api"):
             answer = client.get("/v1/aggregates/unofficial/national")
         assert answer.status_code == 500 and answer.headers["content-type"] == "application/json"
-        assert answer.json() == {"error": "internal_error",
-                                 "errors": [{"path": [], "message": "the server failed; it has been logged"}]}
+        assert answer.json() == {
+            "error": "internal_error",
+            "errors": [{"path": [], "message": "the server failed; it has been logged"}],
+        }
         assert any("๓๑" in record.getMessage() or record.exc_info for record in caplog.records)
     finally:
         state.close()
 
 
 def test_a_fault_inside_the_submissions_fast_path_is_a_logged_500(
-        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     import api.fastpath
 
     state = AppState.open(make_settings(tmp_path / "data", database_url, access_cache_seconds=30.0))
@@ -131,19 +143,26 @@ def test_a_fault_inside_the_submissions_fast_path_is_a_logged_500(
             client.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {token}"})  # cached: the fast path answers
             monkeypatch.setattr(api.fastpath, "accept_tally", broken)
             with caplog.at_level(logging.ERROR, logger="tally.api"):
-                answer = client.post("/v1/tallies", json=signed_tally(state.ledger_app.election),
-                                     headers={"Authorization": f"Bearer {token}"})
+                answer = client.post(
+                    "/v1/tallies", json=signed_tally(state.ledger_app.election), headers={"Authorization": f"Bearer {token}"}
+                )
         assert answer.status_code == 500 and answer.json()["error"] == "internal_error"
         assert any(record.exc_info for record in caplog.records)
     finally:
         state.close()
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", "/v1/tallies"), ("GET", "/v1/aggregates/unofficial/national"), ("GET", "/v1/election"),
-])
-def test_whatever_a_token_parser_raises_the_answer_is_a_401(tmp_path: Path, database_url: str,
-                                                            monkeypatch: pytest.MonkeyPatch, method: str, path: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/tallies"),
+        ("GET", "/v1/aggregates/unofficial/national"),
+        ("GET", "/v1/election"),
+    ],
+)
+def test_whatever_a_token_parser_raises_the_answer_is_a_401(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, method: str, path: str
+) -> None:
     """The edge does not rely on every parser of a token being strict: a ValueError from one
     (as int('³¹') and 'é'.encode('ascii') raised) is a malformed credential."""
     state = AppState.open(make_settings(tmp_path / "data", database_url, api_refresh_aggregates=True))
@@ -165,8 +184,9 @@ def test_whatever_a_token_parser_raises_the_answer_is_a_401(tmp_path: Path, data
 # -- hole 6: body limits while the body streams ------------------------------------------
 
 
-def _post_chunked(url: str, path: str, *, total: int, headers: dict[str, str] | None = None,
-                  piece_size: int = 64 * 1024, within: float = 60.0) -> tuple[int, int, bytes]:
+def _post_chunked(
+    url: str, path: str, *, total: int, headers: dict[str, str] | None = None, piece_size: int = 64 * 1024, within: float = 60.0
+) -> tuple[int, int, bytes]:
     """POST ``total`` bytes as a chunked body (no Content-Length) over a raw socket, as fast
     as the server takes them, until it answers. Returns (status, bytes of body sent, answer)."""
     import select
@@ -175,8 +195,13 @@ def _post_chunked(url: str, path: str, *, total: int, headers: dict[str, str] | 
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    head = [f"POST {path} HTTP/1.1", f"Host: {parts.hostname}", "Transfer-Encoding: chunked",
-            "Content-Type: application/json", *(f"{name}: {value}" for name, value in (headers or {}).items())]
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {parts.hostname}",
+        "Transfer-Encoding: chunked",
+        "Content-Type: application/json",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
     connection = socket.create_connection((parts.hostname, parts.port))
     connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
     connection.setblocking(False)
@@ -233,8 +258,18 @@ def test_a_huge_chunked_body_to_an_anonymous_route_is_refused_while_it_streams(t
         state.close()
 
 
-@pytest.mark.parametrize("path", ["/v1/tallies", "/v1/auth/challenge", "/v1/auth/session", "/v1/decisions",
-                                  "/v1/admin/principals", "/v1/members", "/v1/custodial/tallies"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/tallies",
+        "/v1/auth/challenge",
+        "/v1/auth/session",
+        "/v1/decisions",
+        "/v1/admin/principals",
+        "/v1/members",
+        "/v1/custodial/tallies",
+    ],
+)
 def test_every_json_route_refuses_a_chunked_body_over_the_json_limit(world: ApiWorld, path: str) -> None:
     role = {"/v1/tallies": "volunteer", "/v1/decisions": "war_room", "/v1/custodial/tallies": "coordinator"}.get(path, "admin")
     world.client.get("/v1/auth/whoami", headers=world.headers(role))
@@ -260,8 +295,9 @@ def test_a_chunked_photo_over_its_own_limit_is_refused(tmp_path: Path, database_
                 for _ in range(12):
                     yield b"\0" * (256 * 1024)
 
-            answer = client.post("/v1/photos", content=pieces(),
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"})
+            answer = client.post(
+                "/v1/photos", content=pieces(), headers={"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"}
+            )
         assert answer.status_code == 413 and answer.json()["error"] == "photo_too_large"
         # A JSON-sized limit does not apply to photos: 1 MiB chunked is read (and refused as no image).
         assert state.settings.max_json_bytes < 1024 * 1024
@@ -280,8 +316,11 @@ def _slow_body(url: str, path: str, *, declared: int, sent: bytes, wait: float) 
 
     parts = urlsplit(url)
     connection = socket.create_connection((parts.hostname, parts.port))
-    connection.sendall(f"POST {path} HTTP/1.1\r\nHost: {parts.hostname}\r\nContent-Type: application/json\r\n"
-                       f"Content-Length: {declared}\r\n\r\n".encode() + sent)
+    connection.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: {parts.hostname}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {declared}\r\n\r\n".encode()
+        + sent
+    )
     connection.settimeout(wait)
     began = time.monotonic()
     answer = b""
@@ -315,8 +354,9 @@ def test_a_body_that_trickles_is_cut_off_by_the_whole_body_deadline(tmp_path: Pa
     import time
     from urllib.parse import urlsplit
 
-    state = AppState.open(make_settings(tmp_path / "data", database_url, body_idle_timeout_seconds=1.0,
-                                        body_read_timeout_seconds=0.8))
+    state = AppState.open(
+        make_settings(tmp_path / "data", database_url, body_idle_timeout_seconds=1.0, body_read_timeout_seconds=0.8)
+    )
     try:
         with serving(create_app(app_state=state)) as url:
             parts = urlsplit(url)
@@ -343,8 +383,16 @@ def test_a_body_that_trickles_is_cut_off_by_the_whole_body_deadline(tmp_path: Pa
 def test_the_body_timeouts_leave_an_open_event_stream_alone(tmp_path: Path, database_url: str) -> None:
     import httpx
 
-    state = AppState.open(make_settings(tmp_path / "data", database_url, body_idle_timeout_seconds=0.2,
-                                        body_read_timeout_seconds=0.3, feed_heartbeat_seconds=0.2, feed_poll_seconds=0.05))
+    state = AppState.open(
+        make_settings(
+            tmp_path / "data",
+            database_url,
+            body_idle_timeout_seconds=0.2,
+            body_read_timeout_seconds=0.3,
+            feed_heartbeat_seconds=0.2,
+            feed_poll_seconds=0.05,
+        )
+    )
     _, newsroom = state.access.create_principal(role="newsroom", name="newsroom")
     try:
         with serving(create_app(app_state=state)) as url:
@@ -361,14 +409,17 @@ def _anonymous_answers(url: str, count: int) -> list[int]:
     import httpx
 
     with httpx.Client(base_url=url, timeout=10) as http:
-        return [http.get("/v1/auth/whoami", headers={"X-Forwarded-For": f"203.0.113.{n % 250}"}).status_code
-                for n in range(count)]
+        return [
+            http.get("/v1/auth/whoami", headers={"X-Forwarded-For": f"203.0.113.{n % 250}"}).status_code for n in range(count)
+        ]
 
 
-def test_a_forged_x_forwarded_for_does_not_dodge_the_anonymous_rate_limit(tmp_path: Path, database_url: str,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = make_settings(tmp_path / "data", database_url, rate_limit_enabled=True, rate_limit_anonymous=5.0,
-                             rate_limit_burst_seconds=2.0)
+def test_a_forged_x_forwarded_for_does_not_dodge_the_anonymous_rate_limit(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(
+        tmp_path / "data", database_url, rate_limit_enabled=True, rate_limit_anonymous=5.0, rate_limit_burst_seconds=2.0
+    )
     app, options = served_as_tally_serve(settings, monkeypatch)
     assert options["proxy_headers"] is False
     with serving(app, **options) as url:
@@ -379,8 +430,14 @@ def test_a_forged_x_forwarded_for_does_not_dodge_the_anonymous_rate_limit(tmp_pa
 def test_a_configured_proxy_is_believed(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 
-    settings = make_settings(tmp_path / "data", database_url, rate_limit_enabled=True, rate_limit_anonymous=5.0,
-                             rate_limit_burst_seconds=2.0, trusted_proxies=["127.0.0.1"])
+    settings = make_settings(
+        tmp_path / "data",
+        database_url,
+        rate_limit_enabled=True,
+        rate_limit_anonymous=5.0,
+        rate_limit_burst_seconds=2.0,
+        trusted_proxies=["127.0.0.1"],
+    )
     app, options = served_as_tally_serve(settings, monkeypatch)
     with serving(app, **options) as url:
         answers = _anonymous_answers(url, 60)  # 60 clients behind the proxy, one request each
@@ -389,8 +446,9 @@ def test_a_configured_proxy_is_believed(tmp_path: Path, database_url: str, monke
     assert answers.count(429) == 0 and proto == 200
 
 
-def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(tmp_path: Path, database_url: str,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import socket
     import time
     from urllib.parse import urlsplit
@@ -420,12 +478,16 @@ def test_open_streams_are_capped_per_key_and_per_address(tmp_path: Path, databas
 
     import httpx
 
-    state = AppState.open(make_settings(tmp_path / "data", database_url, feed_max_streams_per_key=2,
-                                        feed_max_streams_per_ip=3, feed_poll_seconds=0.05))
+    state = AppState.open(
+        make_settings(
+            tmp_path / "data", database_url, feed_max_streams_per_key=2, feed_max_streams_per_ip=3, feed_poll_seconds=0.05
+        )
+    )
     _, newsroom = state.access.create_principal(role="newsroom", name="newsroom")
     _, other = state.access.create_principal(role="newsroom", name="another newsroom")
     try:
         with serving(create_app(app_state=state)) as url, httpx.Client(base_url=url, timeout=10) as http, ExitStack() as held:
+
             def open_stream(token: str) -> httpx.Response:
                 return held.enter_context(http.stream("GET", "/v1/feed/stream", headers={"Authorization": f"Bearer {token}"}))
 
@@ -458,8 +520,11 @@ def test_the_docs_page_loads_nothing_from_another_host(client: TestClient) -> No
     assert page.status_code == 200 and "SwaggerUIBundle" in page.text
     assert not re.findall(r"(?:https?:)?//[^\s'\"]+", page.text), "the page names another host"
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
-    assert sorted(assets) == ["/docs/static/favicon-32x32.png", "/docs/static/swagger-ui-bundle.js",
-                              "/docs/static/swagger-ui.css"]
+    assert sorted(assets) == [
+        "/docs/static/favicon-32x32.png",
+        "/docs/static/swagger-ui-bundle.js",
+        "/docs/static/swagger-ui.css",
+    ]
     for asset in assets:
         answer = client.get(asset)
         assert answer.status_code == 200 and len(answer.content) > 500, asset
@@ -489,8 +554,11 @@ def test_the_data_dir_and_the_sqlite_file_are_private(tmp_path: Path) -> None:
     state = AppState.open(settings)
     try:
         state.access.register_volunteer(address=VOLUNTEER, name="a volunteer's name")  # a write: the WAL exists
-        modes = {path.name: stat.S_IMODE(path.stat().st_mode)
-                 for path in (data, data / "tally.db", data / "tally.db-wal", data / "tally.db-shm") if path.exists()}
+        modes = {
+            path.name: stat.S_IMODE(path.stat().st_mode)
+            for path in (data, data / "tally.db", data / "tally.db-wal", data / "tally.db-shm")
+            if path.exists()
+        }
     finally:
         state.close()
     assert modes["fresh"] == 0o700 and modes["tally.db"] == 0o600
@@ -519,8 +587,14 @@ def test_the_published_tally_schema_takes_a_corrected_tally(world: ApiWorld) -> 
 
     client, election = world.client, world.state.ledger_app.election
     reports = [world.state.ledger.submit_tally(signed_tally(election, submission_id=f"edge-report-{n}")) for n in range(2)]
-    corrected = sign_tally({**tally_json(election, submission_id="edge-corrected"),
-                            "corrects": [report.receipt["record_cid"] for report in reports]}, VOLUNTEER_KEY, election)
+    corrected = sign_tally(
+        {
+            **tally_json(election, submission_id="edge-corrected"),
+            "corrects": [report.receipt["record_cid"] for report in reports],
+        },
+        VOLUNTEER_KEY,
+        election,
+    )
     document = client.get("/openapi.json").json()
     schema = document["components"]["schemas"]["TallyCreate"]
     assert "corrects" in schema["properties"] and "reports of this unit" in schema["properties"]["corrects"]["description"]

@@ -83,14 +83,18 @@ def test_tampered_and_expired_sessions_are_refused(world: ApiWorld, api_settings
 
 def test_admin_makes_keys_that_are_shown_once_and_stored_hashed(world: ApiWorld) -> None:
     admin = world.headers("admin")
-    made = world.client.post("/v1/admin/principals", json={"role": "constituency_head", "name": "Head of BKK 1",
-                                                          "scope": {"constituencies": ["BKK_1"]}}, headers=admin)
+    made = world.client.post(
+        "/v1/admin/principals",
+        json={"role": "constituency_head", "name": "Head of BKK 1", "scope": {"constituencies": ["BKK_1"]}},
+        headers=admin,
+    )
     assert made.status_code == 201
     token = made.json()["token"]
     assert token.startswith("tly_") and made.json()["scope"] == {"constituencies": ["BKK_1"]}
     listed = world.client.get("/v1/admin/principals", headers=admin).json()
     assert all("token" not in p for p in listed) and any(p["token_hint"] == token[:10] for p in listed)
     from ledger.db import Principal
+
     with world.state.ledger_app.database.session() as session:
         assert token not in {row.token_hash for row in session.query(Principal)}
     me = world.client.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {token}"}).json()
@@ -104,8 +108,11 @@ def test_admin_input_is_checked(world: ApiWorld) -> None:
     admin = world.headers("admin")
     volunteer_key = world.client.post("/v1/admin/principals", json={"role": "volunteer", "name": "x"}, headers=admin)
     assert volunteer_key.status_code == 422 and errors_by_path(volunteer_key).keys() == {"role"}
-    bad_scope = world.client.post("/v1/admin/principals", json={"role": "constituency_head", "name": "x",
-                                                               "scope": {"constituencies": ["ZZZ_9"]}}, headers=admin)
+    bad_scope = world.client.post(
+        "/v1/admin/principals",
+        json={"role": "constituency_head", "name": "x", "scope": {"constituencies": ["ZZZ_9"]}},
+        headers=admin,
+    )
     assert bad_scope.status_code == 422 and "ZZZ_9" in bad_scope.json()["errors"][0]["message"]
     again = world.client.post("/v1/admin/volunteers", json={"address": VOLUNTEER}, headers=admin)
     assert again.status_code == 200
@@ -196,6 +203,7 @@ def test_a_photo_is_stored_with_its_exif_and_the_same_bytes_give_the_same_cid(wo
     assert second.status_code == 200 and second.json() == photo
     assert world.client.get(f"/v1/photos/{photo['cid']}").json() == {**photo, "uploader": None}  # not public
     from ledger.db import Photo
+
     with world.state.ledger_app.database.session() as session:
         row = session.get(Photo, photo["cid"])
         assert row is not None and row.exif["gps"] == expected["exif"]["gps"]
@@ -208,8 +216,9 @@ def test_photo_limits_and_types(world: ApiWorld, api_state: AppState) -> None:
     headers = {**world.headers("volunteer"), "Content-Type": "application/octet-stream"}
     text = world.client.post("/v1/photos", content=b"hello, this is text", headers=headers)
     assert text.status_code == 415 and text.json()["error"] == "unsupported_photo_type"
-    form = world.client.post("/v1/photos", files={"photo": ("a.jpg", b"\xff\xd8\xff" + b"0" * 10)},
-                             headers=world.headers("volunteer"))
+    form = world.client.post(
+        "/v1/photos", files={"photo": ("a.jpg", b"\xff\xd8\xff" + b"0" * 10)}, headers=world.headers("volunteer")
+    )
     assert form.status_code == 415 and "multipart" in form.json()["errors"][0]["message"]
     limit = api_state.settings.max_photo_bytes
     big = (PHOTOS / "jpeg_no_exif.jpg").read_bytes() + b"\0" * limit  # a real header: only the size is wrong
@@ -248,6 +257,7 @@ def test_records_proofs_batches_and_content(world: ApiWorld) -> None:
     assert block.headers["content-type"] == "application/vnd.ipld.dag-cbor" and CID.parse(cid).verify_block(block.content)
     car = world.client.get(f"/v1/content/{cid}?format=car")
     import io
+
     blocks = list(iter_car_blocks(io.BytesIO(car.content)))
     assert str(blocks[0][0]) == cid and len(blocks) == 3  # the record and its two photos
     assert world.client.get("/v1/batches/2").status_code == 404
@@ -303,7 +313,8 @@ def test_aggregates_have_etags_and_csv(world: ApiWorld) -> None:
     assert client.get("/v1/aggregates/unofficial/provinces/NOPE").status_code == 404
     typo = client.get("/v1/aggregates/unofficial/constituencies?fromat=csv")
     assert typo.status_code == 422 and errors_by_path(typo) == {
-        "query.fromat": "unknown query parameter 'fromat'; this endpoint takes format"}
+        "query.fromat": "unknown query parameter 'fromat'; this endpoint takes format"
+    }
     assert client.get("/v1/aggregates/unofficial/house?format=csv").status_code == 422  # the House is no table
 
 
@@ -359,9 +370,16 @@ def test_the_stream_sends_heartbeats_when_quiet(world: ApiWorld) -> None:
 
 def test_rate_limits_answer_429_with_retry_after(tmp_path: Path, database_url: str) -> None:
     # With the refresh loop on, aggregate reads take the fast path (api/fastpath.py): both paths share the buckets.
-    settings = make_settings(tmp_path / "limited", database_url, rate_limit_enabled=True, rate_limit_anonymous=1.0,
-                             rate_limit_burst_seconds=3.0, rate_limit_newsroom=100.0, api_refresh_aggregates=True,
-                             aggregates_refresh_seconds=60.0)
+    settings = make_settings(
+        tmp_path / "limited",
+        database_url,
+        rate_limit_enabled=True,
+        rate_limit_anonymous=1.0,
+        rate_limit_burst_seconds=3.0,
+        rate_limit_newsroom=100.0,
+        api_refresh_aggregates=True,
+        aggregates_refresh_seconds=60.0,
+    )
     state = AppState.open(settings)
     _, newsroom = state.access.create_principal(role="newsroom", name="Thai PBS")
     try:
@@ -371,26 +389,44 @@ def test_rate_limits_answer_429_with_retry_after(tmp_path: Path, database_url: s
             limited = client.get("/v1/health")
             assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
             assert limited.json()["error"] == "rate_limited" and "1 requests per second" in limited.json()["errors"][0]["message"]
-            keyed = [client.get("/v1/aggregates/unofficial/national", headers={"Authorization": f"Bearer {newsroom}"}).status_code
-                     for _ in range(20)]
+            keyed = [
+                client.get("/v1/aggregates/unofficial/national", headers={"Authorization": f"Bearer {newsroom}"}).status_code
+                for _ in range(20)
+            ]
             assert set(keyed) == {200}  # a newsroom key has its own, larger bucket
     finally:
         state.close()
 
 
-def test_the_aggregates_fast_path_answers_exactly_as_the_routes(tmp_path: Path, database_url: str,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = make_settings(tmp_path / "fast", database_url, api_refresh_aggregates=True, aggregates_refresh_seconds=60.0,
-                             access_cache_seconds=60.0)
+def test_the_aggregates_fast_path_answers_exactly_as_the_routes(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(
+        tmp_path / "fast", database_url, api_refresh_aggregates=True, aggregates_refresh_seconds=60.0, access_cache_seconds=60.0
+    )
     state = AppState.open(settings)
     state.ledger_app.content.put_block(CID.of(RAW, b"board"), b"board")
     state.ledger_app.content.put_block(CID.of(RAW, b"form"), b"form")
     stand_in_photos(state.ledger_app.ledger)
     state.ledger.submit_tally(signed_tally(state.ledger_app.election))
     _, newsroom = state.access.create_principal(role="newsroom", name="newsroom")
-    urls = [f"/v1/aggregates/{view}/{resource}" for view in ("unofficial", "certified") for resource in (
-        "national", "provinces", "provinces/BKK", "constituencies", "constituencies/BKK_1", "party-list", "house",
-        "provinces?format=csv", "constituencies?format=csv", "party-list?format=csv", "party-list?format=json")]
+    urls = [
+        f"/v1/aggregates/{view}/{resource}"
+        for view in ("unofficial", "certified")
+        for resource in (
+            "national",
+            "provinces",
+            "provinces/BKK",
+            "constituencies",
+            "constituencies/BKK_1",
+            "party-list",
+            "house",
+            "provinces?format=csv",
+            "constituencies?format=csv",
+            "party-list?format=csv",
+            "party-list?format=json",
+        )
+    ]
     callers = [{}, {"Authorization": f"Bearer {newsroom}"}, {"Authorization": "Bearer tly_nope"}, {"Authorization": "Basic x"}]
     try:
         with TestClient(create_app(app_state=state, fast_paths=False)) as routes, TestClient(create_app(app_state=state)) as fast:
@@ -413,8 +449,9 @@ def test_the_aggregates_fast_path_answers_exactly_as_the_routes(tmp_path: Path, 
         state.close()
 
 
-def test_the_submissions_fast_path_answers_exactly_as_the_routes(tmp_path: Path, database_url: str,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_submissions_fast_path_answers_exactly_as_the_routes(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One ledger served by the routes only and with the fast path: each request gets the
     same status, error body and headers. (The two send their own submission ids, so
     receipts and conflicts, which name them, are compared by status and kind.)"""
@@ -480,8 +517,12 @@ def test_the_submissions_fast_path_answers_exactly_as_the_routes(tmp_path: Path,
                     if "photo" in case:
                         answer = client.post("/v1/photos", content=case["photo"], headers=headers)  # type: ignore[arg-type]
                     else:
-                        answer = client.post("/v1/tallies", json=case.get("json"), content=case.get("content"),  # type: ignore[arg-type]
-                                             headers=headers)
+                        answer = client.post(
+                            "/v1/tallies",
+                            json=case.get("json"),
+                            content=case.get("content"),  # type: ignore[arg-type]
+                            headers=headers,
+                        )
                     body = answer.json()
                     if answer.status_code in (200, 201) and "photo" in case:
                         body = {k: v for k, v in body.items() if k not in ("cid", "size", "uploaded_at")}
@@ -490,16 +531,41 @@ def test_the_submissions_fast_path_answers_exactly_as_the_routes(tmp_path: Path,
                     kept = {h: answer.headers.get(h) for h in ("content-type", "www-authenticate", "retry-after")}
                     answers[tag].append((label, answer.status_code, body, kept, "location" in answer.headers))
                 monkeypatch.undo()
-                unknown = client.post("/v1/tallies?x=1", json=signed_tally(election), headers={"Authorization": f"Bearer {session}"})
+                unknown = client.post(
+                    "/v1/tallies?x=1", json=signed_tally(election), headers={"Authorization": f"Bearer {session}"}
+                )
                 assert unknown.status_code == 422 and unknown.json()["errors"][0]["path"] == ["query", "x"]
-                streamed = client.post("/v1/photos", content=iter([jpeg[:100], jpeg[100:] + b"s" + tag.encode()]),
-                                       headers={"Authorization": f"Bearer {session}", "Content-Type": "image/jpeg"})
+                streamed = client.post(
+                    "/v1/photos",
+                    content=iter([jpeg[:100], jpeg[100:] + b"s" + tag.encode()]),
+                    headers={"Authorization": f"Bearer {session}", "Content-Type": "image/jpeg"},
+                )
                 assert streamed.status_code == 201  # no Content-Length: the route streams it, in both
     finally:
         state.close()
     assert answers["fast"] == answers["routes"]
-    assert [status for _, status, *_ in answers["fast"]] == [201, 200, 409, 422, 403, 401, 401, 401, 403, 415, 422, 422, 413,
-                                                             201, 200, 415, 415, 415, 401, 403]
+    assert [status for _, status, *_ in answers["fast"]] == [
+        201,
+        200,
+        409,
+        422,
+        403,
+        401,
+        401,
+        401,
+        403,
+        415,
+        422,
+        422,
+        413,
+        201,
+        200,
+        415,
+        415,
+        415,
+        401,
+        403,
+    ]
 
 
 def test_a_members_session_keeps_its_role_when_served_from_the_cache(tmp_path: Path) -> None:

@@ -39,14 +39,15 @@ DIGITS = {
 }
 UNICODE_DIGITS = "".join(DIGITS.values())
 EXAMPLES = 120
-FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 # A number spelled with at least one non-ASCII digit, sometimes with ASCII digits, a sign or spaces.
 numbers: st.SearchStrategy[str] = st.builds(
-    lambda script, ascii_mix, body, affix: affix[0] + "".join(
-        DIGITS[script][int(c)] if c.isascii() and not ascii_mix[i % len(ascii_mix)] else c for i, c in enumerate(body)
-    ) + affix[1],
+    lambda script, ascii_mix, body, affix: (
+        affix[0]
+        + "".join(DIGITS[script][int(c)] if c.isascii() and not ascii_mix[i % len(ascii_mix)] else c for i, c in enumerate(body))
+        + affix[1]
+    ),
     st.sampled_from(sorted(DIGITS)),
     st.lists(st.booleans(), min_size=1, max_size=4).map(lambda flags: [False, *flags]),
     st.text(alphabet="0123456789", min_size=1, max_size=12),
@@ -95,8 +96,7 @@ class Target:
         self.tokens = tokens
         self.values = values
 
-    def request(self, method: str, path: str, *, role: str | None, headers: dict[str, Any] | None = None,
-                **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, *, role: str | None, headers: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         sent = dict(headers or {})
         if role is not None and "Authorization" not in sent:
             sent["Authorization"] = f"Bearer {self.tokens[role]}"
@@ -107,9 +107,17 @@ class Target:
 
 @pytest.fixture
 def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
-    state = AppState.open(make_settings(tmp_path / "data", database_url, api_refresh_aggregates=True,
-                                        aggregates_refresh_seconds=0.2, access_cache_seconds=30.0,
-                                        feed_heartbeat_seconds=0.05, feed_poll_seconds=0.02))
+    state = AppState.open(
+        make_settings(
+            tmp_path / "data",
+            database_url,
+            api_refresh_aggregates=True,
+            aggregates_refresh_seconds=0.2,
+            access_cache_seconds=30.0,
+            feed_heartbeat_seconds=0.05,
+            feed_poll_seconds=0.02,
+        )
+    )
     stand_in_photos(state.ledger_app.ledger)
     election = state.ledger_app.election
     record = state.ledger.submit_tally(signed_tally(election, "BKK_1-0001", submission_id="fuzz-sealed")).receipt["record_cid"]
@@ -125,10 +133,24 @@ def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
         tokens["volunteer"] = sign_in(client, VOLUNTEER_KEY)  # type: ignore[arg-type]
         for token in tokens.values():
             client.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {token}"})  # cached: the fast paths answer
-        values = {"cid": record, "unit_id": "BKK_1-0001", "batch_id": "1", "constituency_id": "BKK_1", "province_id": "BKK",
-                  "view": "unofficial", "format": "json", "after": "0", "limit": "10", "offset": "0", "max_events": "1",
-                  "timeout": "0.1", "principal_id": principal_id, "address": VOLUNTEER, "include_revoked": "false",
-                  "constituency": "BKK_1"}
+        values = {
+            "cid": record,
+            "unit_id": "BKK_1-0001",
+            "batch_id": "1",
+            "constituency_id": "BKK_1",
+            "province_id": "BKK",
+            "view": "unofficial",
+            "format": "json",
+            "after": "0",
+            "limit": "10",
+            "offset": "0",
+            "max_events": "1",
+            "timeout": "0.1",
+            "principal_id": principal_id,
+            "address": VOLUNTEER,
+            "include_revoked": "false",
+            "constituency": "BKK_1",
+        }
         yield Target(client, state, tokens, values)
     state.close()
 
@@ -172,17 +194,22 @@ def _placeholders(template: str) -> list[str]:
 
 # Every position of every read above: a path segment, a query parameter, or a header.
 HEADERS = ("Last-Event-ID", "If-None-Match", "Authorization")
-POSITIONS = [(template, role, query_names, where, name)
-             for template, role, query_names in READS
-             for where, names in (("path", _placeholders(template)), ("query", query_names), ("header", HEADERS))
-             for name in names]
+POSITIONS = [
+    (template, role, query_names, where, name)
+    for template, role, query_names in READS
+    for where, names in (("path", _placeholders(template)), ("query", query_names), ("header", HEADERS))
+    for name in names
+]
 
 # In a header only latin-1 travels as itself; of the Unicode digits that is ¹²³.
 header_numbers = st.text(alphabet="¹²³0123456789", min_size=1, max_size=12).filter(lambda text: not text.isascii())
 TOKENS = [
     "Bearer tvs1.{address}.{number}.c-NgFQmVCAapqXFx0KWfnJVhYSBW54OGoTviGSe6Y3A",
     "Bearer tvs1.{spliced_address}.1796251699.c-NgFQmVCAapqXFx0KWfnJVhYSBW54OGoTviGSe6Y3A",
-    "Bearer tly_{number}", "Bearer {number}", "{number}", "Bearer tvs1.{number}",
+    "Bearer tly_{number}",
+    "Bearer {number}",
+    "{number}",
+    "Bearer tvs1.{number}",
 ]
 
 
@@ -228,16 +255,33 @@ def _bodies(values: dict[str, str]) -> dict[str, tuple[str | None, Any]]:
         "/v1/auth/challenge": (None, {"address": VOLUNTEER}),
         "/v1/auth/session": (None, {"address": VOLUNTEER, "nonce": "0123456789abcdef0123456789abcdef", "signature": signature}),
         "/v1/tallies": ("volunteer", signed_tally(election, "BKK_1-0002", submission_id="fuzz-body-0001")),
-        "/v1/decisions": ("constituency_head", {
-            "decision_id": "fuzz-decision-0001", "decided_at": "2023-05-14T12:00:00Z", "role": "constituency_head",
-            "action": "accept", "subject": "BKK_1-0001", "record": values["cid"], "decider": VOLUNTEER,
-            "signature": signature}),
-        "/v1/admin/principals": ("admin", {"role": "constituency_head", "name": "fuzz head 2",
-                                           "scope": {"constituencies": ["BKK_1", "BKK_2"], "provinces": ["BKK"]}}),
+        "/v1/decisions": (
+            "constituency_head",
+            {
+                "decision_id": "fuzz-decision-0001",
+                "decided_at": "2023-05-14T12:00:00Z",
+                "role": "constituency_head",
+                "action": "accept",
+                "subject": "BKK_1-0001",
+                "record": values["cid"],
+                "decider": VOLUNTEER,
+                "signature": signature,
+            },
+        ),
+        "/v1/admin/principals": (
+            "admin",
+            {
+                "role": "constituency_head",
+                "name": "fuzz head 2",
+                "scope": {"constituencies": ["BKK_1", "BKK_2"], "provinces": ["BKK"]},
+            },
+        ),
         "/v1/admin/volunteers": ("admin", {"address": "0x" + "12" * 20, "name": "volunteer 7"}),
         "/v1/organisations": ("admin", {"id": "org-7", "name": "Organisation 7", "kind": "university"}),
-        "/v1/members": ("admin", {"address": "0x" + "34" * 20, "level": 1, "name": "member 9", "contact": "+66 81 234 5678",
-                                  "organisation": "org-7"}),
+        "/v1/members": (
+            "admin",
+            {"address": "0x" + "34" * 20, "level": 1, "name": "member 9", "contact": "+66 81 234 5678", "organisation": "org-7"},
+        ),
         f"/v1/members/{VOLUNTEER}/assignments": ("admin", {"areas": ["BKK_1-0001", "BKK_1-0002"]}),
         "/v1/custodial/tallies": ("coordinator", {"volunteer": VOLUNTEER, "tally": unsigned(election, "BKK_1-0003")}),
     }
@@ -294,8 +338,7 @@ def _chunks(payload: bytes, cuts: list[int]) -> Iterator[bytes]:
 
 @given(data=st.data())
 @settings(max_examples=40, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_unicode_digits_in_every_json_key_and_value_whole_or_chunked_get_no_5xx(target: Target,
-                                                                              data: st.DataObject) -> None:
+def test_unicode_digits_in_every_json_key_and_value_whole_or_chunked_get_no_5xx(target: Target, data: st.DataObject) -> None:
     for path, (role, body) in _bodies(target.values).items():
         payload = json.dumps(data.draw(mutated(body)), ensure_ascii=data.draw(st.booleans())).encode()
         if data.draw(st.booleans()):  # chunked: no Content-Length
@@ -312,8 +355,12 @@ def test_signed_tallies_with_unicode_digit_keys_get_no_5xx_and_are_refused(targe
     numbers, in another script. The signature is good, so only the strict rule can refuse it."""
     election = target.state.ledger_app.election
     unit = data.draw(st.sampled_from(["BKK_1-0002", "BKK_1-0003", "BKK_1-0004"]))
-    node = validate_tally({**tally_json(election, unit, submission_id=f"fuzz-{unit}"), "submitter": VOLUNTEER},
-                          election=election, photo_exists=lambda _cid: True, signed=False)
+    node = validate_tally(
+        {**tally_json(election, unit, submission_id=f"fuzz-{unit}"), "submitter": VOLUNTEER},
+        election=election,
+        photo_exists=lambda _cid: True,
+        signed=False,
+    )
     ballot = data.draw(st.sampled_from(["party_list", "constituency"]))
     votes = dict(node[ballot]["votes"])  # type: ignore[index]
     key = data.draw(st.sampled_from(sorted(votes)))

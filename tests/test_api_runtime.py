@@ -37,8 +37,15 @@ def open_state(settings: Any) -> AppState:
 
 
 def test_reports_reach_the_aggregates_and_the_feed_and_get_sealed_in_the_background(tmp_path: Path, database_url: str) -> None:
-    settings = make_settings(tmp_path / "data", database_url, api_refresh_aggregates=True, aggregates_refresh_seconds=0.05,
-                             api_seal_batches=True, seal_interval_seconds=0.05, batch_max_age_seconds=0.2)
+    settings = make_settings(
+        tmp_path / "data",
+        database_url,
+        api_refresh_aggregates=True,
+        aggregates_refresh_seconds=0.05,
+        api_seal_batches=True,
+        seal_interval_seconds=0.05,
+        batch_max_age_seconds=0.2,
+    )
     state = open_state(settings)
     _, newsroom = state.access.create_principal(role="newsroom", name="newsroom")
     try:
@@ -50,8 +57,9 @@ def test_reports_reach_the_aggregates_and_the_feed_and_get_sealed_in_the_backgro
             assert time.monotonic() - accepted < 2.0
             feed = client.get("/v1/feed/stream?max_events=1&timeout=2", headers={"Authorization": f"Bearer {newsroom}"})
             assert receipt["record_cid"] in feed.text
-            proof = wait_for(lambda: (p := client.get(f"/v1/proofs/{receipt['record_cid']}").json())["status"] == "sealed" and p,
-                             timeout=5.0)
+            proof = wait_for(
+                lambda: (p := client.get(f"/v1/proofs/{receipt['record_cid']}").json())["status"] == "sealed" and p, timeout=5.0
+            )
             assert proof["batch"]["id"] == 1
     finally:
         state.close()
@@ -59,15 +67,17 @@ def test_reports_reach_the_aggregates_and_the_feed_and_get_sealed_in_the_backgro
 
 @pytest.mark.slow
 def test_the_anchoring_loop_anchors_sealed_batches_on_the_embedded_chain(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data", f"sqlite:///{tmp_path / 'tally.db'}", anvil_port=free_port(),
-                             api_anchor_batches=True)
+    settings = make_settings(
+        tmp_path / "data", f"sqlite:///{tmp_path / 'tally.db'}", anvil_port=free_port(), api_anchor_batches=True
+    )
     state = open_state(settings)
     try:
         with TestClient(create_app(app_state=state)) as client:
             cid = state.ledger.submit_tally(signed_tally(state.ledger_app.election)).receipt["record_cid"]
             state.ledger_app.batcher.seal_due(force=True)
-            proof = wait_for(lambda: (p := client.get(f"/v1/proofs/{cid}").json())["status"] == "anchored" and p,
-                             timeout=60.0, interval=0.2)
+            proof = wait_for(
+                lambda: (p := client.get(f"/v1/proofs/{cid}").json())["status"] == "anchored" and p, timeout=60.0, interval=0.2
+            )
             assert proof["anchor"]["chain_id"] == 31337 and proof["anchor"]["tx_hash"].startswith("0x")
             assert client.get("/v1/batches/1").json()["anchor"]["tx_hash"] == proof["anchor"]["tx_hash"]
         assert not (settings.chain_dir / "anvil.pid").exists()  # the app started the chain, so it stopped it
@@ -92,8 +102,9 @@ def test_a_stream_ends_when_its_client_goes_away(tmp_path: Path) -> None:
     thread.start()
     try:
         wait_for(lambda: server.started, timeout=10.0)
-        with httpx.stream("GET", f"http://127.0.0.1:{port}/v1/feed/stream", headers={"Authorization": f"Bearer {newsroom}"},
-                          timeout=10.0) as stream:
+        with httpx.stream(
+            "GET", f"http://127.0.0.1:{port}/v1/feed/stream", headers={"Authorization": f"Bearer {newsroom}"}, timeout=10.0
+        ) as stream:
             lines = stream.iter_lines()
             assert any(line.startswith("data: ") for line in lines)  # the entry already there
             assert state.feed.streams == 1
@@ -142,12 +153,14 @@ def test_the_anchoring_loop_restarts_an_embedded_chain_that_was_killed(tmp_path:
     import os
     import signal
 
-    settings = make_settings(tmp_path / "data", f"sqlite:///{tmp_path / 'tally.db'}", anvil_port=free_port(),
-                             api_anchor_batches=True)
+    settings = make_settings(
+        tmp_path / "data", f"sqlite:///{tmp_path / 'tally.db'}", anvil_port=free_port(), api_anchor_batches=True
+    )
     state = open_state(settings)
     election = state.ledger_app.election
     try:
         with TestClient(create_app(app_state=state)) as client:
+
             def anchored(cid: str) -> bool:
                 return bool(client.get(f"/v1/proofs/{cid}").json()["status"] == "anchored")
 
@@ -156,8 +169,9 @@ def test_the_anchoring_loop_restarts_an_embedded_chain_that_was_killed(tmp_path:
             wait_for(lambda: anchored(first), timeout=60.0, interval=0.2)
             pid = int((settings.chain_dir / "anvil.pid").read_text().split()[0])
             os.kill(pid, signal.SIGKILL)
-            second = state.ledger.submit_tally(
-                signed_tally(election, "BKK_1-0002", submission_id="after-the-kill")).receipt["record_cid"]
+            second = state.ledger.submit_tally(signed_tally(election, "BKK_1-0002", submission_id="after-the-kill")).receipt[
+                "record_cid"
+            ]
             state.ledger_app.batcher.seal_due(force=True)
             wait_for(lambda: anchored(second), timeout=90.0, interval=0.5)
             new_pid = int((settings.chain_dir / "anvil.pid").read_text().split()[0])

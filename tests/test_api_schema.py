@@ -32,8 +32,15 @@ MAX_EXAMPLES = 25
 # only "schema-valid requests are accepted" is not checked; everything else still is.
 # Names must be plain text (ledger/plaintext.py), and no pattern lists every unassigned code point.
 SEMANTIC_BODIES = {
-    "/v1/tallies", "/v1/photos", "/v1/admin/principals", "/v1/members", "/v1/members/{address}/assignments",
-    "/v1/decisions", "/v1/custodial/tallies", "/v1/admin/volunteers", "/v1/organisations",
+    "/v1/tallies",
+    "/v1/photos",
+    "/v1/admin/principals",
+    "/v1/members",
+    "/v1/members/{address}/assignments",
+    "/v1/decisions",
+    "/v1/custodial/tallies",
+    "/v1/admin/volunteers",
+    "/v1/organisations",
 }
 JPEG = (Path(__file__).resolve().parent / "vectors" / "photos" / "jpeg_exif_gps.jpg").read_bytes()
 
@@ -48,8 +55,15 @@ class Target:
 @pytest.fixture
 def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
     # The refresh loop on: aggregate reads then take the fast path (api/fastpath.py), which is checked too.
-    state = AppState.open(make_settings(tmp_path / "data", database_url, api_refresh_aggregates=True,
-                                        aggregates_refresh_seconds=0.2, access_cache_seconds=30.0))
+    state = AppState.open(
+        make_settings(
+            tmp_path / "data",
+            database_url,
+            api_refresh_aggregates=True,
+            aggregates_refresh_seconds=0.2,
+            access_cache_seconds=30.0,
+        )
+    )
     content = state.ledger_app.content
     content.put_block(CID.of(RAW, b"board"), b"board")
     content.put_block(CID.of(RAW, b"form"), b"form")
@@ -80,8 +94,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_to_its_openapi_document(case: Any, target: Target) -> None:
     if case.operation.path == "/v1/feed/stream":
         pytest.skip("the stream runs until the client leaves; tests/test_api_flows.py bounds it")
@@ -91,7 +104,9 @@ def test_the_api_keeps_to_its_openapi_document(case: Any, target: Target) -> Non
     if case.headers is None or "Authorization" in headers:
         # Replace whatever credentials were generated with real ones, except where the case
         # left the header out on purpose (a negative case: it must then be refused).
-        headers["Authorization"] = f"Bearer {token}" if headers.get("Authorization", "Bearer ") == "Bearer " else headers["Authorization"]
+        headers["Authorization"] = (
+            f"Bearer {token}" if headers.get("Authorization", "Bearer ") == "Bearer " else headers["Authorization"]
+        )
     excluded = []
     if case.operation.method.upper() == "POST" and case.operation.path in SEMANTIC_BODIES:
         excluded.append(positive_data_acceptance)

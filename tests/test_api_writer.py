@@ -29,8 +29,10 @@ class SlowLedger:
         self.prepared.extend(prepared)
         self.thread_names.add(threading.current_thread().name)
         time.sleep(0.02)
-        return [InvalidTally([]) if submission == "bad" else Accepted(receipt={"n": submission}, created=True)
-                for submission, _ in reports]
+        return [
+            InvalidTally([]) if submission == "bad" else Accepted(receipt={"n": submission}, created=True)
+            for submission, _ in reports
+        ]
 
 
 def test_reports_that_wait_are_committed_together_and_answered_in_order() -> None:
@@ -38,8 +40,10 @@ def test_reports_that_wait_are_committed_together_and_answered_in_order() -> Non
     writer = Writer(ledger.submit_reports, max_group=16)
 
     async def main() -> list[Any]:
-        jobs = [writer.report(n if n != 7 else "bad", None, f"prepared {n}" if n % 3 else None)  # type: ignore[arg-type]
-                for n in range(40)]
+        jobs = [
+            writer.report(n if n != 7 else "bad", None, f"prepared {n}" if n % 3 else None)  # type: ignore[arg-type]
+            for n in range(40)
+        ]
         order: list[str] = []
         jobs.insert(20, writer.run(lambda: order.append("single") or "ran"))  # type: ignore[func-returntype]
         return await asyncio.gather(*jobs, return_exceptions=True)

@@ -92,7 +92,11 @@ def test_worker_processes_reach_the_same_verdict(night, tmp_path: Path) -> None:
     together = auditor(service, client, source).verify_all(workers=2)
     assert alone.ok and together.ok
     assert (together.batches, together.records, together.decisions, together.certified) == (
-        alone.batches, alone.records, alone.decisions, alone.certified)
+        alone.batches,
+        alone.records,
+        alone.decisions,
+        alone.certified,
+    )
     record_cid = service.ledger.changes(after=0, limit=1)[0][0]["record_cid"]
     path = service.ledger.content.path_of(CID.parse(record_cid))
     data = bytearray(path.read_bytes())

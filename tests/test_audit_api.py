@@ -43,8 +43,9 @@ def night(state: AppState) -> list[str]:
             review.submit_report(tally(review, org, unit))
         decide(review, "war-room", "certify", unit, record=review.replay.unit(unit).accepted)
     state.ledger_app.batcher.seal_due(force=True)
-    AnchorWorker(database=state.ledger_app.database, content=state.ledger_app.content,
-                 client=open_evidence_client(state.settings)).drain()
+    AnchorWorker(
+        database=state.ledger_app.database, content=state.ledger_app.content, client=open_evidence_client(state.settings)
+    ).drain()
     return [review.replay.unit(u).certified for u in units]
 
 
@@ -54,8 +55,13 @@ def api_settings(settings: Settings, anvil: AnvilNode, database_url: str) -> Set
 
 
 def audit(client: Any, state: AppState) -> Auditor:
-    return Auditor(chain=open_evidence_client(state.settings), content=GatewaySource(BASE, client),
-                   election=state.ledger_app.election, api=client, api_url=BASE)
+    return Auditor(
+        chain=open_evidence_client(state.settings),
+        content=GatewaySource(BASE, client),
+        election=state.ledger_app.election,
+        api=client,
+        api_url=BASE,
+    )
 
 
 @pytest.fixture

@@ -203,7 +203,11 @@ def test_a_failed_start_leaves_no_anvil_behind(settings: Settings) -> None:
 
 
 def test_a_kill_9_before_the_dump_loses_the_newest_anchor_and_the_worker_anchors_it_again(
-    ledger: Ledger, election: Election, settings: Settings, clock: Clock, database: Database,  # noqa: F811
+    ledger: Ledger,
+    election: Election,
+    settings: Settings,
+    clock: Clock,
+    database: Database,  # noqa: F811
 ) -> None:
     node = AnvilNode(chain_dir=settings.chain_dir, port=settings.anvil_port, state_interval_seconds=3600)
     node.start()
@@ -286,9 +290,7 @@ def test_a_crash_around_the_deploy_send_never_deploys_a_second_contract(
     assert web3.eth.get_transaction_count(signer.address) == nonce + 1
 
 
-def test_a_deployment_lost_with_the_chain_state_is_sent_again_to_the_same_address(
-    settings: Settings, node: AnvilNode
-) -> None:
+def test_a_deployment_lost_with_the_chain_state_is_sent_again_to_the_same_address(settings: Settings, node: AnvilNode) -> None:
     client = open_client(settings)
     before = read_manifest(manifest_path(settings))
     assert before is not None
@@ -325,7 +327,11 @@ def test_a_failing_demo_stops_the_anvil_it_started(settings: Settings, monkeypat
 
 
 def test_a_stored_anchor_whose_nonce_the_chain_no_longer_expects_is_signed_again(
-    ledger: Ledger, election: Election, settings: Settings, clock: Clock, node: AnvilNode,  # noqa: F811
+    ledger: Ledger,
+    election: Election,
+    settings: Settings,
+    clock: Clock,
+    node: AnvilNode,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """After blocks are lost the stored transaction of a batch may carry a nonce the chain

@@ -152,7 +152,7 @@ def test_nginx_caps_open_event_streams_as_the_api_does(http: Block, production: 
 
 
 def test_the_parser_reads_what_nginx_reads() -> None:
-    parsed = parse_nginx('a 1; # comment ; {\nb { c "x y" \'z\'; }\n')
+    parsed = parse_nginx("a 1; # comment ; {\nb { c \"x y\" 'z'; }\n")
     assert parsed.directives == [("a", ("1",))] and parsed.block("b").directives == [("c", ("x y", "z"))]
     with pytest.raises(AssertionError):
         parse_nginx("a { b 1; ")
@@ -161,9 +161,20 @@ def test_the_parser_reads_what_nginx_reads() -> None:
 @pytest.mark.usefixtures("nginx_installed")
 def test_nginx_accepts_the_file(tmp_path: Path) -> None:
     checked = subprocess.run(
-        ["nginx", "-t", "-q", "-c", str(NGINX_CONF), "-p", str(tmp_path),
-         "-g", f"pid {tmp_path / 'nginx.pid'}; error_log stderr;"],
-        capture_output=True, text=True, timeout=30,
+        [
+            "nginx",
+            "-t",
+            "-q",
+            "-c",
+            str(NGINX_CONF),
+            "-p",
+            str(tmp_path),
+            "-g",
+            f"pid {tmp_path / 'nginx.pid'}; error_log stderr;",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert checked.returncode == 0, checked.stderr
 
@@ -180,8 +191,14 @@ def test_nginx_in_front_of_tally_serve(tmp_path: Path, database_url: str, monkey
     from tests.conftest import free_port
     from tests.test_api_support import make_settings, served_as_tally_serve, serving
 
-    settings = make_settings(tmp_path / "data", database_url, rate_limit_enabled=True, rate_limit_anonymous=5.0,
-                             rate_limit_burst_seconds=2.0, trusted_proxies=["127.0.0.1"])
+    settings = make_settings(
+        tmp_path / "data",
+        database_url,
+        rate_limit_enabled=True,
+        rate_limit_anonymous=5.0,
+        rate_limit_burst_seconds=2.0,
+        trusted_proxies=["127.0.0.1"],
+    )
     app, options = served_as_tally_serve(settings, monkeypatch)
     nginx_port = free_port()
     with serving(app, **options) as tally_url:
@@ -190,18 +207,34 @@ def test_nginx_in_front_of_tally_serve(tmp_path: Path, database_url: str, monkey
         for path in temp.values():
             path.mkdir()
         config = NGINX_CONF.read_text()
-        for old, new in (("listen 80;", f"listen 127.0.0.1:{nginx_port};"),
-                         ("server 127.0.0.1:8000;", f"server 127.0.0.1:{tally_port};"),
-                         ("client_header_timeout 10s;", "client_header_timeout 1s;"),
-                         ("http {", "http {\n    access_log off;\n" + "".join(
-                             f"    {name}_temp_path {path};\n".replace("body_temp", "client_body_temp")
-                             for name, path in temp.items()))):
+        for old, new in (
+            ("listen 80;", f"listen 127.0.0.1:{nginx_port};"),
+            ("server 127.0.0.1:8000;", f"server 127.0.0.1:{tally_port};"),
+            ("client_header_timeout 10s;", "client_header_timeout 1s;"),
+            (
+                "http {",
+                "http {\n    access_log off;\n"
+                + "".join(
+                    f"    {name}_temp_path {path};\n".replace("body_temp", "client_body_temp") for name, path in temp.items()
+                ),
+            ),
+        ):
             assert old in config, old
             config = config.replace(old, new, 1)
         (tmp_path / "nginx.conf").write_text(config)
-        nginx = subprocess.Popen(["nginx", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path), "-g",
-                                  f"daemon off; master_process off; pid {tmp_path / 'nginx.pid'}; error_log stderr;"],
-                                 stderr=subprocess.PIPE, text=True)
+        nginx = subprocess.Popen(
+            [
+                "nginx",
+                "-c",
+                str(tmp_path / "nginx.conf"),
+                "-p",
+                str(tmp_path),
+                "-g",
+                f"daemon off; master_process off; pid {tmp_path / 'nginx.pid'}; error_log stderr;",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 10
             while True:
@@ -213,12 +246,17 @@ def test_nginx_in_front_of_tally_serve(tmp_path: Path, database_url: str, monkey
                     time.sleep(0.05)
             with httpx.Client(base_url=f"http://127.0.0.1:{nginx_port}", timeout=10) as http:
                 # A forged X-Forwarded-For is replaced: one client, one bucket.
-                answers = [http.get("/v1/auth/whoami", headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
-                           for n in range(40)]
+                answers = [
+                    http.get("/v1/auth/whoami", headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code for n in range(40)
+                ]
                 assert answers.count(429) >= 20 and answers.count(200) >= 5, answers
                 time.sleep(2.5)  # the bucket refills
-                assert http.post("/v1/auth/challenge", content=b" " * (300 * 1024),
-                                 headers={"Content-Type": "application/json"}).status_code == 413
+                assert (
+                    http.post(
+                        "/v1/auth/challenge", content=b" " * (300 * 1024), headers={"Content-Type": "application/json"}
+                    ).status_code
+                    == 413
+                )
             # Slow headers: nginx closes the connection, where uvicorn alone would wait forever.
             slow = socket.create_connection(("127.0.0.1", nginx_port))
             slow.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")

@@ -33,12 +33,15 @@ def test_polling_units_follow_the_even_split_rule() -> None:
     assert ELECTION.polling_unit("BKK_1-0251").constituency_id == "BKK_1"
 
 
-@pytest.mark.parametrize(("unit_id", "reason"), [
-    ("BKK_1-0252", "units 0001 to 0251"),
-    ("BKK_1-1", "4 digits"),
-    ("nope", "expected"),
-    ("ZZZ_9-0001", "no constituency"),
-])
+@pytest.mark.parametrize(
+    ("unit_id", "reason"),
+    [
+        ("BKK_1-0252", "units 0001 to 0251"),
+        ("BKK_1-1", "4 digits"),
+        ("nope", "expected"),
+        ("ZZZ_9-0001", "no constituency"),
+    ],
+)
 def test_unknown_units_say_why(unit_id: str, reason: str) -> None:
     with pytest.raises(NotFound, match=reason):
         ELECTION.polling_unit(unit_id)
@@ -46,8 +49,12 @@ def test_unknown_units_say_why(unit_id: str, reason: str) -> None:
 
 def test_another_election_is_a_data_file(tmp_path: Path) -> None:
     definition = {
-        "format": "tally-election-v1", "id": "xx2026", "name": "Example", "polling_day": "2026-03-01",
-        "polls_close": "2026-03-01T17:00:00+07:00", "source_schema": "normalized",
+        "format": "tally-election-v1",
+        "id": "xx2026",
+        "name": "Example",
+        "polling_day": "2026-03-01",
+        "polls_close": "2026-03-01T17:00:00+07:00",
+        "source_schema": "normalized",
         "house": {"constituency_seats": 2, "party_list_seats": 1},
         "polling_units": {"rule": "even-split-v1", "max_registered_voters_per_unit": 500},
         "provinces": [{"id": "P1", "name": "หนึ่ง", "name_en": "One", "registered_voters": 1500}],

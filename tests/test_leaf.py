@@ -183,9 +183,7 @@ def test_leaf_values_refuses_a_wrong_checksum() -> None:
     wrong = "0x52908400098527886E0F7030069857D2E4169Ee7"
     with pytest.raises(InvalidEncoding) as raised:
         leaf_values(EXAMPLE_CID, "BKK_1-0042", wrong)
-    assert str(raised.value) == (
-        f"signer {wrong} has a wrong EIP-55 checksum; expected {EXAMPLE_SIGNER} (or all-lowercase hex)"
-    )
+    assert str(raised.value) == (f"signer {wrong} has a wrong EIP-55 checksum; expected {EXAMPLE_SIGNER} (or all-lowercase hex)")
     assert leaf_values(EXAMPLE_CID, "BKK_1-0042", "0x" + EXAMPLE_SIGNER[2:].upper())[2] == EXAMPLE_SIGNER
 
 

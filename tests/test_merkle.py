@@ -550,6 +550,7 @@ def random_batches() -> list[list[tuple[str, str, str]]]:
     # Duplicate values (equal leaves): the stable sort must place them as JS does.
     twin = sample_values(3, seed=99)
     batches.append([twin[0], twin[1], twin[0], twin[2], twin[0], twin[1]])
+
     # Lowercase and uppercase signers: written as given, hashed alike.
     def any_case(signer: str) -> str:
         return rng.choice([signer.lower(), "0x" + signer[2:].upper(), signer])

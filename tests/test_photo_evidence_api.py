@@ -37,9 +37,10 @@ def test_the_uploader_is_shown_only_to_the_uploader_and_to_reviewers(world: ApiW
     # the same bytes from another volunteer: 200 with the first upload's row, but not its uploader
     again = upload(world, data, "other_volunteer")
     assert again.status_code == 200 and again.json()["uploader"] is None  # type: ignore[attr-defined]
-    seen = {role: world.client.get(f"/v1/photos/{cid}", headers=world.headers(role)).json()
-            for role in ("anonymous", "newsroom", "auditor", "other_volunteer", "volunteer",
-                         "constituency_head", "war_room", "admin")}
+    seen = {
+        role: world.client.get(f"/v1/photos/{cid}", headers=world.headers(role)).json()
+        for role in ("anonymous", "newsroom", "auditor", "other_volunteer", "volunteer", "constituency_head", "war_room", "admin")
+    }
     for role, view in seen.items():
         # a head sees it only once a report of their constituency uses it (below)
         shown = role in ("volunteer", "war_room", "admin")
@@ -64,8 +65,11 @@ def test_an_empty_24_byte_heic_is_refused(world: ApiWorld) -> None:
 def test_a_decompression_bomb_is_refused_from_its_header(world: ApiWorld) -> None:
     bomb = png_header_only(30_000, 30_000)
     for pieces in ([bomb], [bomb[:50], bomb[50:]]):  # read whole, and streamed (chunked)
-        answer = world.client.post("/v1/photos", content=iter(pieces) if len(pieces) > 1 else bomb,
-                                   headers={**world.headers("volunteer"), "Content-Type": "image/png"})
+        answer = world.client.post(
+            "/v1/photos",
+            content=iter(pieces) if len(pieces) > 1 else bomb,
+            headers={**world.headers("volunteer"), "Content-Type": "image/png"},
+        )
         assert answer.status_code == 422, answer.text
         assert answer.json()["error"] == "photo_too_many_pixels"
         assert "30000 x 30000 pixels" in answer.json()["errors"][0]["message"]
@@ -95,12 +99,18 @@ def test_a_head_sees_the_uploader_only_of_photos_used_in_their_constituency(worl
     cid = upload(world, data).json()["cid"]  # type: ignore[attr-defined]
     election = world.state.ledger_app.election
     tally = {**tally_json(election, "BKK_1-0001"), "photos": {"tally_board": cid, "form_5_18": cid}}
-    assert world.client.post("/v1/tallies", json=sign_tally(tally, VOLUNTEER_KEY, election),
-                             headers=world.headers("volunteer")).status_code == 201
-    _, here = world.state.access.create_principal(role="constituency_head", name="head of BKK_1",
-                                                  scope={"constituencies": ["BKK_1"]})
-    _, elsewhere = world.state.access.create_principal(role="constituency_head", name="head of CMI_1",
-                                                       scope={"constituencies": ["CMI_1"]})
+    assert (
+        world.client.post(
+            "/v1/tallies", json=sign_tally(tally, VOLUNTEER_KEY, election), headers=world.headers("volunteer")
+        ).status_code
+        == 201
+    )
+    _, here = world.state.access.create_principal(
+        role="constituency_head", name="head of BKK_1", scope={"constituencies": ["BKK_1"]}
+    )
+    _, elsewhere = world.state.access.create_principal(
+        role="constituency_head", name="head of CMI_1", scope={"constituencies": ["CMI_1"]}
+    )
 
     def seen(token: str) -> object:
         return world.client.get(f"/v1/photos/{cid}", headers={"Authorization": f"Bearer {token}"}).json()["uploader"]  # type: ignore[no-any-return]

@@ -30,10 +30,20 @@ VERIFIER_KEY = bytes.fromhex("05" * 32)
 
 @pytest.fixture
 def review(database: Database, tmp_path: Path, election: Election) -> ReviewService:
-    ledger = stand_in_photos(Ledger(database=database, content=LocalBlockStore(tmp_path / "blocks"), election=election,
-                                    receipt_key=RECEIPT_KEY, batch_max_records=50, batch_max_age_seconds=60, clock=Clock()))
-    return ReviewService(ledger=ledger, aggregates=Aggregates(database=database, election=election),
-                         verifier_key=VERIFIER_KEY, open_reporting=True)
+    ledger = stand_in_photos(
+        Ledger(
+            database=database,
+            content=LocalBlockStore(tmp_path / "blocks"),
+            election=election,
+            receipt_key=RECEIPT_KEY,
+            batch_max_records=50,
+            batch_max_age_seconds=60,
+            clock=Clock(),
+        )
+    )
+    return ReviewService(
+        ledger=ledger, aggregates=Aggregates(database=database, election=election), verifier_key=VERIFIER_KEY, open_reporting=True
+    )
 
 
 def linking(election: Election, board: CID | str, submission_id: str) -> dict[str, object]:
@@ -50,8 +60,11 @@ def not_photos(review: ReviewService, election: Election) -> dict[str, str]:
     text = b"a text file indexed as text"
     review.ledger.content.put_block(CID.of(RAW, text), text)
     with review.database.session() as session:  # no upload makes such a row; the index must still say no
-        session.add(Photo(cid=str(CID.of(RAW, text)), size=len(text), media_type="text/plain",
-                          uploaded_at=Clock()(), uploader=None, exif={}))
+        session.add(
+            Photo(
+                cid=str(CID.of(RAW, text)), size=len(text), media_type="text/plain", uploaded_at=Clock()(), uploader=None, exif={}
+            )
+        )
     return {"a record": record, "unindexed blocks": str(CID.of(RAW, stray)), "a row of another type": str(CID.of(RAW, text))}
 
 
@@ -63,12 +76,14 @@ def test_a_photo_link_must_name_an_uploaded_image(review: ReviewService, electio
             if how == "in process":
                 answer = review.submit_reports([(submission, None)])[0]
             else:  # what a prepare worker makes of it: the same Preparer, with only the content store
-                worker = Preparer(content=review.ledger.content, election=election, receipt_key=RECEIPT_KEY,
-                                  batch_max_age_seconds=60)
+                worker = Preparer(
+                    content=review.ledger.content, election=election, receipt_key=RECEIPT_KEY, batch_max_age_seconds=60
+                )
                 answer = review.submit_reports([(submission, None)], prepared=[worker.tally(submission)])[0]
             assert isinstance(answer, InvalidTally), (name, how, answer)
             assert [(error.path, error.message) for error in answer.errors] == [
-                (("photos", "tally_board"), f"photo {cid} is not stored here; upload it first")], (name, how)
+                (("photos", "tally_board"), f"photo {cid} is not stored here; upload it first")
+            ], (name, how)
 
 
 def test_a_worker_prepared_group_is_judged_per_tally(review: ReviewService, election: Election) -> None:
@@ -99,6 +114,10 @@ def test_the_photo_index_is_asked_by_primary_key(review: ReviewService) -> None:
         event.remove(engine, "before_cursor_execute", remember)
     (query,) = [s for s in statements if "photos" in s]
     with engine.connect() as connection:
-        plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + query, (str(BOARD), "bafkreinothere", "image/jpeg", "image/png", "image/heic")))
+        plan = " ".join(
+            str(row[-1])
+            for row in connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + query, (str(BOARD), "bafkreinothere", "image/jpeg", "image/png", "image/heic")
+            )
+        )
     assert "USING INDEX" in plan and "SCAN" not in plan, plan

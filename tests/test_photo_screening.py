@@ -35,8 +35,14 @@ def key(name: str) -> bytes:
     return hashlib.sha256(name.encode()).digest()
 
 
-def jpeg(seed: int, *, taken: str | None = "2023:05:14 17:40:00", gps: bool = True, quality: int = 90,
-         source: Image.Image | None = None) -> bytes:
+def jpeg(
+    seed: int,
+    *,
+    taken: str | None = "2023:05:14 17:40:00",
+    gps: bool = True,
+    quality: int = 90,
+    source: Image.Image | None = None,
+) -> bytes:
     """A phone-like photo: a scene, with EXIF time (+07:00) and Bangkok's GPS when asked."""
     exif = Image.Exif()
     exif[0x0110] = "Test phone"
@@ -51,10 +57,18 @@ def jpeg(seed: int, *, taken: str | None = "2023:05:14 17:40:00", gps: bool = Tr
 
 @pytest.fixture
 def review(database: Database, tmp_path: Path, election: Election) -> ReviewService:
-    ledger = Ledger(database=database, content=LocalBlockStore(tmp_path / "blocks"), election=election,
-                    receipt_key=RECEIPT_KEY, batch_max_records=50, batch_max_age_seconds=60, clock=Clock())
-    return ReviewService(ledger=ledger, aggregates=Aggregates(database=database, election=election),
-                         verifier_key=VERIFIER_KEY, open_reporting=True)
+    ledger = Ledger(
+        database=database,
+        content=LocalBlockStore(tmp_path / "blocks"),
+        election=election,
+        receipt_key=RECEIPT_KEY,
+        batch_max_records=50,
+        batch_max_age_seconds=60,
+        clock=Clock(),
+    )
+    return ReviewService(
+        ledger=ledger, aggregates=Aggregates(database=database, election=election), verifier_key=VERIFIER_KEY, open_reporting=True
+    )
 
 
 def upload(review: ReviewService, data: bytes) -> str:

@@ -904,10 +904,11 @@ def with_jpeg_size(data: bytes, width: int, height: int) -> bytes:
 NOT_PARSEABLE: dict[str, tuple[bytes, str]] = {
     "HEIC of 24 bytes, ftyp only": (box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic"), "24 bytes, too few"),
     "HEIC without a meta box": (box(b"ftyp", b"heic\x00\x00\x00\x00mif1") + box(b"mdat", bytes(400)), "no 'meta' box"),
-    "HEIC with a broken box": (box(b"ftyp", b"heic\x00\x00\x00\x00mif1") + b"\x00\x00\x00\x04meta" + bytes(400),
-                               "has size 4"),
+    "HEIC with a broken box": (box(b"ftyp", b"heic\x00\x00\x00\x00mif1") + b"\x00\x00\x00\x04meta" + bytes(400), "has size 4"),
     "JPEG with an APP1 segment longer than the file": (
-        b"\xff\xd8\xff\xe1\xff\xf0Exif\x00\x00" + good_tiff() + b"\xff\xd9" + bytes(300), "before its frame header"),
+        b"\xff\xd8\xff\xe1\xff\xf0Exif\x00\x00" + good_tiff() + b"\xff\xd9" + bytes(300),
+        "before its frame header",
+    ),
     "JPEG of zeros": (b"\xff\xd8\xff\xe0" + bytes(5000), "has length 0"),
     "JPEG with image data before a frame": (b"\xff\xd8\xff\xda\x00\x08" + bytes(400), "comes before any frame header"),
     "JPEG declaring 0 pixels": (with_jpeg_size(JPEG_HEAD, 0, 48), "declares 0 x 48 pixels"),
@@ -919,9 +920,7 @@ NOT_PARSEABLE: dict[str, tuple[bytes, str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(NOT_PARSEABLE))
-def test_content_that_does_not_parse_as_its_type_is_refused_before_anything_is_stored(
-    case: str, store: LocalBlockStore
-) -> None:
+def test_content_that_does_not_parse_as_its_type_is_refused_before_anything_is_stored(case: str, store: LocalBlockStore) -> None:
     data, reason = NOT_PARSEABLE[case]
     for pieces in (split(data, []), split(data, range(0, len(data), 7))):
         with pytest.raises(MalformedPhoto) as caught:
@@ -1022,15 +1021,17 @@ def test_time_place_orientation_model_and_image_id_are_kept(store: LocalBlockSto
 
 
 def test_identifying_tags_after_the_image_in_a_heic_are_refused_too(store: LocalBlockStore) -> None:
-    tiff = build_tiff([ascii_entry(0x010F, "Apple")], [ascii_entry(0x9003, "2023:05:14 17:00:00"),
-                                                       ascii_entry(0xA431, "F17XK2ABCDEF")])
+    tiff = build_tiff(
+        [ascii_entry(0x010F, "Apple")], [ascii_entry(0x9003, "2023:05:14 17:00:00"), ascii_entry(0xA431, "F17XK2ABCDEF")]
+    )
     data = build_heic(tiff, exif_at="end", filler=300_000)
     with pytest.raises(IdentifyingMetadata, match=r"BodySerialNumber \(0xA431\)"):
         ingest_photo(split(data, range(0, len(data), 65536)), content=store, max_bytes=LIMIT)
 
 
-@pytest.mark.parametrize("xmp", [b'<dc:creator><rdf:Seq><rdf:li>Somchai</rdf:li></rdf:Seq></dc:creator>',
-                                 b'aux:SerialNumber="0123456789"'])
+@pytest.mark.parametrize(
+    "xmp", [b"<dc:creator><rdf:Seq><rdf:li>Somchai</rdf:li></rdf:Seq></dc:creator>", b'aux:SerialNumber="0123456789"']
+)
 def test_a_jpeg_with_identifying_xmp_is_refused(xmp: bytes, store: LocalBlockStore) -> None:
     packet = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'>" + xmp + b"</x:xmpmeta>"
     data = b"\xff\xd8" + app_segment(0xE1, packet) + JPEG_HEAD[2:]
@@ -1053,8 +1054,9 @@ def scene(seed: int, size: tuple[int, int] = (800, 600)) -> Image.Image:
     draw = ImageDraw.Draw(image)
     for _ in range(40):
         x, y = rng.randrange(size[0]), rng.randrange(size[1])
-        draw.rectangle((x, y, x + rng.randrange(20, 200), y + rng.randrange(20, 150)),
-                       fill=tuple(rng.randrange(256) for _ in range(3)))
+        draw.rectangle(
+            (x, y, x + rng.randrange(20, 200), y + rng.randrange(20, 150)), fill=tuple(rng.randrange(256) for _ in range(3))
+        )
     return image
 
 
@@ -1119,11 +1121,17 @@ def test_the_time_a_photo_was_taken_is_read_from_its_stored_exif() -> None:
 
     ict = timezone(timedelta(hours=7))
     assert taken_at_of({"taken_at": "2023-05-14T09:41:07+07:00"}, local_zone=UTC) == (
-        datetime(2023, 5, 14, 9, 41, 7, tzinfo=ict), "EXIF DateTimeOriginal")
+        datetime(2023, 5, 14, 9, 41, 7, tzinfo=ict),
+        "EXIF DateTimeOriginal",
+    )
     assert taken_at_of({"taken_at": "2023-05-14T17:41:07", "taken_at_offset": "unknown"}, local_zone=ict) == (
-        datetime(2023, 5, 14, 17, 41, 7, tzinfo=ict), "EXIF DateTimeOriginal, read as local time")
+        datetime(2023, 5, 14, 17, 41, 7, tzinfo=ict),
+        "EXIF DateTimeOriginal, read as local time",
+    )
     assert taken_at_of({"gps_time_utc": "2023-05-14T10:41:07.250Z"}, local_zone=ict) == (
-        datetime(2023, 5, 14, 10, 41, 7, 250000, tzinfo=UTC), "EXIF GPS time")
+        datetime(2023, 5, 14, 10, 41, 7, 250000, tzinfo=UTC),
+        "EXIF GPS time",
+    )
     assert taken_at_of({"taken_at": "not a time", "gps_time_utc": 5}, local_zone=ict) == (None, "")
     assert taken_at_of({}, local_zone=ict) == (None, "")
     # the committed fixtures, as ingest stores them

@@ -45,8 +45,9 @@ def poisoned(election: Election, spelling: str, **kwargs: Any) -> dict[str, Any]
     return node_to_json(poisoned_node(election, spelling, **kwargs))  # type: ignore[return-value]
 
 
-def poisoned_node(election: Election, spelling: str, *, key: bytes = OTHER_KEY, unit: str = "BKK_1-0002",
-                  submission_id: str = "poison-0001") -> dict[str, Any]:
+def poisoned_node(
+    election: Election, spelling: str, *, key: bytes = OTHER_KEY, unit: str = "BKK_1-0002", submission_id: str = "poison-0001"
+) -> dict[str, Any]:
     tally = {**tally_json(election, unit, submission_id=submission_id), "submitter": address_from_private_key(key)}
     node = validate_tally(tally, election=election, photo_exists=lambda _c: True, signed=False)
     votes = dict(node["party_list"]["votes"])  # type: ignore[index]
@@ -79,13 +80,16 @@ def test_the_client_sdk_refuses_to_sign_it(spelling: str) -> None:
         sign_tally(tally, VOLUNTEER_KEY, ELECTION)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("submitted_at", "๒๐๒๓-05-14T10:31:07Z"),
-    ("submitted_at", "2023-05-14T10:31:07Z\n"),
-    ("submitted_at", "2023-02-31T10:31:07Z"),
-    ("polling_unit", "BKK_1-๐๐๐1"),
-    ("submission_id", "org7-vol42-0001\n"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("submitted_at", "๒๐๒๓-05-14T10:31:07Z"),
+        ("submitted_at", "2023-05-14T10:31:07Z\n"),
+        ("submitted_at", "2023-02-31T10:31:07Z"),
+        ("polling_unit", "BKK_1-๐๐๐1"),
+        ("submission_id", "org7-vol42-0001\n"),
+    ],
+)
 def test_other_fields_take_one_ascii_spelling(field: str, value: str) -> None:
     tally = {**UNSIGNED, field: value}
     with pytest.raises(InvalidTally) as caught:
@@ -93,12 +97,13 @@ def test_other_fields_take_one_ascii_spelling(field: str, value: str) -> None:
     assert [e.path for e in caught.value.errors] == [(field,)]
 
 
-@pytest.mark.parametrize("moment", ["0000-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "2023-05-13T16:59:59Z",
-                                    "2023-07-13T10:00:01Z", "2099-05-14T10:31:07Z"])
+@pytest.mark.parametrize(
+    "moment",
+    ["0000-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "2023-05-13T16:59:59Z", "2023-07-13T10:00:01Z", "2099-05-14T10:31:07Z"],
+)
 def test_submitted_at_must_fall_in_the_reporting_window(moment: str) -> None:
     with pytest.raises(InvalidTally) as caught:
-        validate_tally({**UNSIGNED, "submitted_at": moment}, election=ELECTION,
-                       photo_exists=lambda _c: True, signed=False)
+        validate_tally({**UNSIGNED, "submitted_at": moment}, election=ELECTION, photo_exists=lambda _c: True, signed=False)
     (error,) = caught.value.errors
     assert error.path == ("submitted_at",)
     assert "reporting window, 2023-05-13T17:00:00Z to 2023-07-13T10:00:00Z" in error.message or "not a" in error.message
@@ -106,14 +111,14 @@ def test_submitted_at_must_fall_in_the_reporting_window(moment: str) -> None:
 
 @pytest.mark.parametrize("moment", ["2023-05-13T17:00:00Z", "2023-05-14T10:31:07Z", "2023-07-13T10:00:00Z"])
 def test_times_inside_the_window_are_taken(moment: str) -> None:
-    node = validate_tally({**UNSIGNED, "submitted_at": moment}, election=ELECTION,
-                          photo_exists=lambda _c: True, signed=False)
+    node = validate_tally({**UNSIGNED, "submitted_at": moment}, election=ELECTION, photo_exists=lambda _c: True, signed=False)
     assert node["submitted_at"] == moment
 
 
 def test_the_server_answers_422_and_goes_on_counting(world: ApiWorld) -> None:
-    bad = world.client.post("/v1/tallies", json=poisoned(world.state.ledger_app.election, "๓๑"),
-                            headers=world.headers("other_volunteer"))
+    bad = world.client.post(
+        "/v1/tallies", json=poisoned(world.state.ledger_app.election, "๓๑"), headers=world.headers("other_volunteer")
+    )
     assert bad.status_code == 422, bad.text
     paths = [error["path"] for error in bad.json()["errors"]]
     assert paths == [["party_list", "votes", "๓๑"]]
@@ -130,8 +135,10 @@ def test_four_bad_reports_among_sixty_good_ones_touch_no_good_one(world: ApiWorl
     election = world.state.ledger_app.election
     units = [u.id for u in election.polling_units("BKK_2")][:60]
     good = [("good", signed_tally(election, unit, submission_id=f"good-{n:04d}")) for n, unit in enumerate(units)]
-    bad = [("bad", poisoned(election, spelling, unit=units[n], submission_id=f"bad-{n:04d}"))
-           for n, spelling in enumerate(["๓๑", "³¹", "٣١", "031"])]
+    bad = [
+        ("bad", poisoned(election, spelling, unit=units[n], submission_id=f"bad-{n:04d}"))
+        for n, spelling in enumerate(["๓๑", "³¹", "٣١", "031"])
+    ]
     work = good[:15] + bad[:1] + good[15:30] + bad[1:3] + good[30:] + bad[3:]
 
     def send(item: tuple[str, dict[str, Any]]) -> tuple[str, int, str]:
@@ -165,8 +172,14 @@ def _inject(state: AppState, node: dict[str, Any]) -> str:
     """Put a tally into the ledger past validation, as the old code accepted one."""
     ledger = state.ledger_app.ledger
     unit = ledger.election.polling_unit(str(node["polling_unit"]))
-    accepted = ledger.submit_entry(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
-                                   signer=str(node["submitter"]), entry_id=str(node["submission_id"]))
+    accepted = ledger.submit_entry(
+        node,
+        kind="tally",
+        subject=unit.id,
+        constituency_id=unit.constituency_id,
+        signer=str(node["submitter"]),
+        entry_id=str(node["submission_id"]),
+    )
     return str(accepted.receipt["record_cid"])
 
 
@@ -276,8 +289,14 @@ def test_tally_verify_names_a_poisoned_record_that_was_anchored(night: Any) -> N
     service, client = night
     node = poisoned_node(service.election, "๓๑", unit=[u.id for u in service.election.polling_units("MSN_1")][4])
     unit = service.election.polling_unit(str(node["polling_unit"]))
-    accepted = service.ledger.submit_entry(node, kind="tally", subject=unit.id, constituency_id=unit.constituency_id,
-                                           signer=str(node["submitter"]), entry_id=str(node["submission_id"]))
+    accepted = service.ledger.submit_entry(
+        node,
+        kind="tally",
+        subject=unit.id,
+        constituency_id=unit.constituency_id,
+        signer=str(node["submitter"]),
+        entry_id=str(node["submission_id"]),
+    )
     Batcher(service.ledger).seal_due(force=True)
     AnchorWorker(database=service.database, content=service.ledger.content, client=client).drain()
     report = auditor(service, client).verify_all()
@@ -287,7 +306,8 @@ def test_tally_verify_names_a_poisoned_record_that_was_anchored(night: Any) -> N
 
 
 def test_tally_verify_leaves_no_temporary_directory_behind(
-        night: Any, settings: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    night: Any, settings: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: F811
     """Every run left an empty ``tally-verify-*`` directory in the system's temporary directory."""
     import tempfile
 

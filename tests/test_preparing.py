@@ -54,8 +54,10 @@ def test_a_worker_prepares_exactly_what_the_api_process_would(pool_state: AppSta
     assert len(pool._executor._processes) == 1  # type: ignore[attr-defined]
     ledger = pool_state.ledger
     election = ledger.election
-    good = [signed_tally(election, unit, submission_id=f"pool-000{n}") for n, unit in
-            enumerate(("BKK_1-0001", "BKK_1-0002", "CMI_1-0001"))]
+    good = [
+        signed_tally(election, unit, submission_id=f"pool-000{n}")
+        for n, unit in enumerate(("BKK_1-0001", "BKK_1-0002", "CMI_1-0001"))
+    ]
     bad = tally_json(election)
     bad["party_list"]["votes"]["999"] = 5
     bad["signature"] = "0x" + "00" * 65
@@ -147,13 +149,20 @@ def test_photos_ingested_by_a_worker_are_the_photos_ingested_here(pool_state: Ap
 
     pool = pool_state.preparer
     assert pool is not None
-    photos = sorted(path for path in (Path(__file__).resolve().parent / "vectors" / "photos").iterdir()
-                    if path.suffix in (".jpg", ".png", ".heic"))
+    photos = sorted(
+        path
+        for path in (Path(__file__).resolve().parent / "vectors" / "photos").iterdir()
+        if path.suffix in (".jpg", ".png", ".heic")
+    )
     bodies = [photo.read_bytes() for photo in photos] + [b"hello, this is text", b"\xff\xd8\xff" + bytes(100)]
 
     async def main() -> list[Any]:
-        return await asyncio.gather(*(pool.ingest_photo(body, max_bytes=50) if n == len(bodies) - 1
-                                      else pool.ingest_photo(body, max_bytes=1 << 20) for n, body in enumerate(bodies)))
+        return await asyncio.gather(
+            *(
+                pool.ingest_photo(body, max_bytes=50) if n == len(bodies) - 1 else pool.ingest_photo(body, max_bytes=1 << 20)
+                for n, body in enumerate(bodies)
+            )
+        )
 
     answers = asyncio.run(main())
     here = LocalBlockStore(tmp_path / "here")
@@ -190,9 +199,13 @@ def test_ledger_errors_cross_processes_unchanged() -> None:
     from ledger.errors import ConflictingSubmission, FieldError
     from ledger.photos import PhotoTooLarge, UnsupportedPhotoType
 
-    errors = [UnsupportedPhotoType("a text file"), PhotoTooLarge(max_bytes=50, bytes_read=51),
-              InvalidTally([FieldError(("party_list", "votes", "9"), "no party number 9")]),
-              BadRequestBody("too big", status=413, path=("body",)), ConflictingSubmission("taken")]
+    errors = [
+        UnsupportedPhotoType("a text file"),
+        PhotoTooLarge(max_bytes=50, bytes_read=51),
+        InvalidTally([FieldError(("party_list", "votes", "9"), "no party number 9")]),
+        BadRequestBody("too big", status=413, path=("body",)),
+        ConflictingSubmission("taken"),
+    ]
     for error in errors:
         copy = pickle.loads(pickle.dumps(error))
         assert (type(copy), str(copy), copy.args, copy.__dict__) == (type(error), str(error), error.args, error.__dict__)

@@ -46,15 +46,23 @@ def address(name: str) -> str:
 def service(database: Database, tmp_path: Path, election: Election) -> ReviewService:
     content = LocalBlockStore(tmp_path / "blocks")
     clock = Clock()
-    ledger = Ledger(database=database, content=content, election=election, receipt_key=RECEIPT_KEY,
-                    batch_max_records=50, batch_max_age_seconds=60, clock=clock)
+    ledger = Ledger(
+        database=database,
+        content=content,
+        election=election,
+        receipt_key=RECEIPT_KEY,
+        batch_max_records=50,
+        batch_max_age_seconds=60,
+        clock=clock,
+    )
     aggregates = Aggregates(database=database, election=election)
     review = ReviewService(ledger=ledger, aggregates=aggregates, verifier_key=VERIFIER_KEY, clock=clock)
     units = [u.id for u in election.polling_units(CONSTITUENCY)][:5]
     for org in ("org-a", "org-b", "org-c"):
         review.create_organisation(organisation_id=org, name=org.upper(), kind="civil_society")
-        review.register_member(address=address(org), level=1, name=f"volunteer of {org}", organisation_id=org,
-                               contact="+66 800 000 000")
+        review.register_member(
+            address=address(org), level=1, name=f"volunteer of {org}", organisation_id=org, contact="+66 800 000 000"
+        )
         review.assign(address=address(org), areas=units, organisation_id=org)
     review.register_member(address=address("head"), level=2, name="head", organisation_id="org-a")
     review.assign(address=address("head"), areas=[CONSTITUENCY])
@@ -70,8 +78,18 @@ def photo(service: ReviewService, label: str) -> str:
     return str(CID.of(RAW, data))
 
 
-def tally(service: ReviewService, org: str, unit: str, *, c1: int = 200, photos: tuple[str, str] | None = None,
-          inconsistent: bool = False, sid: str = "", signer: str | None = None, corrects: list[str] | None = None) -> dict[str, Any]:
+def tally(
+    service: ReviewService,
+    org: str,
+    unit: str,
+    *,
+    c1: int = 200,
+    photos: tuple[str, str] | None = None,
+    inconsistent: bool = False,
+    sid: str = "",
+    signer: str | None = None,
+    corrects: list[str] | None = None,
+) -> dict[str, Any]:
     election = service.election
     registered = election.polling_unit(unit).registered_voters
     document: dict[str, Any] = {
@@ -79,11 +97,17 @@ def tally(service: ReviewService, org: str, unit: str, *, c1: int = 200, photos:
         "submission_id": sid or f"{org}-{unit}",
         "submitted_at": "2023-05-14T11:00:00Z",
         "registered_voters": registered,
-        "constituency": {"ballots_cast": c1 + 110, "votes": {"1": c1, "2": 100}, "invalid": 6 + (3 if inconsistent else 0),
-                         "no_vote": 4},
+        "constituency": {
+            "ballots_cast": c1 + 110,
+            "votes": {"1": c1, "2": 100},
+            "invalid": 6 + (3 if inconsistent else 0),
+            "no_vote": 4,
+        },
         "party_list": {"ballots_cast": 310, "votes": {"31": 200, "29": 100}, "invalid": 5, "no_vote": 5},
-        "photos": {"tally_board": (photos or (photo(service, f"{org}{unit}b"), ""))[0],
-                   "form_5_18": (photos or ("", photo(service, f"{org}{unit}f")))[1]},
+        "photos": {
+            "tally_board": (photos or (photo(service, f"{org}{unit}b"), ""))[0],
+            "form_5_18": (photos or ("", photo(service, f"{org}{unit}f")))[1],
+        },
     }
     if inconsistent:
         document["form_inconsistent"] = True
@@ -94,8 +118,14 @@ def tally(service: ReviewService, org: str, unit: str, *, c1: int = 200, photos:
 
 def decide(service: ReviewService, who: str, action: str, subject: str, **fields: Any) -> str:
     role = {"head": "constituency_head", "other-head": "constituency_head", "war-room": "war_room"}[who]
-    decision = {"decision_id": f"{who}-{action}-{subject}-{fields.pop('n', 0)}", "decided_at": "2023-05-14T12:00:00Z",
-                "role": role, "action": action, "subject": subject, **fields}
+    decision = {
+        "decision_id": f"{who}-{action}-{subject}-{fields.pop('n', 0)}",
+        "decided_at": "2023-05-14T12:00:00Z",
+        "role": role,
+        "action": action,
+        "subject": subject,
+        **fields,
+    }
     accepted = service.decide(sign_decision(decision, key(who), service.election), signed_in_as=address(who))
     return str(accepted.receipt["record_cid"])
 
@@ -118,8 +148,9 @@ def test_election_night_in_one_constituency(service: ReviewService, election: El
     # u4: org-c reuses a photo of u1
     reused = service.unit_review(u1)["reports"][0]["document"]["photos"]
     cid["u4a"] = service.submit_report(tally(service, "org-a", u4)).receipt["record_cid"]
-    cid["u4c"] = service.submit_report(tally(service, "org-c", u4, photos=(reused["tally_board"]["/"],
-                                                                         reused["form_5_18"]["/"]))).receipt["record_cid"]
+    cid["u4c"] = service.submit_report(
+        tally(service, "org-c", u4, photos=(reused["tally_board"]["/"], reused["form_5_18"]["/"]))
+    ).receipt["record_cid"]
     # u5: agreement, but the head escalates it anyway
     cid["u5a"] = service.submit_report(tally(service, "org-a", u5)).receipt["record_cid"]
     service.submit_report(tally(service, "org-b", u5))
@@ -161,7 +192,9 @@ def test_election_night_in_one_constituency(service: ReviewService, election: El
     documents = [service.ledger.entry(accepted[u]).document for u in (u1, u2, u3, u4, u5)]
     assert certified["units_reporting"] == 5
     assert certified["ballots_cast"] == sum(d["constituency"]["ballots_cast"] for d in documents)
-    assert {c["number"]: c["votes"] for c in certified["candidates"]}[1] == sum(d["constituency"]["votes"]["1"] for d in documents)
+    assert {c["number"]: c["votes"] for c in certified["candidates"]}[1] == sum(
+        d["constituency"]["votes"]["1"] for d in documents
+    )
 
     # Every decision is a ledger entry with a proof, once sealed.
     batcher = Batcher(service.ledger)
@@ -172,8 +205,11 @@ def test_election_night_in_one_constituency(service: ReviewService, election: El
         assert document["status"] == "sealed"
 
     # An auditor replaying the decisions from scratch arrives at the same certified records.
-    fresh = ReviewService(ledger=service.ledger, aggregates=Aggregates(database=service.database, election=election),
-                          verifier_key=bytes.fromhex("05" * 32))
+    fresh = ReviewService(
+        ledger=service.ledger,
+        aggregates=Aggregates(database=service.database, election=election),
+        verifier_key=bytes.fromhex("05" * 32),
+    )
     fresh.load()
     assert fresh.replay.certified_records() == service.replay.certified_records()
 
@@ -193,8 +229,18 @@ def test_permissions(service: ReviewService, election: Election) -> None:
     with pytest.raises(NotPermitted, match="does not oversee constituency MSN_1"):
         decide(service, "other-head", "accept", units[0], record=record)
     # a decision signed by one person but sent by another
-    decision = sign_decision({"decision_id": "steal-0001", "decided_at": "2023-05-14T12:00:00Z", "role": "constituency_head",
-                              "action": "accept", "subject": units[0], "record": record}, key("head"), election)
+    decision = sign_decision(
+        {
+            "decision_id": "steal-0001",
+            "decided_at": "2023-05-14T12:00:00Z",
+            "role": "constituency_head",
+            "action": "accept",
+            "subject": units[0],
+            "record": record,
+        },
+        key("head"),
+        election,
+    )
     with pytest.raises(NotPermitted, match="signed in as"):
         service.decide(decision, signed_in_as=address("org-a"))
     # a volunteer cannot decide; an unknown person is not a member
@@ -282,13 +328,20 @@ def test_reports_committed_as_a_group_are_answered_one_by_one(service: ReviewSer
 
 def signed(service: ReviewService, who: str, action: str, subject: str, *, n: int = 0, **fields: Any) -> dict[str, Any]:
     role = {"head": "constituency_head", "war-room": "war_room", "nobody": "war_room"}[who]
-    decision = {"decision_id": f"{who}-{action}-{subject}-{n}", "decided_at": "2023-05-14T12:00:00Z",
-                "role": role, "action": action, "subject": subject, **fields}
+    decision = {
+        "decision_id": f"{who}-{action}-{subject}-{n}",
+        "decided_at": "2023-05-14T12:00:00Z",
+        "role": role,
+        "action": action,
+        "subject": subject,
+        **fields,
+    }
     return sign_decision(decision, key(who), service.election)
 
 
-def test_decisions_decided_as_a_group_are_answered_as_one_by_one(service: ReviewService, election: Election,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decisions_decided_as_a_group_are_answered_as_one_by_one(
+    service: ReviewService, election: Election, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``decide_many`` (the API's group commit of decisions): each decision is judged by the
     rules as they stand after the decisions before it in the group, and answered alone."""
     units = [u.id for u in election.polling_units(CONSTITUENCY)]
@@ -311,8 +364,15 @@ def test_decisions_decided_as_a_group_are_answered_as_one_by_one(service: Review
         (signed(service, "war-room", "certify", u1, record=accepted[u1], reason="changed"), war_room),  # its id, reused
     ]
     answers = service.decide_many(group)
-    assert [type(a).__name__ for a in answers] == ["Accepted", "Accepted", "Accepted", "Accepted", "NotFound",
-                                                   "DecisionRefused", "ConflictingSubmission"]
+    assert [type(a).__name__ for a in answers] == [
+        "Accepted",
+        "Accepted",
+        "Accepted",
+        "Accepted",
+        "NotFound",
+        "DecisionRefused",
+        "ConflictingSubmission",
+    ]
     assert answers[0].created and not answers[1].created and answers[1].receipt == answers[0].receipt  # type: ignore[union-attr]
     assert "certified" in str(answers[5])
     assert {unit: service.replay.unit(unit).status for unit in (u1, u2, u3)} == dict.fromkeys((u1, u2, u3), "certified")

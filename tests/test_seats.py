@@ -118,7 +118,12 @@ def test_example_a_largest_remainders_take_the_seats_left() -> None:
     assert allocation.quota == Fraction(20_000)
     assert [p.whole_seats for p in allocation.parties] == [2, 0, 0, 0, 0, 0]
     assert [p.remainder for p in allocation.parties] == [
-        Fraction(35, 100), Fraction(80, 100), Fraction(79, 100), Fraction(60, 100), Fraction(305, 1000), Fraction(155, 1000)
+        Fraction(35, 100),
+        Fraction(80, 100),
+        Fraction(79, 100),
+        Fraction(60, 100),
+        Fraction(305, 1000),
+        Fraction(155, 1000),
     ]
     assert [p.remainder_seat for p in allocation.parties] == [False, True, True, True, False, False]
     assert allocation.seats_by_party == {1: 2, 2: 1, 3: 1, 4: 1, 5: 0, 6: 0}
@@ -277,21 +282,48 @@ def test_parse_votes_json_converts_keys() -> None:
 @pytest.mark.parametrize(
     ("document", "message", "path"),
     [
-        ("[1, 2]", 'party-list votes must be a JSON object of party number to votes, like {"31": 14438851}; got an array',
-         ("votes",)),
+        (
+            "[1, 2]",
+            'party-list votes must be a JSON object of party number to votes, like {"31": 14438851}; got an array',
+            ("votes",),
+        ),
         ('"x"', 'party-list votes must be a JSON object of party number to votes, like {"31": 14438851}; got str', ("votes",)),
-        ('{"031": 5}', "key '031' is not a party number: write it as a positive whole number without signs, spaces or "
-         "leading zeros, like \"31\"", ("votes", "031")),
-        ('{"0": 5}', "key '0' is not a party number: write it as a positive whole number without signs, spaces or "
-         "leading zeros, like \"31\"", ("votes", "0")),
-        ('{"+31": 5}', "key '+31' is not a party number: write it as a positive whole number without signs, spaces or "
-         "leading zeros, like \"31\"", ("votes", "+31")),
-        ('{" 31": 5}', "key ' 31' is not a party number: write it as a positive whole number without signs, spaces or "
-         "leading zeros, like \"31\"", ("votes", " 31")),
-        ('{"๓๑": 5}', "key '๓๑' is not a party number: write it as a positive whole number without signs, spaces or "
-         "leading zeros, like \"31\"", ("votes", "๓๑")),
-        ('{"Move Forward": 5}', "key 'Move Forward' is not a party number: write it as a positive whole number without "
-         "signs, spaces or leading zeros, like \"31\"", ("votes", "Move Forward")),
+        (
+            '{"031": 5}',
+            "key '031' is not a party number: write it as a positive whole number without signs, spaces or "
+            'leading zeros, like "31"',
+            ("votes", "031"),
+        ),
+        (
+            '{"0": 5}',
+            "key '0' is not a party number: write it as a positive whole number without signs, spaces or "
+            'leading zeros, like "31"',
+            ("votes", "0"),
+        ),
+        (
+            '{"+31": 5}',
+            "key '+31' is not a party number: write it as a positive whole number without signs, spaces or "
+            'leading zeros, like "31"',
+            ("votes", "+31"),
+        ),
+        (
+            '{" 31": 5}',
+            "key ' 31' is not a party number: write it as a positive whole number without signs, spaces or "
+            'leading zeros, like "31"',
+            ("votes", " 31"),
+        ),
+        (
+            '{"๓๑": 5}',
+            "key '๓๑' is not a party number: write it as a positive whole number without signs, spaces or "
+            'leading zeros, like "31"',
+            ("votes", "๓๑"),
+        ),
+        (
+            '{"Move Forward": 5}',
+            "key 'Move Forward' is not a party number: write it as a positive whole number without "
+            'signs, spaces or leading zeros, like "31"',
+            ("votes", "Move Forward"),
+        ),
         ('{"31": -4}', "party 31: votes must be a non-negative whole number, got -4", ("votes", "31")),
         ('{"31": 4.0}', "party 31: votes must be a non-negative whole number, got 4.0", ("votes", "31")),
         ('{"31": "4"}', "party 31: votes must be a non-negative whole number, got '4'", ("votes", "31")),
@@ -426,9 +458,7 @@ def test_real_party_numbers_with_synthetic_votes() -> None:
 def test_a_projected_house_over_the_real_constituencies() -> None:
     numbers = sorted(REAL_PARTIES)
     constituencies = list(ELECTION.constituencies)
-    leaders: dict[str, int | None] = {
-        cid: (None if i % 50 == 0 else numbers[i % 5]) for i, cid in enumerate(constituencies)
-    }
+    leaders: dict[str, int | None] = {cid: (None if i % 50 == 0 else numbers[i % 5]) for i, cid in enumerate(constituencies)}
     allocation = allocate_party_list(synthetic_2566_votes(), ELECTION.party_list_seats)
     house = project_house(leaders, allocation, REAL_PARTIES)
     assert (house.seats, house.constituency_seats, house.party_list_seats, house.majority) == (500, 400, 100, 251)
@@ -483,19 +513,33 @@ def test_house_before_any_party_list_votes() -> None:
 @pytest.mark.parametrize(
     ("leaders", "allocation", "kwargs", "message"),
     [
-        ({"X_1": 9}, None, {}, "constituency X_1: leader 9 is not a known party number (give the leading candidate's "
-         "party's ballot number, or None when undecided)"),
-        ({"X_1": True}, None, {}, "constituency X_1: leader True is not a known party number (give the leading "
-         "candidate's party's ballot number, or None when undecided)"),
-        ({"X_1": "1"}, None, {}, "constituency X_1: leader '1' is not a known party number (give the leading "
-         "candidate's party's ballot number, or None when undecided)"),
+        (
+            {"X_1": 9},
+            None,
+            {},
+            "constituency X_1: leader 9 is not a known party number (give the leading candidate's "
+            "party's ballot number, or None when undecided)",
+        ),
+        (
+            {"X_1": True},
+            None,
+            {},
+            "constituency X_1: leader True is not a known party number (give the leading "
+            "candidate's party's ballot number, or None when undecided)",
+        ),
+        (
+            {"X_1": "1"},
+            None,
+            {},
+            "constituency X_1: leader '1' is not a known party number (give the leading "
+            "candidate's party's ballot number, or None when undecided)",
+        ),
         ({"": 1}, None, {}, "constituency id '' must be a non-empty string like 'BKK_1'"),
         ({1: 1}, None, {}, "constituency id 1 must be a non-empty string like 'BKK_1'"),
         ({}, {9: 5}, {}, "the party-list allocation has party 9, which is not among the known parties"),
         ({}, {1: 5}, {"party_list_seats": 7}, "party_list_seats is 7 but the allocation is for 100 seats"),
         ({}, None, {"party_list_seats": -1}, "party_list_seats must be a non-negative whole number, got -1"),
-        ([("X_1", 1)], None, {}, "constituency_leaders must be a mapping of constituency id to party number or None, "
-         "got list"),
+        ([("X_1", 1)], None, {}, "constituency_leaders must be a mapping of constituency id to party number or None, got list"),
     ],
 )
 def test_house_input_is_checked(leaders: object, allocation: dict[int, int] | None, kwargs: dict[str, int], message: str) -> None:

@@ -43,10 +43,17 @@ def clock() -> Clock:
 def ledger(database: Database, content: LocalBlockStore, election: Election, clock: Clock) -> Ledger:
     content.put_block(CID.of(RAW, b"board"), b"board")
     content.put_block(CID.of(RAW, b"form"), b"form")
-    return stand_in_photos(Ledger(
-        database=database, content=content, election=election, receipt_key=RECEIPT_KEY,
-        batch_max_records=3, batch_max_age_seconds=60, clock=clock,
-    ))
+    return stand_in_photos(
+        Ledger(
+            database=database,
+            content=content,
+            election=election,
+            receipt_key=RECEIPT_KEY,
+            batch_max_records=3,
+            batch_max_age_seconds=60,
+            clock=clock,
+        )
+    )
 
 
 def test_accepting_a_tally_stores_its_block_and_signs_a_receipt(ledger: Ledger, election: Election) -> None:
@@ -87,7 +94,9 @@ def test_refused_tallies_leave_nothing_behind(ledger: Ledger, election: Election
 
 def submit_units(ledger: Ledger, election: Election, count: int) -> list[str]:
     units = [u.id for u in election.polling_units("BKK_2")][:count]
-    return [ledger.submit_tally(signed_tally(election, unit, submission_id=f"sub-{unit}")).receipt["record_cid"] for unit in units]
+    return [
+        ledger.submit_tally(signed_tally(election, unit, submission_id=f"sub-{unit}")).receipt["record_cid"] for unit in units
+    ]
 
 
 def test_batches_seal_by_size_and_by_age(ledger: Ledger, election: Election, clock: Clock) -> None:
@@ -139,10 +148,13 @@ def test_oz_dump_loads_in_the_javascript_library_with_our_root(ledger: Ledger, e
     dump = batcher.oz_dump(sealed.id)
     path = tmp_path / "dump.json"
     path.write_text(json.dumps(dump))
-    script = "const {StandardMerkleTree}=require('@openzeppelin/merkle-tree');" \
-             "const t=StandardMerkleTree.load(JSON.parse(require('fs').readFileSync(process.argv[1])));" \
-             "for (const [i,v] of t.entries()) { if(!StandardMerkleTree.verify(t.root,['string','string','address'],v,t.getProof(i))) throw 1 };" \
-             "console.log(t.root)"
+    script = (
+        "const {StandardMerkleTree}=require('@openzeppelin/merkle-tree');"
+        "const t=StandardMerkleTree.load(JSON.parse(require('fs').readFileSync(process.argv[1])));"
+        "const types=['string','string','address'];"
+        "for (const [i,v] of t.entries()) { if(!StandardMerkleTree.verify(t.root,types,v,t.getProof(i))) throw 1 };"
+        "console.log(t.root)"
+    )
     out = subprocess.run(["node", "-e", script, str(path)], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == sealed.root
 
@@ -156,8 +168,7 @@ def test_a_group_commit_answers_each_entry_in_order(ledger: Ledger, election: El
     retry_of_earlier = ledger.prepare_tally(signed_tally(election, "BKK_1-0002", submission_id="earlier-01"))
     changed_earlier = ledger.prepare_tally(signed_tally(election, "BKK_1-0003", submission_id="earlier-01"))
     twice = ledger.prepare_tally(signed_tally(election, units[0], submission_id=f"group-{units[0]}"))
-    changed_in_group = ledger.prepare_tally(
-        signed_tally(election, units[1], submission_id=f"group-{units[1]}", cast=401))
+    changed_in_group = ledger.prepare_tally(signed_tally(election, units[1], submission_id=f"group-{units[1]}", cast=401))
     answers = ledger.commit([*fresh, retry_of_earlier, changed_earlier, twice, changed_in_group])
     assert [getattr(a, "created", None) for a in answers] == [True, True, True, True, False, None, False, None]
     assert answers[4].receipt == earlier.receipt  # type: ignore[union-attr]
@@ -167,10 +178,10 @@ def test_a_group_commit_answers_each_entry_in_order(ledger: Ledger, election: El
     # rows were inserted in the group's order, so the feed (ordered by id) shows them so
     items, _ = ledger.changes(after=0, limit=10)
     assert [item["record_cid"] for item in items] == [earlier.receipt["record_cid"]] + [
-        a.receipt["record_cid"] for a in answers[:4]  # type: ignore[union-attr]
+        a.receipt["record_cid"]
+        for a in answers[:4]  # type: ignore[union-attr]
     ]
     assert ledger.commit([]) == []
-
 
 
 def test_photos_indexed_as_a_group_keep_the_first_upload(ledger: Ledger) -> None:
@@ -185,8 +196,9 @@ def test_photos_indexed_as_a_group_keep_the_first_upload(ledger: Ledger) -> None
     row, created = ledger.record_photo(first, uploader="0x" + "11" * 20)
     assert created and row.exif["gps"]["lat"] == pytest.approx(13.75)
     second, third = info("form of unit 1"), info("board of unit 2")
-    answers = ledger.record_photos([(first, "0x" + "22" * 20), (second, "0x" + "22" * 20), (third, None),
-                                    (second, "0x" + "33" * 20)])
+    answers = ledger.record_photos(
+        [(first, "0x" + "22" * 20), (second, "0x" + "22" * 20), (third, None), (second, "0x" + "33" * 20)]
+    )
     assert [created for _, created in answers] == [False, True, True, False]
     assert [row.cid for row, _ in answers] == [str(first.cid), str(second.cid), str(third.cid), str(second.cid)]
     assert answers[0][0].uploader == "0x" + "11" * 20  # the first upload wins

@@ -25,7 +25,9 @@ texts = st.text(max_size=30)
 
 @settings(max_examples=50, deadline=None)
 @given(texts, texts, texts, texts, texts, st.binary(min_size=32, max_size=32))
-def test_digest_and_signature_match_eth_account(fmt: str, election: str, subject: str, entry_id: str, created: str, digest: bytes) -> None:
+def test_digest_and_signature_match_eth_account(
+    fmt: str, election: str, subject: str, entry_id: str, created: str, digest: bytes
+) -> None:
     fields = EntryFields(fmt, election, subject, entry_id, created, ADDRESS, digest)
     message = encode_typed_data(full_message=fields.typed_data())
     signed = Account.sign_message(message, KEY)

@@ -35,18 +35,29 @@ CMI_1,12,18.79,98.985
 
 def test_a_csv_list_is_read(election: Election) -> None:
     rows = parse_unit_list(GOOD_CSV, election=election)
-    assert rows == [UnitListRow(2, "BKK_1-0001", 13.7465, 100.4927, "โรงเรียนวัดพระเชตุพน"),
-                    UnitListRow(3, "BKK_1-0002", 13.75, 100.5, None)]
+    assert rows == [
+        UnitListRow(2, "BKK_1-0001", 13.7465, 100.4927, "โรงเรียนวัดพระเชตุพน"),
+        UnitListRow(3, "BKK_1-0002", 13.75, 100.5, None),
+    ]
     assert [(r.unit, r.latitude) for r in parse_unit_list(BY_NUMBER_CSV, election=election)] == [
-        ("BKK_1-0003", 13.75), ("CMI_1-0012", 18.79)]
+        ("BKK_1-0003", 13.75),
+        ("CMI_1-0012", 18.79),
+    ]
 
 
 def test_a_json_list_is_read(election: Election) -> None:
-    text = json.dumps([{"unit": "BKK_1-0001", "latitude": 13.7465, "longitude": 100.4927, "name": "วัดโพธิ์"},
-                       {"constituency": "BKK_1", "number": 2, "latitude": "13.75", "longitude": "100.5"}], indent=2)
+    text = json.dumps(
+        [
+            {"unit": "BKK_1-0001", "latitude": 13.7465, "longitude": 100.4927, "name": "วัดโพธิ์"},
+            {"constituency": "BKK_1", "number": 2, "latitude": "13.75", "longitude": "100.5"},
+        ],
+        indent=2,
+    )
     rows = parse_unit_list(text, election=election)
-    assert [(r.line, r.unit, r.latitude, r.name) for r in rows] == [(2, "BKK_1-0001", 13.7465, "วัดโพธิ์"),
-                                                                   (8, "BKK_1-0002", 13.75, None)]
+    assert [(r.line, r.unit, r.latitude, r.name) for r in rows] == [
+        (2, "BKK_1-0001", 13.7465, "วัดโพธิ์"),
+        (8, "BKK_1-0002", 13.75, None),
+    ]
 
 
 BAD_CSV = """unit,name,latitude,longitude
@@ -80,16 +91,22 @@ def test_every_bad_line_is_named_and_nothing_is_taken(election: Election) -> Non
     assert str(caught.value).startswith("units.csv was not imported (9 problems): line 3: unknown unit")
 
 
-@pytest.mark.parametrize(("text", "line", "message"), [
-    ("unit,lat,lon\nBKK_1-0001,13.7,100.5\n", 1, "unknown columns 'lat', 'lon'"),
-    ("unit,latitude,longitude\nBKK_1-0001,13.7\n", 2, "2 fields, but the header names 3 columns"),
-    ("", 1, "the file is empty"),
-    ("unit,latitude,longitude\n", 0, "it lists no units"),
-    ('[\n  {"unit": "BKK_1-0001", "latitude": 13.7, "longitude": 100.5},\n  {"unit": "BKK_1-0002", "lat": 1}\n]', 3,
-     "unknown keys 'lat'"),
-    ('[\n  {"unit": "BKK_1-0001", "latitude": 13.7, "longitude": 100.5},\n  {"unit": \n]', 4, "not readable as JSON"),
-    ('[\n  {"unit": "BKK_1-0001", "latitude": 1e3, "longitude": 100.5}\n]', 2, "is not a decimal number"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("unit,lat,lon\nBKK_1-0001,13.7,100.5\n", 1, "unknown columns 'lat', 'lon'"),
+        ("unit,latitude,longitude\nBKK_1-0001,13.7\n", 2, "2 fields, but the header names 3 columns"),
+        ("", 1, "the file is empty"),
+        ("unit,latitude,longitude\n", 0, "it lists no units"),
+        (
+            '[\n  {"unit": "BKK_1-0001", "latitude": 13.7, "longitude": 100.5},\n  {"unit": "BKK_1-0002", "lat": 1}\n]',
+            3,
+            "unknown keys 'lat'",
+        ),
+        ('[\n  {"unit": "BKK_1-0001", "latitude": 13.7, "longitude": 100.5},\n  {"unit": \n]', 4, "not readable as JSON"),
+        ('[\n  {"unit": "BKK_1-0001", "latitude": 1e3, "longitude": 100.5}\n]', 2, "is not a decimal number"),
+    ],
+)
 def test_the_shape_of_the_file_is_checked(election: Election, text: str, line: int, message: str) -> None:
     with pytest.raises(InvalidUnitList) as caught:
         parse_unit_list(text, election=election)
@@ -98,10 +115,21 @@ def test_the_shape_of_the_file_is_checked(election: Election, text: str, line: i
 
 @pytest.fixture
 def review(database: Database, tmp_path: Path, election: Election) -> ReviewService:
-    ledger = Ledger(database=database, content=LocalBlockStore(tmp_path / "blocks"), election=election,
-                    receipt_key=RECEIPT_KEY, batch_max_records=50, batch_max_age_seconds=60, clock=Clock())
-    return ReviewService(ledger=ledger, aggregates=Aggregates(database=database, election=election),
-                         verifier_key=bytes.fromhex("07" * 32), open_reporting=True)
+    ledger = Ledger(
+        database=database,
+        content=LocalBlockStore(tmp_path / "blocks"),
+        election=election,
+        receipt_key=RECEIPT_KEY,
+        batch_max_records=50,
+        batch_max_age_seconds=60,
+        clock=Clock(),
+    )
+    return ReviewService(
+        ledger=ledger,
+        aggregates=Aggregates(database=database, election=election),
+        verifier_key=bytes.fromhex("07" * 32),
+        open_reporting=True,
+    )
 
 
 def test_importing_is_idempotent_and_screens_reported_units_again(review: ReviewService, election: Election) -> None:
@@ -113,7 +141,11 @@ def test_importing_is_idempotent_and_screens_reported_units_again(review: Review
     codes = {flag["code"] for flag in review.unit_review("BKK_1-0001")["flags"]}
     assert codes == {"photo_far"}
     assert review.import_unit_locations(parse_unit_list(chiang_mai, election=election)) == {
-        "added": 0, "changed": 0, "unchanged": 2, "rescreened": 0}
+        "added": 0,
+        "changed": 0,
+        "unchanged": 2,
+        "rescreened": 0,
+    }
     fixed = chiang_mai.replace("18.79,98.985", "13.7565,100.5018")
     assert review.import_unit_locations(parse_unit_list(fixed, election=election))["changed"] == 1
     assert review.unit_review("BKK_1-0001")["flags"] == []

@@ -165,9 +165,18 @@ def test_worked_example_from_the_module_docstring() -> None:
     assert len(root) == 104
     leaf0, leaf1 = blocks[0].cid.bytes, blocks[1].cid.bytes
     expected = (
-        b"\x12\x2c" + b"\x0a\x24" + leaf0 + b"\x12\x00" + b"\x18\x80\x80\x10"
-        + b"\x12\x2a" + b"\x0a\x24" + leaf1 + b"\x12\x00" + b"\x18\x01"
-        + b"\x0a\x0c" + bytes.fromhex("08 02 18 81 80 10 20 80 80 10 20 01")
+        b"\x12\x2c"
+        + b"\x0a\x24"
+        + leaf0
+        + b"\x12\x00"
+        + b"\x18\x80\x80\x10"
+        + b"\x12\x2a"
+        + b"\x0a\x24"
+        + leaf1
+        + b"\x12\x00"
+        + b"\x18\x01"
+        + b"\x0a\x0c"
+        + bytes.fromhex("08 02 18 81 80 10 20 80 80 10 20 01")
     )
     assert root == expected
 

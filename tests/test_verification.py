@@ -9,7 +9,9 @@ from ledger.decisions import DECISION_FORMAT, DecisionRefused, Replay
 from ledger.verification import Report, assess_unit, numbers_of
 
 
-def document(c1: int = 200, p1: int = 150, photos: tuple[str, str] = ("bafkphoto1", "bafkphoto2"), **extra: Any) -> dict[str, Any]:
+def document(
+    c1: int = 200, p1: int = 150, photos: tuple[str, str] = ("bafkphoto1", "bafkphoto2"), **extra: Any
+) -> dict[str, Any]:
     return {
         "registered_voters": 549,
         "constituency": {"ballots_cast": c1 + 110, "votes": {"1": c1, "2": 100}, "invalid": 6, "no_vote": 4},

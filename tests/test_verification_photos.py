@@ -28,8 +28,10 @@ def at(hour: int, minute: int = 0, day: int = 14) -> datetime:
 
 
 def reports() -> list[Report]:
-    return [Report("bafyrecord1", 1, "0xsigner1", "org-a", document(photos=("p1a", "p1b"))),
-            Report("bafyrecord2", 2, "0xsigner2", "org-b", document(photos=("p2a", "p2b")))]
+    return [
+        Report("bafyrecord1", 1, "0xsigner1", "org-a", document(photos=("p1a", "p1b"))),
+        Report("bafyrecord2", 2, "0xsigner2", "org-b", document(photos=("p2a", "p2b"))),
+    ]
 
 
 def good() -> dict[str, PhotoEvidence]:
@@ -49,13 +51,16 @@ def test_photos_taken_in_the_window_with_a_place_pass() -> None:
     assert assessment.outcome == "agreed" and assessment.flags == ()
 
 
-@pytest.mark.parametrize(("moment", "shown"), [
-    (at(9, 0), "2023-05-14 09:00"),  # the morning of polling day: not a photo of the count
-    (at(16, 29), "2023-05-14 16:29"),
-    (at(0, 1, day=15), "2023-05-15 00:01"),
-    (datetime(2023, 5, 13, 10, 0, tzinfo=UTC), "2023-05-13 17:00"),  # shown in local time
-    (datetime(2019, 3, 24, 18, 0, tzinfo=ICT), "2019-03-24 18:00"),  # an old photo (the 2019 election)
-])
+@pytest.mark.parametrize(
+    ("moment", "shown"),
+    [
+        (at(9, 0), "2023-05-14 09:00"),  # the morning of polling day: not a photo of the count
+        (at(16, 29), "2023-05-14 16:29"),
+        (at(0, 1, day=15), "2023-05-15 00:01"),
+        (datetime(2023, 5, 13, 10, 0, tzinfo=UTC), "2023-05-13 17:00"),  # shown in local time
+        (datetime(2019, 3, 24, 18, 0, tzinfo=ICT), "2019-03-24 18:00"),  # an old photo (the 2019 election)
+    ],
+)
 def test_a_photo_taken_outside_the_count_window_is_flagged(moment: datetime, shown: str) -> None:
     evidence = {**good(), "p2a": PhotoEvidence(moment, BANGKOK)}
     assessment = assess(evidence)

@@ -45,8 +45,9 @@ class CustodialWallets:
 
         account = Account.create()
         address = str(account.address)
-        create_keystore(self.directory / f"{address}.json", self._password, private_key=bytes(account.key),
-                        scrypt_n=CUSTODIAL_SCRYPT_N)
+        create_keystore(
+            self.directory / f"{address}.json", self._password, private_key=bytes(account.key), scrypt_n=CUSTODIAL_SCRYPT_N
+        )
         return address
 
     def holds(self, address: str) -> bool:
@@ -73,8 +74,13 @@ class CustodialWallets:
     def relay_tally(self, caller: Caller, member: Member, submission: Mapping[str, Any], election: Election) -> dict[str, Any]:
         """Sign the count ``caller`` relays for ``member``, once ``ledger.access.check_relay``
         let them: a coordinator of the member's organisation, for a custodial level-1 volunteer."""
-        check_relay(caller, volunteer=member.public_id, organisation=member.organisation_id, level=member.level,
-                    custodial=member.custodial)
+        check_relay(
+            caller,
+            volunteer=member.public_id,
+            organisation=member.organisation_id,
+            level=member.level,
+            custodial=member.custodial,
+        )
         return self.sign_tally(member.address, submission, election)
 
     def sign_decision(self, address: str, decision: Mapping[str, Any], election: Election) -> dict[str, Any]:

@@ -18,14 +18,24 @@ AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="T
 
 
 def principal_public(row: Principal) -> PrincipalPublic:
-    return PrincipalPublic(id=row.id, role=row.role, name=row.name, scope=row.scope, token_hint=row.token_hint,
-                           created_at=format_time(row.created_at),
-                           revoked_at=format_time(row.revoked_at) if row.revoked_at else None)
+    return PrincipalPublic(
+        id=row.id,
+        role=row.role,
+        name=row.name,
+        scope=row.scope,
+        token_hint=row.token_hint,
+        created_at=format_time(row.created_at),
+        revoked_at=format_time(row.revoked_at) if row.revoked_at else None,
+    )
 
 
 def volunteer_public(row: Volunteer) -> VolunteerPublic:
-    return VolunteerPublic(address=row.address, name=row.name, registered_at=format_time(row.registered_at),
-                           revoked_at=format_time(row.revoked_at) if row.revoked_at else None)
+    return VolunteerPublic(
+        address=row.address,
+        name=row.name,
+        registered_at=format_time(row.registered_at),
+        revoked_at=format_time(row.revoked_at) if row.revoked_at else None,
+    )
 
 
 @router.post("/principals", response_model=PrincipalCreated, status_code=201, **access(*ADMIN))
@@ -56,8 +66,12 @@ async def revoke_principal(
     return principal_public(row)
 
 
-@router.post("/volunteers", response_model=VolunteerPublic, status_code=201,
-             **access(*ADMIN, responses={200: {"model": VolunteerPublic, "description": "Already registered; nothing changed"}}))
+@router.post(
+    "/volunteers",
+    response_model=VolunteerPublic,
+    status_code=201,
+    **access(*ADMIN, responses={200: {"model": VolunteerPublic, "description": "Already registered; nothing changed"}}),
+)
 async def register_volunteer(body: VolunteerCreate, caller: CallerDep, state: StateDep, response: Response) -> VolunteerPublic:
     """Register a volunteer's address (201), or re-admit a revoked one; 200 when it was
     already registered. A registered volunteer can sign in and submit tallies."""

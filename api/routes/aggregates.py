@@ -86,38 +86,41 @@ async def national(view: ViewPath, state: StateDep, if_none_match: IfNoneMatch =
     return await serve(state, view, "national", "json", if_none_match)
 
 
-@router.get("/{view}/provinces", response_model=list[ProvinceResultPublic],
-            **access(*EVERYONE, responses=WITH_CSV))
+@router.get("/{view}/provinces", response_model=list[ProvinceResultPublic], **access(*EVERYONE, responses=WITH_CSV))
 async def provinces(view: ViewPath, state: StateDep, format: Format = "json", if_none_match: IfNoneMatch = None) -> Response:
     """Every province's progress and turnout."""
     return await serve(state, view, "provinces", format, if_none_match)
 
 
-@router.get("/{view}/provinces/{province_id}", response_model=ProvinceResultPublic,
-            **access(*EVERYONE, errors=(404,), responses=NOT_MODIFIED))
+@router.get(
+    "/{view}/provinces/{province_id}",
+    response_model=ProvinceResultPublic,
+    **access(*EVERYONE, errors=(404,), responses=NOT_MODIFIED),
+)
 async def province(view: ViewPath, province_id: AreaPath, state: StateDep, if_none_match: IfNoneMatch = None) -> Response:
     """One province (id as in ``GET /v1/election``, e.g. BKK)."""
     state.aggregates.view(view.value).province(province_id)  # unknown → 404 before anything is cached
     return await serve(state, view, f"province:{province_id}", "json", if_none_match)
 
 
-@router.get("/{view}/constituencies", response_model=list[ConstituencyResultPublic],
-            **access(*EVERYONE, responses=WITH_CSV))
+@router.get("/{view}/constituencies", response_model=list[ConstituencyResultPublic], **access(*EVERYONE, responses=WITH_CSV))
 async def constituencies(view: ViewPath, state: StateDep, format: Format = "json", if_none_match: IfNoneMatch = None) -> Response:
     """Every constituency: candidates by votes, leader, margin, ties, turnout."""
     return await serve(state, view, "constituencies", format, if_none_match)
 
 
-@router.get("/{view}/constituencies/{constituency_id}", response_model=ConstituencyResultPublic,
-            **access(*EVERYONE, errors=(404,), responses=NOT_MODIFIED))
+@router.get(
+    "/{view}/constituencies/{constituency_id}",
+    response_model=ConstituencyResultPublic,
+    **access(*EVERYONE, errors=(404,), responses=NOT_MODIFIED),
+)
 async def constituency(view: ViewPath, constituency_id: AreaPath, state: StateDep, if_none_match: IfNoneMatch = None) -> Response:
     """One constituency (e.g. BKK_1)."""
     state.ledger_app.election.constituency(constituency_id)
     return await serve(state, view, f"constituency:{constituency_id}", "json", if_none_match)
 
 
-@router.get("/{view}/party-list", response_model=PartyListResultPublic,
-            **access(*EVERYONE, responses=WITH_CSV))
+@router.get("/{view}/party-list", response_model=PartyListResultPublic, **access(*EVERYONE, responses=WITH_CSV))
 async def party_list(view: ViewPath, state: StateDep, format: Format = "json", if_none_match: IfNoneMatch = None) -> Response:
     """National party-list votes and the seat allocation (largest remainder, 100 seats;
     ties at the cut-off are reported, never drawn)."""
@@ -129,4 +132,3 @@ async def house(view: ViewPath, state: StateDep, if_none_match: IfNoneMatch = No
     """The projected House of 500: constituency leaders plus party-list seats; undecided
     seats are counted, never guessed."""
     return await serve(state, view, "house", "json", if_none_match)
-

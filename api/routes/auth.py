@@ -26,8 +26,13 @@ async def create_challenge(body: ChallengeCreate, state: StateDep) -> ChallengeP
     ``personal_sign`` (EIP-191) and send the signature to ``POST /v1/auth/session`` before
     ``expires_at``. Each challenge can be used once."""
     row = await run_in_threadpool(state.access.issue_challenge, body.address)
-    return ChallengePublic(address=row.address, nonce=row.nonce, message=row.message,
-                           issued_at=format_time(row.issued_at), expires_at=format_time(row.expires_at))
+    return ChallengePublic(
+        address=row.address,
+        nonce=row.nonce,
+        message=row.message,
+        issued_at=format_time(row.issued_at),
+        expires_at=format_time(row.expires_at),
+    )
 
 
 @router.post("/session", response_model=SessionPublic, status_code=201, **access(*EVERYONE, errors=(403, 422)))
@@ -52,5 +57,10 @@ async def sign_out(caller: CallerDep, state: StateDep) -> SessionsEndedPublic:
 @router.get("/whoami", response_model=WhoAmIPublic, **access(*EVERYONE))
 async def whoami(caller: CallerDep) -> WhoAmIPublic:
     """Who the credentials sent stand for (``anonymous`` without any)."""
-    return WhoAmIPublic(role=caller.role, name=caller.name, address=caller.address,
-                        principal_id=caller.principal_id, scope=dict(caller.scope) if caller.scope else None)
+    return WhoAmIPublic(
+        role=caller.role,
+        name=caller.name,
+        address=caller.address,
+        principal_id=caller.principal_id,
+        scope=dict(caller.scope) if caller.scope else None,
+    )

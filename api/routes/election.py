@@ -29,24 +29,43 @@ router = APIRouter(prefix="/v1", tags=["election"])
 @cache
 def _election_json(election: Election) -> tuple[bytes, str]:
     document = ElectionPublic(
-        id=election.id, name=election.name, polling_day=election.polling_day, polls_close=election.polls_close,
-        constituency_seats=election.constituency_seats, party_list_seats=election.party_list_seats,
-        max_voters_per_unit=election.max_voters_per_unit, unit_count=election.unit_count,
+        id=election.id,
+        name=election.name,
+        polling_day=election.polling_day,
+        polls_close=election.polls_close,
+        constituency_seats=election.constituency_seats,
+        party_list_seats=election.party_list_seats,
+        max_voters_per_unit=election.max_voters_per_unit,
+        unit_count=election.unit_count,
         registered_voters=election.registered_voters,
-        provinces=[ProvincePublic(id=p.id, name=p.name, name_en=p.name_en, registered_voters=p.registered_voters)
-                   for p in election.provinces.values()],
-        parties=[PartyPublic(id=p.id, number=p.number, name=p.name, abbreviation=p.abbreviation, color=p.color)
-                 for p in election.parties.values()],
-        constituencies=[ConstituencySummaryPublic(id=c.id, province_id=c.province_id, number=c.number,
-                                                  registered_voters=c.registered_voters, unit_count=c.unit_count)
-                        for c in election.constituencies.values()],
+        provinces=[
+            ProvincePublic(id=p.id, name=p.name, name_en=p.name_en, registered_voters=p.registered_voters)
+            for p in election.provinces.values()
+        ],
+        parties=[
+            PartyPublic(id=p.id, number=p.number, name=p.name, abbreviation=p.abbreviation, color=p.color)
+            for p in election.parties.values()
+        ],
+        constituencies=[
+            ConstituencySummaryPublic(
+                id=c.id,
+                province_id=c.province_id,
+                number=c.number,
+                registered_voters=c.registered_voters,
+                unit_count=c.unit_count,
+            )
+            for c in election.constituencies.values()
+        ],
     )
     body = orjson.dumps(document.model_dump())
     return body, strong_etag(body)
 
 
-@router.get("/election", response_model=ElectionPublic,
-            **access(*EVERYONE, responses={304: {"description": "Not modified (If-None-Match matched)"}}))
+@router.get(
+    "/election",
+    response_model=ElectionPublic,
+    **access(*EVERYONE, responses={304: {"description": "Not modified (If-None-Match matched)"}}),
+)
 async def get_election(state: StateDep, if_none_match: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
     """What is being counted: provinces, constituencies, parties, seats, polling units."""
     body, etag = _election_json(state.ledger_app.election)
@@ -56,16 +75,23 @@ async def get_election(state: StateDep, if_none_match: Annotated[str | None, Hea
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.get("/election/constituencies/{constituency_id}", response_model=ConstituencyPublic,
-            **access(*EVERYONE, errors=(404,)))
+@router.get("/election/constituencies/{constituency_id}", response_model=ConstituencyPublic, **access(*EVERYONE, errors=(404,)))
 async def get_constituency(constituency_id: AreaPath, state: StateDep) -> ConstituencyPublic:
     """One constituency: its candidates (ballot numbers) and the range of its polling unit ids."""
     c = state.ledger_app.election.constituency(constituency_id)
     return ConstituencyPublic(
-        id=c.id, province_id=c.province_id, number=c.number, registered_voters=c.registered_voters, unit_count=c.unit_count,
-        zones=list(c.zones), first_unit=f"{c.id}-0001", last_unit=f"{c.id}-{c.unit_count:04d}",
-        candidates=[CandidatePublic(number=number, name=candidate.name, party_id=candidate.party_id)
-                    for number, candidate in sorted(c.candidates.items())],
+        id=c.id,
+        province_id=c.province_id,
+        number=c.number,
+        registered_voters=c.registered_voters,
+        unit_count=c.unit_count,
+        zones=list(c.zones),
+        first_unit=f"{c.id}-0001",
+        last_unit=f"{c.id}-{c.unit_count:04d}",
+        candidates=[
+            CandidatePublic(number=number, name=candidate.name, party_id=candidate.party_id)
+            for number, candidate in sorted(c.candidates.items())
+        ],
     )
 
 
@@ -75,9 +101,14 @@ async def health(state: StateDep) -> HealthPublic:
     settings = state.settings
     pool = state.preparer
     return HealthPublic(
-        status="ok", election=state.ledger_app.election.id, entries_counted=state.aggregates.cursor,
-        background={"aggregates": settings.api_refresh_aggregates, "sealer": settings.api_seal_batches,
-                    "anchorer": settings.api_anchor_batches},
+        status="ok",
+        election=state.ledger_app.election.id,
+        entries_counted=state.aggregates.cursor,
+        background={
+            "aggregates": settings.api_refresh_aggregates,
+            "sealer": settings.api_seal_batches,
+            "anchorer": settings.api_anchor_batches,
+        },
         prepare_workers=0 if pool is None or pool.broken else pool.workers,
     )
 
@@ -94,10 +125,11 @@ async def ready(state: StateDep, caller: CallerDep) -> ReadyPublic:
     quarantine = state.ledger_app.quarantine
     told = caller.role in REASON_READERS
     return ReadyPublic(
-        status="degraded" if len(quarantine) else "ready", election=state.ledger_app.election.id,
-        entries_counted=state.aggregates.cursor, quarantined=len(quarantine),
-        entries=[QuarantinedPublic(**{**item.as_json(), **({} if told else {"reason": None})})
-                 for item in quarantine.items(100)],
+        status="degraded" if len(quarantine) else "ready",
+        election=state.ledger_app.election.id,
+        entries_counted=state.aggregates.cursor,
+        quarantined=len(quarantine),
+        entries=[QuarantinedPublic(**{**item.as_json(), **({} if told else {"reason": None})}) for item in quarantine.items(100)],
     )
 
 

@@ -23,16 +23,21 @@ router = APIRouter(prefix="/v1/feed", tags=["feed"])
 
 MAX_CURSOR = 2**31 - 1
 Cursor = Annotated[int, Query(ge=0, le=MAX_CURSOR, description="Return entries after this cursor (0: from the start)")]
-View = Annotated[Literal["unofficial", "certified"], Query(
-    description="unofficial: every accepted entry, labelled as such; certified: only units certified, excluded or "
-                "reopened and constituencies certified, each certification with its numbers")]
+View = Annotated[
+    Literal["unofficial", "certified"],
+    Query(
+        description="unofficial: every accepted entry, labelled as such; certified: only units certified, excluded or "
+        "reopened and constituencies certified, each certification with its numbers"
+    ),
+]
 STREAM_PAGE = 500
 STREAM_RETRY_AFTER = 10.0  # seconds a client past its cap of open streams is asked to wait
 
 
 @router.get("", response_model=FeedPagePublic, **access(*FEED_READERS))
-async def feed_page(state: StateDep, after: Cursor = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    view: View = "unofficial") -> FeedPagePublic:
+async def feed_page(
+    state: StateDep, after: Cursor = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100, view: View = "unofficial"
+) -> FeedPagePublic:
     """Entries accepted after ``after``, oldest first, at most ``limit``. Continue with
     ``after=next_cursor``; ``has_more`` says whether to ask again at once."""
     items, next_cursor = await run_in_threadpool(state.ledger.changes, after=after, limit=limit, view=view)
@@ -102,11 +107,16 @@ async def _event_stream(
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    **access(*FEED_READERS, responses={200: {
-        "description": "text/event-stream: one 'entry' event per accepted entry (id = its cursor, data = the feed item as "
-                       "JSON), and ': heartbeat' comments when quiet",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-    }}),
+    **access(
+        *FEED_READERS,
+        responses={
+            200: {
+                "description": "text/event-stream: one 'entry' event per accepted entry (id = its cursor, "
+                "data = the feed item as JSON), and ': heartbeat' comments when quiet",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        },
+    ),
 )
 async def feed_stream(
     request: Request,
@@ -131,8 +141,9 @@ async def feed_stream(
     settings = state.settings
     client_ip = request.client.host if request.client else "unknown"
     slots = state.feed.slots
-    full = slots.take(caller.rate_key, client_ip, per_caller=settings.feed_max_streams_per_key,
-                      per_ip=settings.feed_max_streams_per_ip)
+    full = slots.take(
+        caller.rate_key, client_ip, per_caller=settings.feed_max_streams_per_key, per_ip=settings.feed_max_streams_per_ip
+    )
     if full is not None:
         raise RateLimited(f"{full}; close one, or page with GET /v1/feed", retry_after=STREAM_RETRY_AFTER)
     return _HeldStream(

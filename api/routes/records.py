@@ -28,19 +28,39 @@ BatchPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A batch id")]
 
 def record_public(entry: Entry) -> RecordPublic:
     return RecordPublic(
-        record_cid=entry.cid, kind=entry.kind, polling_unit=entry.polling_unit, constituency_id=entry.constituency_id,
-        signer=entry.signer, submission_id=entry.submission_id, received_at=format_time(entry.received_at),
-        batch_id=entry.batch_id, record=entry.document, receipt=entry.receipt,
+        record_cid=entry.cid,
+        kind=entry.kind,
+        polling_unit=entry.polling_unit,
+        constituency_id=entry.constituency_id,
+        signer=entry.signer,
+        submission_id=entry.submission_id,
+        received_at=format_time(entry.received_at),
+        batch_id=entry.batch_id,
+        record=entry.document,
+        receipt=entry.receipt,
     )
 
 
 def batch_public(batch: Batch) -> BatchPublic:
     anchor = None
     if batch.status == "anchored":
-        anchor = {"chain_id": batch.anchor_chain_id, "contract": batch.anchor_contract, "batch_id": batch.id,
-                  "tx_hash": batch.anchor_tx, "block_number": batch.anchor_block, "block_hash": batch.anchor_block_hash}
-    return BatchPublic(id=batch.id, root=batch.root, record_count=batch.record_count, sealed_at=format_time(batch.sealed_at),
-                       manifest_cid=batch.manifest_cid, status=batch.status, anchor=anchor)  # type: ignore[arg-type]
+        anchor = {
+            "chain_id": batch.anchor_chain_id,
+            "contract": batch.anchor_contract,
+            "batch_id": batch.id,
+            "tx_hash": batch.anchor_tx,
+            "block_number": batch.anchor_block,
+            "block_hash": batch.anchor_block_hash,
+        }
+    return BatchPublic(
+        id=batch.id,
+        root=batch.root,
+        record_count=batch.record_count,
+        sealed_at=format_time(batch.sealed_at),
+        manifest_cid=batch.manifest_cid,
+        status=batch.status,
+        anchor=anchor,
+    )  # type: ignore[arg-type]
 
 
 @router.get("/records/{cid}", response_model=RecordPublic, **access(*EVERYONE, errors=(404,)))
@@ -56,8 +76,9 @@ async def unit_records(unit_id: UnitPath, state: StateDep) -> UnitRecordsPublic:
     """Every record reported for a polling unit, oldest first."""
     unit = state.ledger_app.election.polling_unit(unit_id)
     entries = await run_in_threadpool(state.ledger.unit_entries, unit.id)
-    return UnitRecordsPublic(polling_unit=unit.id, constituency_id=unit.constituency_id,
-                             records=[record_public(entry) for entry in entries])
+    return UnitRecordsPublic(
+        polling_unit=unit.id, constituency_id=unit.constituency_id, records=[record_public(entry) for entry in entries]
+    )
 
 
 @router.get("/proofs/{cid}", response_model=ProofPublic, **access(*EVERYONE, errors=(404,)))
@@ -90,8 +111,12 @@ async def list_batches(
 ) -> BatchPagePublic:
     """Sealed batches, lowest id first, with their roots and where they are anchored."""
     rows = await run_in_threadpool(state.ledger_app.batcher.batches, offset=offset, limit=limit)
-    return BatchPagePublic(batches=[batch_public(row) for row in rows], offset=offset, limit=limit,
-                           next_offset=offset + len(rows) if len(rows) == limit else None)
+    return BatchPagePublic(
+        batches=[batch_public(row) for row in rows],
+        offset=offset,
+        limit=limit,
+        next_offset=offset + len(rows) if len(rows) == limit else None,
+    )
 
 
 @router.get("/batches/{batch_id}", response_model=BatchPublic, tags=["batches"], **access(*EVERYONE, errors=(404,)))

@@ -47,14 +47,25 @@ def _organisations_of(caller: Caller) -> set[str] | None:
 def _check_organisation(caller: Caller, organisation: str | None) -> None:
     managed = _organisations_of(caller)
     if managed is not None and organisation not in managed:
-        raise Forbidden(f"coordinator {caller.name!r} manages {', '.join(sorted(managed)) or 'no organisation'}, "
-                        f"not {organisation or 'members without an organisation'}")
+        raise Forbidden(
+            f"coordinator {caller.name!r} manages {', '.join(sorted(managed)) or 'no organisation'}, "
+            f"not {organisation or 'members without an organisation'}"
+        )
 
 
 def member_private(row: Member) -> MemberPrivate:
-    return MemberPrivate(address=row.address, public_id=row.public_id, level=row.level, organisation=row.organisation_id,
-                         name=row.name, contact=row.contact, custodial=row.custodial, refused_attempts=row.refused_attempts,
-                         rejected_reports=row.rejected_reports, flagged=row.flagged_at is not None)
+    return MemberPrivate(
+        address=row.address,
+        public_id=row.public_id,
+        level=row.level,
+        organisation=row.organisation_id,
+        name=row.name,
+        contact=row.contact,
+        custodial=row.custodial,
+        refused_attempts=row.refused_attempts,
+        rejected_reports=row.rejected_reports,
+        flagged=row.flagged_at is not None,
+    )
 
 
 @router.post("/organisations", response_model=OrganisationPublic, status_code=201, **access(*ADMIN, errors=(409,)))
@@ -86,8 +97,14 @@ async def register_member(body: MemberCreate, caller: CallerDep, state: StateDep
     if body.custodial:
         address = await run_in_threadpool(CustodialWallets(state.settings).create)
     row = await run_in_threadpool(
-        state.review.register_member, address=str(address), level=body.level, name=body.name,
-        organisation_id=body.organisation, contact=body.contact, custodial=body.custodial, registered_by=caller.name,
+        state.review.register_member,
+        address=str(address),
+        level=body.level,
+        name=body.name,
+        organisation_id=body.organisation,
+        contact=body.contact,
+        custodial=body.custodial,
+        registered_by=caller.name,
         acting_role=caller.role,
     )
     return member_private(row)
@@ -111,13 +128,18 @@ async def assign(address: AddressPath, body: AssignmentCreate, caller: CallerDep
         row = await run_in_threadpool(state.review.member, address)
         _check_organisation(caller, row.organisation_id)
         organisation = row.organisation_id
-    added = await run_in_threadpool(state.review.assign, address=address, areas=body.areas, assigned_by=caller.name,
-                                    organisation_id=organisation, acting_role=caller.role)
+    added = await run_in_threadpool(
+        state.review.assign,
+        address=address,
+        areas=body.areas,
+        assigned_by=caller.name,
+        organisation_id=organisation,
+        acting_role=caller.role,
+    )
     return AssignmentResult(address=address, added=added)
 
 
-@router.post("/members/{address}/sessions/revoke", response_model=SessionsEndedPublic,
-             **access(*PEOPLE_MANAGERS, errors=(404,)))
+@router.post("/members/{address}/sessions/revoke", response_model=SessionsEndedPublic, **access(*PEOPLE_MANAGERS, errors=(404,)))
 async def revoke_sessions(address: AddressPath, caller: CallerDep, state: StateDep) -> SessionsEndedPublic:
     """End every session of a member (a lost or stolen phone): the admin, or the
     coordinator of the member's organisation. The member can sign in again with their key;
@@ -145,8 +167,7 @@ async def coverage(
 
 
 @router.get("/coverage/{constituency_id}/uncovered", **access(*OVERSIGHT, errors=(404,)))
-async def uncovered(constituency_id: AreaPath, state: StateDep,
-                    limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[str]:
+async def uncovered(constituency_id: AreaPath, state: StateDep, limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[str]:
     """Units of a constituency that no volunteer covers yet, for recruiting."""
     state.ledger_app.election.constituency(constituency_id)
     return await run_in_threadpool(state.review.uncovered_units, constituency_id, limit=limit)
@@ -175,13 +196,18 @@ async def unit_review(unit_id: UnitPath, caller: CallerDep, state: StateDep) -> 
 
 
 def _receipt_response(accepted: Any) -> Response:
-    return Response(orjson.dumps(accepted.receipt), status_code=201 if accepted.created else 200,
-                    media_type="application/json",
-                    headers={"Location": f"/v1/records/{accepted.receipt['record_cid']}"})
+    return Response(
+        orjson.dumps(accepted.receipt),
+        status_code=201 if accepted.created else 200,
+        media_type="application/json",
+        headers={"Location": f"/v1/records/{accepted.receipt['record_cid']}"},
+    )
 
 
 @router.post(
-    "/decisions", status_code=201, response_model=TallyReceiptPublic,
+    "/decisions",
+    status_code=201,
+    response_model=TallyReceiptPublic,
     **access(*DECIDERS, errors=(404, 409, 413, 415), openapi_extra={"requestBody": DECISION_BODY}),
 )
 async def decide(request: Request, caller: CallerDep, state: StateDep) -> Response:
@@ -196,8 +222,7 @@ async def decide(request: Request, caller: CallerDep, state: StateDep) -> Respon
     return _receipt_response(accepted)
 
 
-@router.post("/custodial/tallies", status_code=201, response_model=TallyReceiptPublic,
-             **access(*RELAYERS, errors=(404, 409)))
+@router.post("/custodial/tallies", status_code=201, response_model=TallyReceiptPublic, **access(*RELAYERS, errors=(404, 409)))
 async def custodial_tally(body: CustodialTallyCreate, caller: CallerDep, state: StateDep) -> Response:
     """A coordinator relays the count of a custodial level-1 volunteer of an organisation
     their key is scoped to; the ledger signs it with that key and submits it. Any other

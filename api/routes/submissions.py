@@ -55,9 +55,18 @@ def photo_public(row: Photo, caller: Caller, *, reviewer: bool = False) -> Photo
     gps = exif.get("gps") if isinstance(exif.get("gps"), dict) else None
     taken_at = exif.get("taken_at") if isinstance(exif.get("taken_at"), str) else None
     shown = reviewer or (caller.address is not None and caller.address == row.uploader)
-    return PhotoPublic(cid=row.cid, size=row.size, media_type=row.media_type, width=row.width, height=row.height,
-                       taken_at=taken_at, gps=gps, exif=exif, uploaded_at=format_time(row.uploaded_at),
-                       uploader=row.uploader if shown else None)
+    return PhotoPublic(
+        cid=row.cid,
+        size=row.size,
+        media_type=row.media_type,
+        width=row.width,
+        height=row.height,
+        taken_at=taken_at,
+        gps=gps,
+        exif=exif,
+        uploaded_at=format_time(row.uploaded_at),
+        uploader=row.uploader if shown else None,
+    )
 
 
 async def _in_thread_reading(stream: AsyncIterator[bytes], work: Callable[[Iterator[bytes]], T]) -> T:
@@ -82,9 +91,14 @@ async def _in_thread_reading(stream: AsyncIterator[bytes], work: Callable[[Itera
     "/photos",
     status_code=201,
     response_model=PhotoPublic,
-    **access(*VOLUNTEERS, errors=(413, 415), openapi_extra={"requestBody": PHOTO_BODY}, responses={
-        200: {"model": PhotoPublic, "description": "The same bytes were uploaded before: same CID, nothing stored again"},
-    }),
+    **access(
+        *VOLUNTEERS,
+        errors=(413, 415),
+        openapi_extra={"requestBody": PHOTO_BODY},
+        responses={
+            200: {"model": PhotoPublic, "description": "The same bytes were uploaded before: same CID, nothing stored again"},
+        },
+    ),
 )
 async def upload_photo(request: Request, caller: CallerDep, state: StateDep) -> Any:
     """Upload one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
@@ -105,8 +119,13 @@ async def upload_photo(request: Request, caller: CallerDep, state: StateDep) -> 
     else:
         info = await _in_thread_reading(
             request.stream().__aiter__(),
-            lambda pieces: ingest_photo(pieces, content=state.ledger.content, max_bytes=max_bytes,
-                                        max_pixels=state.settings.max_photo_pixels, max_side=state.settings.max_photo_side),
+            lambda pieces: ingest_photo(
+                pieces,
+                content=state.ledger.content,
+                max_bytes=max_bytes,
+                max_pixels=state.settings.max_photo_pixels,
+                max_side=state.settings.max_photo_side,
+            ),
         )
     status, body, headers = await index_photo(state, caller, info)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
@@ -128,9 +147,15 @@ async def ingest_whole(state: AppState, body: bytes) -> PhotoInfo:
             raise answer
         if answer is not None:
             return answer
-    return await anyio.to_thread.run_sync(lambda: ingest_photo(
-        body, content=state.ledger.content, max_bytes=max_bytes,
-        max_pixels=state.settings.max_photo_pixels, max_side=state.settings.max_photo_side))
+    return await anyio.to_thread.run_sync(
+        lambda: ingest_photo(
+            body,
+            content=state.ledger.content,
+            max_bytes=max_bytes,
+            max_pixels=state.settings.max_photo_pixels,
+            max_side=state.settings.max_photo_side,
+        )
+    )
 
 
 async def index_photo(state: AppState, caller: Caller, info: PhotoInfo) -> tuple[int, bytes, dict[str, str]]:
@@ -159,9 +184,14 @@ async def photo_metadata(cid: CidPath, state: StateDep, caller: CallerDep) -> Ph
     "/tallies",
     status_code=201,
     response_model=TallyReceiptPublic,
-    **access(*REPORTERS, errors=(409, 413, 415), openapi_extra={"requestBody": TALLY_BODY}, responses={
-        200: {"model": TallyReceiptPublic, "description": "A retry of an accepted submission: the same receipt"},
-    }),
+    **access(
+        *REPORTERS,
+        errors=(409, 413, 415),
+        openapi_extra={"requestBody": TALLY_BODY},
+        responses={
+            200: {"model": TallyReceiptPublic, "description": "A retry of an accepted submission: the same receipt"},
+        },
+    ),
 )
 async def submit_tally(request: Request, caller: CallerDep, state: StateDep) -> Any:
     """Submit a signed tally (``TallyCreate``; ``wallets.tally_client.sign_tally`` signs one).

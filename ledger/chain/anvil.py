@@ -284,7 +284,11 @@ class AnvilNode:
                 _write_json_atomically(self.state_file, repaired)
                 log.warning(
                     "%s held %s blocks 0; kept the chain's own (timestamp %s), dropped %s (copy kept in %s)",
-                    self.state_file, dropped + 1, _genesis_timestamp(repaired), dropped, backup.name,
+                    self.state_file,
+                    dropped + 1,
+                    _genesis_timestamp(repaired),
+                    dropped,
+                    backup.name,
                 )
             document = repaired
         recorded = self._recorded_genesis_timestamp()
@@ -330,8 +334,10 @@ class AnvilNode:
             torn = self.dump_file.with_name("anvil-state.dump.torn.json")
             os.replace(self.dump_file, torn)
             log.warning(
-                "%s is incomplete (anvil was killed while writing it); set aside as %s, the chain "
-                "restarts from %s", self.dump_file, torn.name, self.state_file,
+                "%s is incomplete (anvil was killed while writing it); set aside as %s, the chain restarts from %s",
+                self.dump_file,
+                torn.name,
+                self.state_file,
             )
             return
         repaired, dropped = repair_state_document(document)

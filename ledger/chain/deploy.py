@@ -376,8 +376,9 @@ def ensure_deployed(
                     genesis_hash = HexBytes(web3.eth.get_block(0)["hash"]).to_0x_hex()
                 if genesis_hash == manifest.genesis_hash == recorded.get("genesis_hash"):
                     # The same chain, shorter: send the recorded deployment again.
-                    again = deploy_evidence_anchor(web3, deployer, admin=recorded["admin"],
-                                                   anchorer=recorded["anchorer"], intent=intent)
+                    again = deploy_evidence_anchor(
+                        web3, deployer, admin=recorded["admin"], anchorer=recorded["anchorer"], intent=intent
+                    )
                     if again.evidence_anchor.address == manifest.evidence_anchor.address:
                         write_manifest(path, again)
                         return again

@@ -88,9 +88,7 @@ def write_car(stream: BinaryIO, roots: Sequence[CID], blocks: Iterable[tuple[CID
     return CarSummary(tuple(roots), count, written)
 
 
-def export_car(
-    store: ContentStore, roots: Sequence[CID], destination: Path | BinaryIO, *, fsync: bool = False
-) -> CarSummary:
+def export_car(store: ContentStore, roots: Sequence[CID], destination: Path | BinaryIO, *, fsync: bool = False) -> CarSummary:
     """Export ``roots`` and every block reachable from them as CAR v1.
 
     ``destination`` is a path (written to a temporary file beside it, then renamed into

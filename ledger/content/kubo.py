@@ -223,8 +223,10 @@ class KuboStore:
     @staticmethod
     def _same(returned: CID, cid: CID) -> bool:
         # A CIDv0 is a dag-pb CIDv1 written differently: the node may answer with either.
-        return returned.codec == cid.codec and returned.multihash == cid.multihash and (
-            returned.version == cid.version or cid.version == 0 or returned.version == 0
+        return (
+            returned.codec == cid.codec
+            and returned.multihash == cid.multihash
+            and (returned.version == cid.version or cid.version == 0 or returned.version == 0)
         )
 
     def _block_put(self, cid: CID, codec: str, block: bytes) -> CID:
@@ -338,6 +340,7 @@ class KuboStore:
     def import_car(self, car: Path | Iterable[bytes]) -> list[CID]:
         """``dag/import`` a CAR file (a path or a byte stream) and pin its roots; return the roots."""
         if isinstance(car, Path):
+
             def read(path: Path = car) -> Iterator[bytes]:
                 with open(path, "rb") as handle:
                     while piece := handle.read(_UPLOAD_PIECE):

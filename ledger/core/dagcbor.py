@@ -224,4 +224,3 @@ def decode(data: bytes) -> object:
     if decoder.position != len(decoder.data):
         raise InvalidEncoding(f"{len(decoder.data) - decoder.position} trailing bytes after the value")
     return value
-

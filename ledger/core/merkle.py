@@ -167,8 +167,7 @@ def _hash_internal_nodes(nodes: list[bytes], leaf_count: int) -> None:
         start = done // 2
         children = nodes[2 * start + 1 : 2 * done + 1]
         nodes[start:done] = [
-            keccak(left + right if left < right else right + left).digest()
-            for left, right in zip(children[0::2], children[1::2])
+            keccak(left + right if left < right else right + left).digest() for left, right in zip(children[0::2], children[1::2])
         ]
         done = start
 

@@ -49,7 +49,6 @@ DOMAIN_VERSION = "1"
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-
 def keccak(data: bytes) -> bytes:
     return _keccak_256(data).digest()
 
@@ -165,7 +164,8 @@ def address_from_private_key(private_key: bytes) -> str:
 def recover_signer(digest: bytes, signature: bytes) -> str:
     """Recover the checksummed address that made ``signature`` over ``digest``."""
     if not isinstance(signature, (bytes, bytearray)) or len(signature) != 65:
-        raise InvalidSignature(f"a signature is 65 bytes (r, s, v), got {len(signature) if isinstance(signature, (bytes, bytearray)) else type(signature).__name__}")
+        got = len(signature) if isinstance(signature, (bytes, bytearray)) else type(signature).__name__
+        raise InvalidSignature(f"a signature is 65 bytes (r, s, v), got {got}")
     v = signature[64]
     if v not in (27, 28):
         raise InvalidSignature(f"signature v must be 27 or 28, got {v}")

@@ -500,7 +500,7 @@ class FileDagBuilder:
             self._leaf(memoryview(last), None, out)
         if self._leaf_count == 1:
             # A single chunk is the whole file: its raw leaf is the root.
-            (cid_bytes, _, _), = self._levels[0]
+            ((cid_bytes, _, _),) = self._levels[0]
             self._root = CID.from_bytes(cid_bytes)
             return out
         # Close every partial node bottom-up. Level k is the top when nothing sits above it;
@@ -642,9 +642,7 @@ def _iter_node(cid: CID, get_block: Callable[[CID], bytes], expected: int | None
         raise InvalidEncoding(f"{cid} is a UnixFS {unixfs.type_name}, not a file")
     inline = unixfs.data or b""
     if len(unixfs.blocksizes) != len(node.links):
-        raise InvalidEncoding(
-            f"UnixFS node {cid} has {len(node.links)} links but {len(unixfs.blocksizes)} blocksizes"
-        )
+        raise InvalidEncoding(f"UnixFS node {cid} has {len(node.links)} links but {len(unixfs.blocksizes)} blocksizes")
     total = len(inline) + sum(unixfs.blocksizes)
     if unixfs.filesize is not None and unixfs.filesize != total:
         raise InvalidEncoding(

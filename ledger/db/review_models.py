@@ -12,8 +12,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.db.models import Base, UTCDateTime
 
-__all__ = ["Assignment", "ConstituencyReview", "Member", "Organisation", "PhotoHashBand", "PhotoUse", "UnitLocation",
-           "UnitReview"]
+__all__ = [
+    "Assignment",
+    "ConstituencyReview",
+    "Member",
+    "Organisation",
+    "PhotoHashBand",
+    "PhotoUse",
+    "UnitLocation",
+    "UnitReview",
+]
 
 
 class Organisation(Base):

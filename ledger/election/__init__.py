@@ -138,7 +138,9 @@ class Election:
             raise NotFound(f"polling unit {unit_id!r}: no constituency {constituency_id!r} in election {self.id}")
         number = int(number_text)
         if not 1 <= number <= constituency.unit_count:
-            raise NotFound(f"polling unit {unit_id!r}: constituency {constituency_id} has units 0001 to {constituency.unit_count:04d}")
+            raise NotFound(
+                f"polling unit {unit_id!r}: constituency {constituency_id} has units 0001 to {constituency.unit_count:04d}"
+            )
         return _unit(constituency, number)
 
     def polling_units(self, constituency_id: str | None = None) -> Iterator[PollingUnit]:
@@ -212,7 +214,12 @@ def _from_ect_2566(directory: Path, files: dict[str, str]) -> tuple[list, list, 
         if int(number) != c["mp_app_no"]:
             raise InvalidEncoding(f"candidate {c['mp_app_id']}: id and number {c['mp_app_no']} disagree")
         candidates.append(
-            {"constituency_id": constituency_id, "number": c["mp_app_no"], "name": c["mp_app_name"], "party_id": str(c["mp_app_party_id"])}
+            {
+                "constituency_id": constituency_id,
+                "number": c["mp_app_no"],
+                "name": c["mp_app_name"],
+                "party_id": str(c["mp_app_party_id"]),
+            }
         )
     return provinces, constituencies, parties, candidates
 
@@ -241,7 +248,10 @@ def load_election(name_or_path: str = "th2566") -> Election:
         provinces, constituencies, parties, candidates = _from_ect_2566(directory, meta["files"])
     else:
         provinces, constituencies, parties, candidates = (
-            meta["provinces"], meta["constituencies"], meta["parties"], meta["candidates"]
+            meta["provinces"],
+            meta["constituencies"],
+            meta["parties"],
+            meta["candidates"],
         )
     unit_rule = meta["polling_units"]
     if unit_rule.get("rule") != "even-split-v1":

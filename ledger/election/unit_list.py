@@ -89,8 +89,13 @@ def _csv_records(text: str) -> list[tuple[int, dict[str, str] | str]]:
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
-        return [(1, "the file is empty; the first line names the columns: unit (or constituency and number), "
-                    "latitude, longitude, name")]
+        return [
+            (
+                1,
+                "the file is empty; the first line names the columns: unit (or constituency and number), "
+                "latitude, longitude, name",
+            )
+        ]
     columns = [name.strip().lower() for name in header]
     records: list[tuple[int, dict[str, str] | str]] = []
     unknown = [name for name in columns if name not in COLUMNS]
@@ -142,8 +147,15 @@ def _json_records(stripped: str, text: str) -> list[tuple[int, dict[str, str] | 
         if unknown:
             records.append((line, f"unknown keys {', '.join(map(repr, unknown))}; the keys are {', '.join(COLUMNS)}"))
             continue
-        records.append((line, {name: ("" if value is None else value if isinstance(value, str) else json.dumps(value))
-                               for name, value in item.items()}))
+        records.append(
+            (
+                line,
+                {
+                    name: ("" if value is None else value if isinstance(value, str) else json.dumps(value))
+                    for name, value in item.items()
+                },
+            )
+        )
 
 
 def _row(line: int, record: dict[str, str], election: Election, problems: list[tuple[int, str]]) -> UnitListRow | None:
