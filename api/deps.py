@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import BadRequestBody
 from api.schemas import ErrorPublic
 from api.state import AppState
-from ledger.access import ANONYMOUS, ROLES, Caller, Unauthenticated, require_role
 from ledger.errors import LedgerError
+from ledger.people.access import ANONYMOUS, ROLES, Caller, Unauthenticated, require_role
 
 __all__ = [
     "ADMIN",

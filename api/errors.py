@@ -40,8 +40,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
-from ledger.access import Forbidden, InvalidScope, RateLimited, Unauthenticated
-from ledger.decisions import DecisionRefused
+from ledger.core.decision import DecisionRefused
+from ledger.core.strict import InvalidNumber
 from ledger.errors import (
     ChainError,
     ConflictingSubmission,
@@ -55,9 +55,9 @@ from ledger.errors import (
     LedgerError,
     NotFound,
 )
-from ledger.photos import PhotoTooLarge, UnsupportedPhotoType
-from ledger.seats import InvalidSeatInput
-from ledger.strict import InvalidNumber
+from ledger.intake.photos import PhotoTooLarge, UnsupportedPhotoType
+from ledger.people.access import Forbidden, InvalidScope, RateLimited, Unauthenticated
+from ledger.results.seats import InvalidSeatInput
 
 __all__ = ["BadRequestBody", "error_body", "error_response", "install_error_handlers", "response_for", "status_for"]
 
@@ -80,7 +80,7 @@ STATUS_BY_ERROR: dict[type[BaseException], int] = {
     InvalidSignature: 422,
     InvalidSeatInput: 422,
     InvalidScope: 422,
-    InvalidNumber: 422,  # a number sent as text that is not canonical ASCII digits (ledger.strict)
+    InvalidNumber: 422,  # a number sent as text that is not canonical ASCII digits (ledger.core.strict)
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,

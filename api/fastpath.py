@@ -10,7 +10,7 @@
   the photo and calls ``ingest_whole`` and ``index_photo``, as the route does.
 
 Both run the same authentication, rate limit and role check as every route
-(``ledger.access``) and answer errors with ``api.errors``, skipping routing and dependency
+(``ledger.people.access``) and answer errors with ``api.errors``, skipping routing and dependency
 resolution. Every exception raised in their own work becomes a well-formed answer
 (``api.errors.response_for``: the route's 4xx, or a logged 500), never an escaped
 exception and a dropped connection. Anything they do not recognise exactly (another query, an unknown id, a key
@@ -38,9 +38,9 @@ from api.routes.submissions import (
     ingest_whole,
 )
 from api.state import AppState
-from ledger.access import Caller, RateLimited, Unauthenticated, require_role
+from ledger.core.strict import is_canonical_decimal
 from ledger.errors import LedgerError
-from ledger.strict import is_canonical_decimal
+from ledger.people.access import Caller, RateLimited, Unauthenticated, require_role
 
 __all__ = ["AggregatesFastPath", "SubmissionsFastPath"]
 

@@ -21,7 +21,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import BadRequestBody, error_body
-from ledger.strict import is_canonical_decimal
+from ledger.core.strict import is_canonical_decimal
 
 __all__ = ["BodyLimit", "BodyRefused"]
 

@@ -9,7 +9,7 @@ Three loops, each on its own thread and each switched off by a setting:
   (the embedded anvil is started when ``TALLY_RPC_URL`` is unset, and stopped on shutdown).
 
 A failing loop logs and retries with backoff; it never takes the HTTP service down.
-``start`` also starts the prepare workers (``ledger.preparing``), if there are any.
+``start`` also starts the prepare workers (``ledger.intake.prepare``), if there are any.
 """
 
 from __future__ import annotations
@@ -130,9 +130,9 @@ class Runtime:
         return True
 
     def _anchor_loop(self) -> None:
-        from ledger.anchoring import AnchorWorker
         from ledger.chain.anvil import AnvilNode
         from ledger.chain.deploy import open_evidence_client
+        from ledger.sealing.anchoring import AnchorWorker
 
         settings = self.state.settings
         backoff = 1.0

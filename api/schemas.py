@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from ledger.access import KEY_ROLES
+from ledger.people.access import KEY_ROLES
 from ledger.plaintext import PLAIN_TEXT_PATTERN, plain_text_problem
 
 Address = Annotated[

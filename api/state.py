@@ -10,11 +10,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from api.writer import Writer
-from ledger.access import AccessService, RateLimiter, SessionSigner, load_or_create_session_secret
-from ledger.aggregates import Aggregates, AggregateView
 from ledger.app import LedgerApp, open_app
-from ledger.preparing import PreparePool, default_workers
+from ledger.intake.prepare import PreparePool, default_workers
+from ledger.intake.writer import Writer
+from ledger.people.access import AccessService, RateLimiter, SessionSigner, load_or_create_session_secret
+from ledger.results.aggregates import Aggregates, AggregateView
 from ledger.settings import Settings
 
 __all__ = ["AppState", "FeedSignal", "RenderCache", "Rendered", "StreamSlots", "strong_etag"]
@@ -143,9 +143,9 @@ class AppState:
     renders: RenderCache = field(default_factory=RenderCache)
     owns_ledger: bool = True
     writer: Writer = field(init=False)
-    """Where submissions run: one thread, committing reports in groups (``api.writer``)."""
+    """Where submissions run: one thread, committing reports in groups (``ledger.intake.writer``)."""
     preparer: PreparePool | None = field(init=False)
-    """Worker processes that prepare tallies before the writer commits them (``ledger.preparing``);
+    """Worker processes that prepare tallies before the writer commits them (``ledger.intake.prepare``);
     ``None`` when they are prepared in this process (``TALLY_API_PREPARE_WORKERS=0``, or one CPU)."""
 
     def __post_init__(self) -> None:

@@ -6,16 +6,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
-from ledger.aggregates import Aggregates
-from ledger.batches import Batcher
 from ledger.content import open_content_store
 from ledger.content.store import ContentStore
-from ledger.db import Database
 from ledger.election import Election, load_election
+from ledger.intake.service import Ledger
 from ledger.quarantine import Quarantine
-from ledger.review import ReviewService
-from ledger.service import Ledger
+from ledger.results.aggregates import Aggregates
+from ledger.review.service import ReviewService
+from ledger.sealing.batches import Batcher
 from ledger.settings import Settings
+from ledger.store import Database
 from wallets.keystore import load_or_create_signer
 
 __all__ = ["LedgerApp", "open_app"]

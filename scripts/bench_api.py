@@ -4,7 +4,7 @@
                                           [--rate 2000] [--freshness 20] [--database-url URL] [--no-write]
 
 What runs: ``tally serve``'s app under uvicorn (one API process with its prepare workers,
-one per CPU beyond the first (``ledger.preparing``); uvloop, httptools, no access
+one per CPU beyond the first (``ledger.intake.prepare``); uvloop, httptools, no access
 log; aggregates refresh and sealing loops on, anchoring off) over a fresh data directory,
 and beside it a bare FastAPI app under the same uvicorn settings. The load generator is
 this script in ``--load-generator`` mode: asyncio (uvloop) over raw HTTP/1.1 keep-alive
@@ -238,8 +238,9 @@ def sign_tallies(count: int, volunteers: int) -> tuple[list[bytes], list[dict[st
 
     Returns the volunteers' keys and the tallies; signing is the client's work, done before timing.
     """
-    from ledger.election import load_election
     from tests.factories import tally_json
+
+    from ledger.election import load_election
     from wallets.tally_client import sign_tally
 
     election = load_election("th2566")
@@ -269,7 +270,7 @@ def photo_cid(index: int, role: str) -> Any:
 
 def store_photos(ledger: Any, count: int) -> None:
     """Stand-in photos: their blocks, and rows in the photo index (a tally's photo links must name photos)."""
-    from ledger.photos import PhotoInfo
+    from ledger.intake.photos import PhotoInfo
 
     infos = []
     for index in range(count):

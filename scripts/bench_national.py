@@ -7,7 +7,7 @@
 What runs
 =========
 People first, untimed: in a fresh data directory (under /tmp, or ``--data-dir``), directly
-in the database through ``ledger.review.ReviewService``: 3 organisations, one level-1
+in the database through ``ledger.review.service.ReviewService``: 3 organisations, one level-1
 volunteer per organisation per constituency assigned every unit of it (assignments
 bulk-inserted), and a war-room member (level 3). Then ``tally serve`` starts as a
 subprocess (uvicorn; rate limits off; ``TALLY_BATCH_MAX_RECORDS`` 10,000; the API
@@ -19,7 +19,7 @@ as in ``bench_api.py``), each owning whole constituencies. Every person signs in
 Stages, each with wall time and throughput:
 
     upload     2 photos per report (3 reports per unit): a base JPEG made once per size by
-               ``ledger.simulation.make_photo``, made unique by a COM segment (0xFFFE) right
+               ``ledger.cli.simulation.make_photo``, made unique by a COM segment (0xFFFE) right
                after SOI carrying the unit, organisation and role, padded to ``--photo-bytes``
                (further padding segments, if any, go just before SOS, so the EXIF segment stays
                where the server looks for it); the server's CID is checked against ours
@@ -94,7 +94,7 @@ for _path in (ROOT, ROOT / "scripts"):
 
 RESULTS = ROOT / "bench" / "results.json"
 PYTHON = sys.executable
-ORGANISATIONS = ("civic-watch", "uni-consortium", "local-assoc")  # as ledger.demo.ORGANISATIONS
+ORGANISATIONS = ("civic-watch", "uni-consortium", "local-assoc")  # as ledger.cli.demo.ORGANISATIONS
 PHOTO_ROLES = (("tally_board", "board"), ("form_5_18", "form"))
 MIB = 1 << 20
 GOALS = (
@@ -146,7 +146,7 @@ class PhotoMaker:
     """
 
     def __init__(self, size: int, *, taken_at: datetime, location: tuple[float, float]):
-        from ledger.simulation import make_photo
+        from ledger.cli.simulation import make_photo
 
         self.size = size
         self._bases: dict[str, tuple[bytes, bytes, bytes]] = {}
@@ -181,7 +181,7 @@ def check_photo(photo: bytes) -> dict[str, Any]:
 
     from PIL import Image
 
-    from ledger.photos import detect_media_type, read_exif
+    from ledger.intake.photos import detect_media_type, read_exif
 
     with Image.open(io.BytesIO(photo)) as image:
         image.load()
@@ -282,8 +282,8 @@ class Client:
     """One load-generator process: its constituencies, its people's keys and sessions."""
 
     def __init__(self, config: dict[str, Any], stop: Any):
+        from ledger.cli.simulation import NightSimulator
         from ledger.election import load_election
-        from ledger.simulation import NightSimulator
 
         self.config = config
         self.stop = stop
@@ -413,7 +413,7 @@ class Client:
     def tally_items(self, limit: int | None = None) -> Iterator[tuple[str, bytes, str]]:
         """Signed tallies, made and signed as they are pulled (the client's CPU time is counted)."""
         from ledger.core.unixfs import file_cid
-        from ledger.service import format_time
+        from ledger.intake.service import format_time
         from wallets.tally_client import sign_tally
 
         made = 0
@@ -471,7 +471,7 @@ class Client:
     # -- certify --
 
     def decision(self, **fields: Any) -> bytes:
-        from ledger.service import format_time
+        from ledger.intake.service import format_time
         from wallets.tally_client import sign_decision
 
         started = time.process_time()
@@ -792,7 +792,7 @@ class Night:
     """The driver: people, the server, the clients, the stages, the figures."""
 
     def __init__(self, arguments: argparse.Namespace):
-        from ledger.demo import choose_constituencies
+        from ledger.cli.demo import choose_constituencies
         from ledger.election import load_election
 
         self.arguments = arguments
@@ -857,11 +857,11 @@ class Night:
         from sqlalchemy import insert, select
 
         from ledger.app import open_app
+        from ledger.cli.demo import ORGANISATIONS as DEMO_ORGANISATIONS
         from ledger.core.signing import address_from_private_key
-        from ledger.db import Entry
-        from ledger.db.review_models import Assignment
-        from ledger.demo import ORGANISATIONS as DEMO_ORGANISATIONS
         from ledger.settings import Settings
+        from ledger.store import Entry
+        from ledger.store.review_models import Assignment
 
         started = time.perf_counter()
         settings = Settings(
@@ -928,7 +928,7 @@ class Night:
         """Where the API signs people in from its ``volunteers`` table, list them there too (unless
         registering them as members already did)."""
         try:
-            from ledger.db import Volunteer
+            from ledger.store import Volunteer
         except ImportError:
             return
         from sqlalchemy import insert, select
@@ -1205,7 +1205,7 @@ class Night:
 
     def observer(self) -> Any:
         """A read-only look at the database (for what the API does not count)."""
-        from ledger.db import Database
+        from ledger.store import Database
 
         if not hasattr(self, "_observer"):
             self._observer = Database(self.database_url)
@@ -1447,7 +1447,7 @@ class Night:
         if self.arguments.database_url:
             from sqlalchemy import text
 
-            from ledger.db import Database
+            from ledger.store import Database
 
             database = Database(self.arguments.database_url)
             with database.engine.connect() as connection:

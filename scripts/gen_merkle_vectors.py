@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/gen_merkle_vectors.py [--out DIR]
 
-Deterministic: a fixed seed, no clock, no environment. tests/test_merkle.py regenerates
+Deterministic: a fixed seed, no clock, no environment. tests/core/test_merkle.py regenerates
 into a temporary directory and requires byte equality with the committed files, so edit
 this script only together with the vectors (and never change the cases of an existing
 format version; add cases or a new version).

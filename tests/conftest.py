@@ -5,7 +5,6 @@ PostgreSQL test gets a schema of its own, dropped afterwards."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,15 +14,26 @@ from sqlalchemy import create_engine, text
 
 from ledger.chain.anvil import AnvilNode
 from ledger.content.local import LocalBlockStore
-from ledger.db import Database
 from ledger.election import Election, load_election
 from ledger.settings import Settings
-from tests.conftest_ipfs import ipfs_peer, kubo_store  # noqa: F401  (the js-ipfs peer fixtures)
+from ledger.store import Database
+from tests.support.net import free_port
 from wallets.keystore import create_keystore, keystore_path, resolve_password
 
 # Tallies are prepared in the API process in tests, which start many apps; test_preparing
-# runs the worker processes themselves (``ledger.preparing``), through the API too.
+# runs the worker processes themselves (``ledger.intake.prepare``), through the API too.
 os.environ.setdefault("TALLY_API_PREPARE_WORKERS", "0")
+
+# Fixtures shared across the tree live in tests/support/, one module per room.
+# In the order they import one another, so that pytest rewrites the asserts of each.
+pytest_plugins = [
+    "tests.support.review",
+    "tests.support.sealing",
+    "tests.support.photo_reports",
+    "tests.support.ipfs",
+    "tests.support.api",
+    "tests.support.audit",
+]
 
 POSTGRES_URL = os.environ.get("TALLY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _postgres_reachable: bool | None = None
@@ -82,12 +92,6 @@ def election() -> Election:
 
 
 # -- the chain: a real anvil per test, in the test's own data directory ------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

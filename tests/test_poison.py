@@ -20,18 +20,14 @@ from api.main import create_app
 from api.state import AppState
 from ledger.core.record import node_to_json, sign_entry
 from ledger.core.signing import address_from_private_key
-from ledger.db import Entry
 from ledger.election import Election, load_election
+from ledger.election.validation import check_stored_tally, validate_tally
 from ledger.errors import InvalidTally
 from ledger.settings import Settings
-from ledger.validation import check_stored_tally, validate_tally
-from tests.factories import OTHER_KEY, VOLUNTEER_KEY, signed_tally, tally_json
-from tests.test_api_support import ApiWorld, TestClient
-from tests.test_audit import night  # noqa: F401  (fixture)
-from tests.test_review import service as review_service  # noqa: F401  (fixture)
+from ledger.store import Entry
+from tests.support.api import ApiWorld, TestClient
+from tests.support.factories import OTHER_KEY, VOLUNTEER_KEY, signed_tally, tally_json
 from wallets.tally_client import sign_tally
-
-pytest_plugins = ["tests.test_api_support"]
 
 ELECTION = load_election("th2566")
 UNSIGNED = {**tally_json(ELECTION), "submitter": address_from_private_key(VOLUNTEER_KEY)}
@@ -159,7 +155,7 @@ def test_four_bad_reports_among_sixty_good_ones_touch_no_good_one(world: ApiWorl
 def _open_state(settings: Settings) -> AppState:
     """An app over ``settings`` with the factories' photos stored, as the ``api_state`` fixture makes it."""
     from ledger.core.cid import CID, RAW
-    from tests.factories import stand_in_photos
+    from tests.support.factories import stand_in_photos
 
     state = AppState.open(settings)
     for data in (b"board", b"form"):
@@ -219,9 +215,10 @@ def test_the_server_starts_and_serves_over_a_poisoned_entry(api_settings: Settin
 def test_a_lost_row_that_a_decision_names_does_not_stop_the_start(review_service: Any) -> None:  # noqa: F811
     """A decision names a record whose database row is gone: the replay at start-up (the
     same ``load`` that ``tally serve`` runs) goes on, sets the decision aside and serves the rest."""
-    from ledger.aggregates import Aggregates
-    from ledger.review import ReviewService
-    from tests.test_review import CONSTITUENCY, VERIFIER_KEY, tally
+    from ledger.results.aggregates import Aggregates
+    from ledger.review.service import ReviewService
+    from tests.support.photo_reports import VERIFIER_KEY
+    from tests.support.review import CONSTITUENCY, tally
 
     service = review_service
     first, second = [u.id for u in service.election.polling_units(CONSTITUENCY)][:2]
@@ -282,9 +279,9 @@ def test_check_stored_tally_names_a_poisoned_record_and_passes_a_good_one() -> N
 
 def test_tally_verify_names_a_poisoned_record_that_was_anchored(night: Any) -> None:  # noqa: F811
     """Anchored and correctly signed, yet not a valid record: ``verify all`` says which one and why."""
-    from ledger.anchoring import AnchorWorker
-    from ledger.batches import Batcher
-    from tests.test_audit import auditor
+    from ledger.sealing.anchoring import AnchorWorker
+    from ledger.sealing.batches import Batcher
+    from tests.support.audit import auditor
 
     service, client = night
     node = poisoned_node(service.election, "๓๑", unit=[u.id for u in service.election.polling_units("MSN_1")][4])
@@ -313,7 +310,7 @@ def test_tally_verify_leaves_no_temporary_directory_behind(
 
     from typer.testing import CliRunner
 
-    from ledger.cli import app
+    from ledger.cli.main import app
 
     service, client = night
     scratch_root = tmp_path / "system-tmp"
@@ -333,8 +330,8 @@ def test_tally_verify_leaves_no_temporary_directory_behind(
 def test_the_auditor_counts_exactly_what_the_server_can_count() -> None:
     """A record that breaks a rule tightened later (its time outside the window) is named
     but still counted, as the server counts it; one the server cannot count is left out."""
-    from ledger.audit_checks import countable
-    from ledger.counting import layout_of
+    from ledger.audit.checks import countable
+    from ledger.election.counting import layout_of
 
     good = validate_tally(signed_tally(ELECTION), election=ELECTION, photo_exists=lambda _c: True)
     late = {**good, "submitted_at": "2026-12-02T10:00:00Z"}
@@ -356,7 +353,7 @@ def test_the_auditor_counts_exactly_what_the_server_can_count() -> None:
 def test_a_unit_with_one_unreadable_report_is_screened_on_its_others(review_service: Any) -> None:  # noqa: F811
     """A corrupt row set aside the whole unit's screening, so its good reports were never
     accepted. Now only the row is set aside, and the agreeing reports carry the unit."""
-    from tests.test_review import CONSTITUENCY, tally
+    from tests.support.review import CONSTITUENCY, tally
 
     service = review_service
     unit = [u.id for u in service.election.polling_units(CONSTITUENCY)][0]

@@ -19,11 +19,11 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from ledger.access import Caller, check_relay
-from ledger.db import Member
 from ledger.election import Election
 from ledger.errors import KeystoreError, NotFound
+from ledger.people.access import Caller, check_relay
 from ledger.settings import Settings
+from ledger.store import Member
 from wallets.keystore import create_keystore, load_signer, resolve_password
 from wallets.tally_client import sign_decision, sign_tally
 
@@ -72,7 +72,7 @@ class CustodialWallets:
         return sign_tally(submission, self._key(address), election)
 
     def relay_tally(self, caller: Caller, member: Member, submission: Mapping[str, Any], election: Election) -> dict[str, Any]:
-        """Sign the count ``caller`` relays for ``member``, once ``ledger.access.check_relay``
+        """Sign the count ``caller`` relays for ``member``, once ``ledger.people.access.check_relay``
         let them: a coordinator of the member's organisation, for a custodial level-1 volunteer."""
         check_relay(
             caller,

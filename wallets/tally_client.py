@@ -8,7 +8,7 @@ from typing import Any
 from ledger.core.record import entry_fields, sign_entry
 from ledger.core.signing import EntryFields, address_from_private_key
 from ledger.election import Election
-from ledger.validation import validate_tally
+from ledger.election.validation import validate_tally
 
 __all__ = ["sign_decision", "sign_tally", "typed_data_for"]
 
@@ -38,7 +38,7 @@ def sign_tally(submission: Mapping[str, Any], private_key: bytes, election: Elec
 
 def sign_decision(decision: Mapping[str, Any], private_key: bytes, election: Election) -> dict[str, Any]:
     """Return ``decision`` with ``decider`` set to the key's address and its signature added."""
-    from ledger.validation import validate_decision
+    from ledger.election.validation import validate_decision
 
     prepared = dict(decision)
     prepared["decider"] = address_from_private_key(private_key)

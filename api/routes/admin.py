@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ADMIN, CallerDep, StateDep, access
 from api.schemas import PrincipalCreate, PrincipalCreated, PrincipalPublic, VolunteerCreate, VolunteerPublic
-from ledger.db import Principal, Volunteer
-from ledger.service import format_time
+from ledger.intake.service import format_time
+from ledger.store import Principal, Volunteer
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

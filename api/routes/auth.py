@@ -7,8 +7,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EVERYONE, CallerDep, StateDep, access
 from api.schemas import ChallengeCreate, ChallengePublic, SessionCreate, SessionPublic, SessionsEndedPublic, WhoAmIPublic
-from ledger.db import Volunteer
-from ledger.service import format_time
+from ledger.intake.service import format_time
+from ledger.store import Volunteer
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 SIGNED_IN = ("volunteer", "constituency_head", "war_room")

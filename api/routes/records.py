@@ -18,8 +18,8 @@ from api.schemas import (
     UnitRecordsPublic,
 )
 from ledger.core.cid import CID
-from ledger.db import Batch, Entry
-from ledger.service import format_time
+from ledger.intake.service import format_time
+from ledger.store import Batch, Entry
 
 router = APIRouter(prefix="/v1", tags=["records and proofs"])
 
@@ -86,7 +86,7 @@ async def get_proof(cid: CidPath, state: StateDep) -> dict[str, Any]:
     """The self-sufficient ``tally-proof-v1`` of a record. ``status`` is ``pending`` (not yet
     in a batch; see ``seal_deadline``), ``sealed`` (in a batch whose root is not yet
     confirmed on chain) or ``anchored`` (``anchor`` says where). Check it with
-    ``@openzeppelin/merkle-tree`` or ``ledger.proofs.check_proof_document``."""
+    ``@openzeppelin/merkle-tree`` or ``ledger.core.proof.check_proof_document``."""
     canonical = str(CID.parse(cid))
     return await run_in_threadpool(state.ledger_app.batcher.proof, canonical)
 

@@ -1,4 +1,4 @@
-"""The volunteer hierarchy and the verification of counts (``ledger.review``)."""
+"""The volunteer hierarchy and the verification of counts (``ledger.review.service``)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from api.schemas import (
     SessionsEndedPublic,
     TallyReceiptPublic,
 )
-from ledger.access import RELAYING_ROLES as RELAYERS
-from ledger.access import Caller, Forbidden
-from ledger.db.review_models import Member
+from ledger.people.access import RELAYING_ROLES as RELAYERS
+from ledger.people.access import Caller, Forbidden
+from ledger.store.review_models import Member
 from wallets.custodial import CustodialWallets
 
 router = APIRouter(prefix="/v1", tags=["review"])
@@ -226,7 +226,7 @@ async def decide(request: Request, caller: CallerDep, state: StateDep) -> Respon
 async def custodial_tally(body: CustodialTallyCreate, caller: CallerDep, state: StateDep) -> Response:
     """A coordinator relays the count of a custodial level-1 volunteer of an organisation
     their key is scoped to; the ledger signs it with that key and submits it. Any other
-    key, or another organisation's volunteer, is 403 (``ledger.access.check_relay``)."""
+    key, or another organisation's volunteer, is 403 (``ledger.people.access.check_relay``)."""
     member = await run_in_threadpool(state.review.member, body.volunteer)
     wallets = CustodialWallets(state.settings)
     signed = await run_in_threadpool(wallets.relay_tally, caller, member, body.tally, state.ledger_app.election)

@@ -15,13 +15,13 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import EVERYONE, VOLUNTEERS, CallerDep, CidPath, StateDep, access, read_json
 from api.schemas import PhotoPublic, TallyCreate, TallyReceiptPublic
 from api.state import AppState
-from ledger.access import Caller, check_submitter
 from ledger.core.cid import CID
-from ledger.db import Photo
+from ledger.core.strict import is_canonical_decimal
 from ledger.errors import LedgerError
-from ledger.photos import PhotoInfo, UnsupportedPhotoType, ingest_photo
-from ledger.service import format_time
-from ledger.strict import is_canonical_decimal
+from ledger.intake.photos import PhotoInfo, UnsupportedPhotoType, ingest_photo
+from ledger.intake.service import format_time
+from ledger.people.access import Caller, check_submitter
+from ledger.store import Photo
 
 router = APIRouter(prefix="/v1", tags=["submissions"])
 REPORTERS = ("volunteer", "constituency_head", "war_room")

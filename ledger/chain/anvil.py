@@ -30,7 +30,7 @@ Why it is done so (anvil 1.7.1):
   the blocks since the last start. The chain is then a shorter version of the same chain
   (same genesis): the deployment is re-sent from its recorded signed transaction
   (:mod:`ledger.chain.deploy`) and the anchoring worker re-anchors the batches the contract
-  no longer holds (:mod:`ledger.anchoring`).
+  no longer holds (:mod:`ledger.sealing.anchoring`).
 
 Several processes of the ledger (API, worker, CLI) may share one anvil: :meth:`AnvilNode.start`
 adopts a running anvil whose pid file is in the same chain directory, and refuses a port

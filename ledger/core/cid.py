@@ -20,7 +20,7 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 
-from ledger.errors import InvalidCID
+from ledger.core.errors import InvalidCID
 
 __all__ = [
     "CID",

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ledger.core.cid import CID
-from ledger.errors import InvalidCID, InvalidEncoding
+from ledger.core.errors import InvalidCID, InvalidEncoding
 
 __all__ = ["decode", "encode"]
 

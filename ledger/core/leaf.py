@@ -67,7 +67,7 @@ Worked example
     keccak256(encoding) = 0xb3dd63ed168aea748c4f77486cb7b10613dd45892546156092be5cc7f7b1359c
     leaf_hash(values)   = 0x76c8187ed9f2521626bd8286b29926a1f65b441379b06d786ae1e3377e09f1c8
 
-(``tests/test_leaf.py`` checks these figures; ``tests/vectors/merkle/`` has many more.)
+(``tests/core/test_leaf.py`` checks these figures; ``tests/vectors/merkle/`` has many more.)
 
 Errors: every malformed input raises :class:`ledger.errors.InvalidEncoding` (a
 ``ValueError``) naming the field, what was wrong and what would be right.
@@ -82,7 +82,7 @@ from typing import cast
 
 from sha3 import keccak_256 as _keccak_256  # safe-pysha3: C keccak, ~5x faster per call than pycryptodome
 
-from ledger.errors import InvalidEncoding
+from ledger.core.errors import InvalidEncoding
 
 __all__ = [
     "LEAF_ENCODING",

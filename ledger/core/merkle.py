@@ -8,7 +8,7 @@ the vectors in ``tests/vectors/merkle/`` passing.
 
 The tree is byte-for-byte the one ``StandardMerkleTree.of(values, ["string", "string",
 "address"])`` builds in ``@openzeppelin/merkle-tree`` 1.0.8 with its default
-``sortLeaves: true``; ``tests/test_merkle.py`` checks this against the JS library.
+``sortLeaves: true``; ``tests/core/test_merkle.py`` checks this against the JS library.
 
 Shape
 -----
@@ -63,8 +63,8 @@ from typing import NamedTuple
 
 from sha3 import keccak_256 as _keccak_256  # safe-pysha3: C keccak, ~5x faster per call than pycryptodome
 
+from ledger.core.errors import InvalidEncoding, InvalidProof
 from ledger.core.leaf import LEAF_ENCODING, LeafValues, leaf_hash, leaf_hashes, leaf_values
-from ledger.errors import InvalidEncoding, InvalidProof
 
 __all__ = [
     "DUMP_FORMAT",

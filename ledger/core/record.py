@@ -21,7 +21,7 @@ A ``tally-record-v1`` node is a map with exactly these keys (DAG-CBOR sorts them
                        (votes + invalid + no_vote ≠ ballots_cast) and is reported as written;
                        such a record always goes to the constituency head
     corrects           optional list of CID links: the reports of this unit that this record
-                       corrects (a head's tally read from the photos; see ledger.decisions)
+                       corrects (a head's tally read from the photos; see ledger.core.decision)
 
 A receipt (``tally-receipt-v1``) is signed the same way by the ledger's own key: its
 ``subject`` is the record CID, ``entryId`` the submission id, ``createdAt`` the time of
@@ -31,7 +31,7 @@ record's leaf hash and the deadline by which its batch will be sealed.
 Vote maps are keyed by the ballot number in decimal without leading zeros. Every count
 is a non-negative integer. The signature covers the node without ``signature``.
 
-Worked example (``tests/test_record.py::test_worked_example`` keeps it true). With the
+Worked example (``tests/core/test_record.py::test_worked_example`` keeps it true). With the
 private key 0x0101…01 (address 0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1)::
 
     {"format": "tally-record-v1", "election": "th2566", "polling_unit": "BKK_1-0001",
@@ -53,8 +53,8 @@ from collections.abc import Mapping
 
 from ledger.core import dagcbor
 from ledger.core.cid import CID, DAG_CBOR
+from ledger.core.errors import InvalidEncoding
 from ledger.core.signing import EntryFields, check_signer, entry_digest, sign_digest
-from ledger.errors import InvalidEncoding
 
 __all__ = [
     "BALLOTS",

@@ -31,7 +31,7 @@ from functools import lru_cache
 import coincurve
 from sha3 import keccak_256 as _keccak_256  # safe-pysha3: C keccak, ~5x faster per call than pycryptodome
 
-from ledger.errors import InvalidSignature
+from ledger.core.errors import InvalidSignature
 
 __all__ = [
     "DOMAIN_NAME",

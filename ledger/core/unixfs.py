@@ -67,7 +67,7 @@ The 262145-byte file of ``0x00`` bytes has two chunks: 262144 zeros and one zero
   ``ipfs add --cid-version=1`` prints for that file; its DAG size (the Tsize a parent
   would record) is 104 + 262145 = 262249.
 
-(The figures in this example are checked by ``tests/test_unixfs.py``.)
+(The figures in this example are checked by ``tests/core/test_unixfs.py``.)
 
 What this module offers
 =======================
@@ -91,7 +91,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ledger.core.cid import CID, DAG_PB, RAW, SHA2_256
-from ledger.errors import InvalidCID, InvalidEncoding
+from ledger.core.errors import InvalidCID, InvalidEncoding
 
 __all__ = [
     "CHUNK_SIZE",

@@ -1,0 +1,1 @@
+"""The ``tally`` command (``main``), the seeded demo night and its simulation."""

@@ -1,0 +1,5 @@
+"""``python -m ledger.cli``: the ``tally`` command."""
+
+from ledger.cli.main import main
+
+main()
