@@ -128,7 +128,7 @@ class KuboStore:
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         try:
-            response = self._client.post(endpoint, params=params, files=files, content=content, headers=headers)
+            response = self._client.post(endpoint, params=tuple(params), files=files, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             raise ContentStoreError(f"the IPFS node at {self.api_url} did not answer {endpoint} within {self.timeout} s") from exc
         except httpx.HTTPError as exc:
@@ -370,7 +370,7 @@ class KuboStore:
         if self.offline:
             params.append(("offline", "true"))
         try:
-            with self._client.stream("POST", "dag/export", params=params) as response:
+            with self._client.stream("POST", "dag/export", params=tuple(params)) as response:
                 self._raise_for("dag/export", response, root)
                 with open(destination, "wb") as handle:
                     for piece in response.iter_bytes():

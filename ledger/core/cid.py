@@ -17,6 +17,7 @@ Worked example: the raw block of the empty byte string has digest
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 from dataclasses import dataclass, field
 
@@ -181,7 +182,7 @@ class CID:
         return decode_varint(self.multihash, 0)[0]
 
     @property
-    def digest(self) -> bytes:
+    def digest(self) -> builtins.bytes:  # the method ``bytes`` above shadows the builtin here
         _, position = decode_varint(self.multihash, 0)
         length, position = decode_varint(self.multihash, position)
         return self.multihash[position : position + length]
@@ -190,7 +191,7 @@ class CID:
     def codec_name(self) -> str:
         return _CODEC_NAMES.get(self.codec, hex(self.codec))
 
-    def verify_block(self, block: bytes) -> bool:
+    def verify_block(self, block: builtins.bytes) -> bool:
         """True when ``block`` hashes to this CID (sha2-256 only)."""
         return self.hash_code == SHA2_256 and hashlib.sha256(block).digest() == self.digest
 

@@ -67,7 +67,7 @@ def _encode_into(out: bytearray, value: object, depth: int) -> None:
         out += data
         return
     if kind is int and 0 <= value < 24:  # type: ignore[operator]
-        out += _SMALL_HEADS[0][value]  # type: ignore[index]
+        out += _SMALL_HEADS[0][value]  # type: ignore[call-overload]
         return
     if value is None:
         out.append(0xF6)

@@ -121,7 +121,8 @@ _LETTER_MASK = bytes(0xFF if chr(byte) in "abcdef" else 0 for byte in range(256)
 
 def keccak256(data: bytes) -> bytes:
     """Ethereum's keccak256 (the original Keccak padding, not NIST SHA3-256)."""
-    return _keccak_256(data).digest()
+    digest: bytes = _keccak_256(data).digest()
+    return digest
 
 
 def _word(number: int) -> bytes:
@@ -242,7 +243,8 @@ def leaf_hash(values: Sequence[object]) -> bytes:
     malformed value before hashing anything. The signer's EIP-55 case is not checked here
     (it cannot change the hash); :func:`leaf_values` checks it.
     """
-    return _keccak_256(_keccak_256(_encode_checked(values, "")).digest()).digest()
+    digest: bytes = _keccak_256(_keccak_256(_encode_checked(values, "")).digest()).digest()
+    return digest
 
 
 def leaf_hashes(values: Iterable[Sequence[object]]) -> list[bytes]:

@@ -92,7 +92,8 @@ def _hex(digest: bytes) -> str:
 
 def node_hash(a: bytes, b: bytes) -> bytes:
     """``keccak256`` of the two 32-byte nodes concatenated smaller first (OZ ``standardNodeHash``)."""
-    return _keccak_256(a + b if a < b else b + a).digest()
+    digest: bytes = _keccak_256(a + b if a < b else b + a).digest()
+    return digest
 
 
 def _check_hash(value: object, where: str) -> bytes:

@@ -50,7 +50,8 @@ _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD036414
 
 
 def keccak(data: bytes) -> bytes:
-    return _keccak_256(data).digest()
+    digest: bytes = _keccak_256(data).digest()
+    return digest
 
 
 _DOMAIN_TYPE_HASH = keccak(b"EIP712Domain(string name,string version)")

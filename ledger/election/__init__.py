@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ledger.errors import InvalidEncoding, NotFound
 
@@ -181,7 +182,10 @@ def _read_json(path: Path) -> object:
         raise InvalidEncoding(f"election file {path} is not valid JSON: {exc}") from exc
 
 
-def _from_ect_2566(directory: Path, files: dict[str, str]) -> tuple[list, list, list, list]:
+_Rows = list[dict[str, Any]]
+
+
+def _from_ect_2566(directory: Path, files: dict[str, str]) -> tuple[_Rows, _Rows, _Rows, _Rows]:
     """Normalize the ECT Report 2566 schema into plain dictionaries."""
     provinces_doc = _read_json(directory / files["provinces"])
     provinces = [
@@ -196,7 +200,7 @@ def _from_ect_2566(directory: Path, files: dict[str, str]) -> tuple[list, list, 
             "registered_voters": c["registered_vote"],
             "zones": c["zone"],
         }
-        for c in _read_json(directory / files["constituencies"])  # type: ignore[union-attr]
+        for c in _read_json(directory / files["constituencies"])  # type: ignore[attr-defined]
     ]
     parties = [
         {
@@ -206,10 +210,10 @@ def _from_ect_2566(directory: Path, files: dict[str, str]) -> tuple[list, list, 
             "abbreviation": p["abbr"],
             "color": p["color"],
         }
-        for p in _read_json(directory / files["parties"])  # type: ignore[union-attr]
+        for p in _read_json(directory / files["parties"])  # type: ignore[attr-defined]
     ]
     candidates = []
-    for c in _read_json(directory / files["candidates"]):  # type: ignore[union-attr]
+    for c in _read_json(directory / files["candidates"]):  # type: ignore[attr-defined]
         constituency_id, _, number = c["mp_app_id"].rpartition("_")
         if int(number) != c["mp_app_no"]:
             raise InvalidEncoding(f"candidate {c['mp_app_id']}: id and number {c['mp_app_no']} disagree")

@@ -333,7 +333,10 @@ def check_stored_tally(node: Mapping[str, Any], *, election: Election) -> None:
     rather than counted."""
     from ledger.core.record import node_to_json, unsigned
 
-    rebuilt = validate_tally(node_to_json(node), election=election, photo_exists=lambda _cid: True, signed=False)
+    document = node_to_json(node)
+    if not isinstance(document, dict):
+        raise InvalidTally([FieldError((), "a tally record is a map")])
+    rebuilt = validate_tally(document, election=election, photo_exists=lambda _cid: True, signed=False)
     if rebuilt != unsigned(node):
         raise InvalidTally([FieldError((), "is not written in the one canonical form that validation gives a tally")])
 
