@@ -282,8 +282,10 @@ def test_tally_verify_names_a_poisoned_record_that_was_anchored(night: Any) -> N
     from ledger.sealing.anchoring import AnchorWorker
     from ledger.sealing.batches import Batcher
     from tests.support.audit import auditor
+    from tests.support.factories import stand_in_photos
 
     service, client = night
+    stand_in_photos(service.ledger)  # the photos it links are stored, as the server's intake makes sure
     node = poisoned_node(service.election, "๓๑", unit=[u.id for u in service.election.polling_units("MSN_1")][4])
     unit = service.election.polling_unit(str(node["polling_unit"]))
     accepted = service.ledger.submit_entry(

@@ -25,121 +25,44 @@ from __future__ import annotations
 
 import hmac
 import multiprocessing
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from ledger.audit.checks import (
-    ContentSource,
-    Mismatch,
-    StoreSource,
-    Summary,
-    certified_numbers,
-    check_leaf,
-    check_records,
-    chunks,
-    read_record,
-    start_worker,
-    worker_certified_numbers,
-    worker_check_records,
-)
-from ledger.chain.evidence import EvidenceAnchorClient
-from ledger.content.car import import_car
-from ledger.content.local import LocalBlockStore
+from ledger.audit.checks import Summary, certified_numbers, check_leaf, check_records, chunks, read_record
+from ledger.audit.photos import PhotoAudit
+from ledger.audit.report import AuditReport, Mismatch
+from ledger.audit.sources import ContentSource, polite_get
+from ledger.audit.worker import start_worker, worker_certified_numbers, worker_check_photos, worker_check_records
 from ledger.core.cid import CID
 from ledger.core.decision import DecisionRefused, Replay
 from ledger.core.leaf import leaf_hash
 from ledger.core.manifest import parse_manifest
 from ledger.core.merkle import build_tree
-from ledger.core.unixfs import file_cid
 from ledger.election import Election
-from ledger.errors import LedgerError, NotFound
+from ledger.errors import LedgerError
 
-__all__ = ["Auditor", "ContentSource", "GatewaySource", "Mismatch", "StoreSource", "open_source"]
+if TYPE_CHECKING:
+    from ledger.chain.evidence import AnchoredBatch
 
-
-def polite_get(client: Any, url: str, *, params: dict[str, str] | None = None, attempts: int = 8) -> Any:
-    """GET that waits out 429 answers (``Retry-After``), as a well-behaved client does."""
-    for attempt in range(attempts):
-        response = client.get(url, params=params) if params else client.get(url)
-        if response.status_code != 429 or attempt == attempts - 1:
-            return response
-        try:
-            delay = float(response.headers.get("Retry-After", "1"))
-        except ValueError:
-            delay = 1.0
-        time.sleep(min(max(delay, 0.05), 30.0))
-    return response
+__all__ = ["Auditor", "ChainReader"]
 
 
-class GatewaySource:
-    """A ledger's ``/v1/content/{cid}``: untrusted, so every answer is re-hashed."""
+class ChainReader(Protocol):
+    """What the auditor reads from the chain, and all it may do there: it never sends a
+    transaction. ``ledger.chain.evidence.EvidenceAnchorClient`` (without a signer) is one."""
 
-    def __init__(self, base_url: str, client: httpx.Client | None = None):
-        self.base_url = base_url.rstrip("/")
-        self.client = client or httpx.Client(timeout=60)
-        self.label = f"gateway {self.base_url}"
-        self.spec = None  # a ledger's gateway is asked by one process at a time (and with its key)
+    deploy_block: int
 
-    def _get(self, cid: CID) -> bytes:
-        response = polite_get(self.client, f"{self.base_url}/v1/content/{cid}", params={"format": "raw"})
-        if response.status_code == 404:
-            raise NotFound(f"{self.label} does not have {cid}")
-        if response.status_code != 200:
-            raise LedgerError(f"{self.label} answered {response.status_code} for {cid}")
-        body: bytes = response.content
-        return body
+    def next_batch_id(self) -> int: ...
 
-    def node_block(self, cid: CID) -> bytes:
-        block = self._get(cid)
-        if not cid.verify_block(block):
-            raise LedgerError(f"{self.label} served bytes for {cid} that do not hash to it")
-        return block
+    def get_root(self, batch_id: int) -> bytes | None: ...
 
-    def file_bytes(self, cid: CID) -> bytes:
-        data = self._get(cid)
-        if file_cid(data) != cid:
-            raise LedgerError(f"{self.label} served a file for {cid} whose CID is {file_cid(data)}")
-        return data
-
-
-def open_source(spec: str, *, scratch: Path, client: httpx.Client | None = None) -> ContentSource:
-    """``car:FILE``, ``ipfs:URL`` (Kubo RPC API), ``blocks:DIR`` (a local block store) or an
-    ``http(s)://`` ledger gateway."""
-    kind, _, rest = spec.partition(":")
-    if kind == "car":
-        store = LocalBlockStore(scratch / "car-blocks")
-        import_car(store, Path(rest))
-        return StoreSource(store, f"CAR file {rest}", spec=f"blocks:{scratch / 'car-blocks'}")
-    if kind == "ipfs":
-        from ledger.content.kubo import KuboStore
-
-        return StoreSource(KuboStore(rest), f"IPFS node {rest}", spec=spec)
-    if kind == "blocks":
-        return StoreSource(LocalBlockStore(Path(rest)), f"block store {rest}", spec=spec)
-    if kind in ("http", "https"):
-        return GatewaySource(spec, client)
-    raise ValueError(f"unknown content source {spec!r}: use car:FILE, ipfs:URL, blocks:DIR or an http(s) gateway URL")
-
-
-@dataclass
-class AuditReport:
-    batches: int = 0
-    records: int = 0
-    decisions: int = 0
-    mismatches: list[Mismatch] = field(default_factory=list)
-    certified: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.mismatches
+    def get_batch(self, batch_id: int, *, from_block: int | None = None) -> AnchoredBatch | None: ...
 
 
 def _hex(data: bytes) -> str:
@@ -150,7 +73,7 @@ class Auditor:
     def __init__(
         self,
         *,
-        chain: EvidenceAnchorClient,
+        chain: ChainReader,
         content: ContentSource,
         election: Election,
         api: httpx.Client | None = None,
@@ -277,79 +200,63 @@ class Auditor:
 
     # -- everything ---------------------------------------------------------------
 
-    def verify_all(self, *, progress: Callable[[int, int], None] | None = None, workers: int = 1) -> AuditReport:
-        """Every anchored batch in order, then the replay of every decision and the certified
-        numbers, compared with the API's when one is given.
+    def verify_all(
+        self, *, progress: Callable[[int, int], None] | None = None, workers: int = 1, photos: bool = True
+    ) -> AuditReport:
+        """Every anchored batch in order, every photo the records link (unless ``photos`` is
+        False), then the replay of every decision and the certified numbers, compared with
+        the API's when one is given.
 
-        ``workers`` > 1 checks records (the costly part: reading, re-hashing, signature
-        recovery) in that many processes while this one reads the chain and rebuilds roots;
-        the results are taken in batch order, so the replay sees what a single process sees.
+        ``workers`` > 1 checks records and photos (the costly part: reading, re-hashing,
+        signature recovery) in that many processes while this one reads the chain and
+        rebuilds roots; the records' results are taken in batch order, so the replay sees
+        what a single process sees. Photos are queued as their records' results arrive,
+        each photo once.
         """
-        report = AuditReport()
-        record_units: dict[str, str] = {}
-        corrects: dict[str, list[str]] = {}
-        # Decisions are replayed as they stream past, in ledger order: a decision is always
-        # accepted after the records it names, so they are known by then (one that names a
-        # record from later in the ledger is refused, as it should be).
-        replay = Replay(
-            record_unit=record_units.get,
-            corrects=lambda cid: corrects.get(cid, []),
-            units_of=lambda constituency: [u.id for u in self.election.polling_units(constituency)],
-        )
-
-        def take(mismatches: list[Mismatch], summaries: list[tuple[str, Summary]]) -> None:
-            report.mismatches.extend(mismatches)
-            for record_cid, summary in summaries:
-                if summary[0] == "tally":
-                    record_units[record_cid] = summary[1]
-                    if summary[2]:
-                        corrects[record_cid] = summary[2]
-                elif summary[0] == "decision":
-                    report.decisions += 1
-                    try:
-                        replay.apply(record_cid, summary[1])
-                    except DecisionRefused as exc:
-                        report.mismatches.append(
-                            Mismatch("decision", f"decision {record_cid}", "a decision the rules allow", str(exc))
-                        )
-
-        last = self.chain.next_batch_id() - 1
+        report = AuditReport(photos_skipped=not photos)
         with self._pool(workers) as pool:
-            pending: deque[tuple[int, int, list[Future[Any]]]] = deque()
-
-            def settle_oldest() -> None:
-                batch_id, count, futures = pending.popleft()
-                for future in futures:
-                    take(*future.result())
-                report.batches += 1
-                report.records += count
-                if progress is not None:
-                    progress(batch_id, last)
-
-            for batch_id in range(1, last + 1):
-                values = self._open_batch(batch_id, report)
-                if values is None:
-                    continue
-                where = f"batch {batch_id}"
-                if pool is None:
-                    take(*check_records(self.content, values, where, self.election))
-                    pending.append((batch_id, len(values), []))
-                else:
-                    pending.append(
-                        (
-                            batch_id,
-                            len(values),
-                            [pool.submit(worker_check_records, chunk, where) for chunk in chunks(values, 500)],
-                        )
-                    )
-                while len(pending) > 2:  # a batch or two in flight: memory stays bounded
-                    settle_oldest()
-            while pending:
-                settle_oldest()
-            report.certified = self._certified_numbers(replay, report, pool)
+            photo_audit = PhotoAudit(self.content, report, pool=pool, work=worker_check_photos) if photos else None
+            night = _NightReplay(self.election, report, photo_audit)
+            self._check_batches(night, pool, progress)
+            if photo_audit is not None:
+                photo_audit.finish()
+            report.certified = self._certified_numbers(night.replay, report, pool)
         if self.api is not None:
             self._compare_with_api(report)
         return report
+
+    def _check_batches(
+        self, night: _NightReplay, pool: ProcessPoolExecutor | None, progress: Callable[[int, int], None] | None
+    ) -> None:
+        """Check every anchored batch and its records, handing the results to ``night`` in batch order."""
+        report = night.report
+        last = self.chain.next_batch_id() - 1
+        pending: deque[tuple[int, int, list[Future[Any]]]] = deque()
+
+        def settle_oldest() -> None:
+            batch_id, count, futures = pending.popleft()
+            for future in futures:
+                night.take(f"batch {batch_id}", *future.result())
+            report.batches += 1
+            report.records += count
+            if progress is not None:
+                progress(batch_id, last)
+
+        for batch_id in range(1, last + 1):
+            values = self._open_batch(batch_id, report)
+            if values is None:
+                continue
+            where = f"batch {batch_id}"
+            futures: list[Future[Any]] = []
+            if pool is None:
+                night.take(where, *check_records(self.content, values, where, self.election))
+            else:
+                futures = [pool.submit(worker_check_records, chunk, where) for chunk in chunks(values, 500)]
+            pending.append((batch_id, len(values), futures))
+            while len(pending) > 2:  # a batch or two in flight: memory stays bounded
+                settle_oldest()
+        while pending:
+            settle_oldest()
 
     def _pool(self, workers: int) -> Any:
         """Worker processes for ``verify all``, or a null context (None) to work in this one."""
@@ -436,6 +343,41 @@ class Auditor:
                 )
 
 
-def iter_report_lines(report: AuditReport) -> Iterator[str]:
-    for mismatch in report.mismatches:
-        yield f"MISMATCH {mismatch}"
+class _NightReplay:
+    """What ``verify all`` keeps of the records it has read: a record → unit map and the
+    corrections for the replay of decisions, which runs as the decisions stream past, and
+    the photo links handed to the photo check.
+
+    Decisions are replayed in ledger order: a decision is always accepted after the records
+    it names, so they are known by then (one that names a record from later in the ledger
+    is refused, as it should be)."""
+
+    def __init__(self, election: Election, report: AuditReport, photos: PhotoAudit | None):
+        self.report = report
+        self.photos = photos
+        self.record_units: dict[str, str] = {}
+        self.corrects: dict[str, list[str]] = {}
+        self.replay = Replay(
+            record_unit=self.record_units.get,
+            corrects=lambda cid: self.corrects.get(cid, []),
+            units_of=lambda constituency: [u.id for u in election.polling_units(constituency)],
+        )
+
+    def take(self, where: str, mismatches: list[Mismatch], summaries: list[tuple[str, Summary]]) -> None:
+        """The results of checking some records of the batch at ``where``, in ledger order."""
+        self.report.mismatches.extend(mismatches)
+        for record_cid, summary in summaries:
+            if summary[0] == "tally":
+                self.record_units[record_cid] = summary[1]
+                if summary[2]:
+                    self.corrects[record_cid] = summary[2]
+                if self.photos is not None:
+                    self.photos.add(f"{where}, record {record_cid}", summary[3])
+            elif summary[0] == "decision":
+                self.report.decisions += 1
+                try:
+                    self.replay.apply(record_cid, summary[1])
+                except DecisionRefused as exc:
+                    self.report.mismatches.append(
+                        Mismatch("decision", f"decision {record_cid}", "a decision the rules allow", str(exc))
+                    )

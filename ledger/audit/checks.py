@@ -1,5 +1,5 @@
 """The record checks of ``tally verify`` (``ledger.audit.auditor``), kept light so that the worker
-processes of ``verify all`` import only these, the core and the block store.
+processes of ``verify all`` (``ledger.audit.worker``) import only these, the core and the block store.
 
 A record checks out when its bytes hash to its CID, it decodes as a DAG-CBOR map, its
 EIP-712 signature is its stated signer's, the leaf values a batch manifest lists for it
@@ -11,90 +11,50 @@ Thai digits, say, is named even though it is signed and anchored).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from ledger.content.local import LocalBlockStore
-from ledger.content.store import ContentStore
+from ledger.audit.report import Mismatch
+from ledger.audit.sources import ContentSource
 from ledger.core import dagcbor
 from ledger.core.cid import CID, DAG_CBOR
 from ledger.core.decision import DECISION_FORMAT
 from ledger.core.record import TALLY_FORMAT, node_to_json, verify_entry_signature
-from ledger.core.unixfs import file_cid
 from ledger.election import Election, counting
 from ledger.election.validation import check_stored_tally
 from ledger.errors import InvalidTally, LedgerError
 
 __all__ = [
-    "ContentSource",
-    "Mismatch",
-    "StoreSource",
     "Summary",
     "certified_numbers",
     "check_leaf",
     "check_records",
-    "countable",
+    "check_tally",
     "chunks",
+    "countable",
+    "photo_links",
     "read_record",
-    "start_worker",
-    "worker_certified_numbers",
-    "worker_check_records",
 ]
 
 
-class ContentSource(Protocol):
-    def node_block(self, cid: CID) -> bytes:
-        """A DAG-CBOR block, checked against its CID."""
-
-    def file_bytes(self, cid: CID) -> bytes:
-        """A whole UnixFS file, checked against its CID."""
-
-
-class StoreSource:
-    """Any content store (local block store, Kubo node, an imported CAR file); stores check
-    every block they return against its hash."""
-
-    def __init__(self, store: ContentStore, label: str, spec: str | None = None):
-        self.store = store
-        self.label = label
-        self.spec = spec
-        """How another process opens the same source (``open_source``); None if it cannot."""
-
-    def node_block(self, cid: CID) -> bytes:
-        block = self.store.get_block(cid)
-        if not cid.verify_block(block):
-            raise LedgerError(f"{self.label} returned bytes for {cid} that do not hash to it")
-        return block
-
-    def file_bytes(self, cid: CID) -> bytes:
-        data = b"".join(self.store.cat(cid))
-        if file_cid(data) != cid:
-            raise LedgerError(f"{self.label} returned a file for {cid} whose CID is {file_cid(data)}")
-        return data
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """One thing that does not check out: what, where, what was expected and what was found."""
-
-    what: str
-    where: str
-    expected: str
-    found: str
-
-    def __str__(self) -> str:
-        return f"{self.what} at {self.where}: expected {self.expected}, found {self.found}"
-
-
 Summary = tuple[Any, ...]
-"""What ``verify all`` keeps of a record for the replay: ``("tally", unit, corrects)``,
-``("decision", decision)`` (links as CID strings, without the signature) or ``("other",)``."""
+"""What ``verify all`` keeps of a record for the replay and the photo check:
+``("tally", unit, corrects, photo links)``, ``("decision", decision)`` (links as CID strings,
+without the signature) or ``("other",)``."""
+
+
+def photo_links(node: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A tally's photo links as (role, CID string) pairs, in role order. A ``photos`` value
+    that is no map of links is left out here: ``check_tally`` names such a record."""
+    photos = node.get("photos") if node.get("format") == TALLY_FORMAT else None
+    if not isinstance(photos, Mapping):
+        return []
+    return [(str(role), str(link)) for role, link in sorted(photos.items()) if isinstance(link, CID)]
 
 
 def _summary(node: Mapping[str, Any]) -> Summary:
     if node.get("format") == TALLY_FORMAT:
-        return ("tally", str(node["polling_unit"]), [str(c) for c in node.get("corrects") or []])
+        corrects = [str(c) for c in node.get("corrects") or []]
+        return ("tally", str(node["polling_unit"]), corrects, photo_links(node))
     if node.get("format") == DECISION_FORMAT:
         return ("decision", {k: (str(v) if isinstance(v, CID) else v) for k, v in node.items() if k != "signature"})
     return ("other",)
@@ -199,37 +159,6 @@ def certified_numbers(
             )
         )
     return mismatches, numbers
-
-
-# Worker processes of ``verify all`` open the same content source once, then check chunks.
-_worker_source: ContentSource | None = None
-_worker_election: Election | None = None
-
-
-def start_worker(spec: str, election: Election | None = None) -> None:
-    """Initializer of a worker process: open the content source named by ``spec`` (a
-    CAR file's blocks arrive as ``blocks:DIR``, so no worker needs scratch space)."""
-    global _worker_source, _worker_election
-    _worker_election = election
-    kind, _, rest = spec.partition(":")
-    if kind == "blocks":
-        _worker_source = StoreSource(LocalBlockStore(Path(rest)), f"block store {rest}", spec=spec)
-        return
-    from ledger.audit.auditor import open_source  # (heavier: an IPFS node's client)
-
-    if kind == "car":
-        raise ValueError("a worker reads a CAR file's blocks through blocks:DIR, not car:FILE")
-    _worker_source = open_source(spec, scratch=Path("."))
-
-
-def worker_check_records(values: list[tuple[str, str, str]], where: str) -> tuple[list[Mismatch], list[tuple[str, Summary]]]:
-    assert _worker_source is not None
-    return check_records(_worker_source, values, where, _worker_election)
-
-
-def worker_certified_numbers(items: list[tuple[str, str]]) -> Any:
-    assert _worker_source is not None
-    return certified_numbers(_worker_source, items, _worker_election)
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

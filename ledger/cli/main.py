@@ -151,7 +151,7 @@ def _auditor(
 
     import httpx
 
-    from ledger.audit.auditor import Auditor, open_source
+    from ledger.audit import Auditor, open_source
     from ledger.chain.deploy import connect_from_settings, manifest_path, read_manifest
     from ledger.chain.evidence import EvidenceAnchorClient, connect
     from ledger.election import load_election
@@ -177,7 +177,13 @@ def _auditor(
 def _finish(report, what: str) -> None:  # type: ignore[no-untyped-def]
     for mismatch in report.mismatches:
         typer.echo(f"MISMATCH {mismatch}")
-    summary = f"{report.batches} batches, {report.records} records, {report.decisions} decisions checked"
+    summary = f"{report.batches} batches, {report.records} records, {report.decisions} decisions"
+    if report.photos_skipped:
+        summary += " checked; photos skipped (--skip-photos)"
+    elif report.photos:
+        summary += f", {report.photos} photos checked"
+    else:
+        summary += " checked"
     if report.ok:
         typer.echo(f"OK {what}: {summary}; everything matches the chain")
         return
@@ -223,7 +229,7 @@ def verify_batch(
     api_key: ApiKeyOption = None,
 ) -> None:
     """Rebuild a batch from its manifest and compare its root with the chain's."""
-    from ledger.audit.auditor import AuditReport
+    from ledger.audit import AuditReport
 
     report = AuditReport()
     with _auditor(rpc, contract, content, api, api_key) as auditor:
@@ -241,9 +247,12 @@ def verify_all(
     workers: Annotated[
         int, typer.Option("--workers", min=0, help="processes checking records (0: one per CPU; a gateway source uses one)")
     ] = 0,
+    skip_photos: Annotated[
+        bool, typer.Option("--skip-photos", help="a quick pass: do not fetch and re-hash the photos the records link")
+    ] = False,
 ) -> None:
-    """Every anchored batch in order, then replay all decisions and compare the certified
-    numbers with what the API publishes."""
+    """Every anchored batch in order, every photo the records link (each re-hashed block by
+    block), then replay all decisions and compare the certified numbers with what the API publishes."""
     import os
 
     from rich.progress import Progress
@@ -255,7 +264,7 @@ def verify_all(
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = auditor.verify_all(progress=advance, workers=workers)
+        report = auditor.verify_all(progress=advance, workers=workers, photos=not skip_photos)
     certified = report.certified["constituencies"]
     typer.echo(
         f"certified: {sum(c['units'] for c in certified.values())} units in {len(certified)} constituencies "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.audit.auditor import AuditReport, open_source
+from ledger.audit import AuditReport, open_source
 from ledger.content.car import export_car
 from ledger.core.cid import CID
 from ledger.sealing.batches import Batcher

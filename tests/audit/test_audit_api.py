@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from api.main import create_app
 from api.state import AppState
-from ledger.audit.auditor import Auditor, GatewaySource
+from ledger.audit import Auditor, GatewaySource
 from ledger.chain.anvil import AnvilNode
 from ledger.chain.deploy import open_evidence_client
 from ledger.core.cid import CID

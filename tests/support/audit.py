@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.audit.auditor import Auditor, StoreSource
+from ledger.audit import Auditor, StoreSource
 from ledger.chain.anvil import AnvilNode
 from ledger.election import Election
 from ledger.sealing.anchoring import AnchorWorker
