@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ledger.core.timefmt import format_time_seconds
+
 __all__ = ["STAGES", "Quarantine", "QuarantinedEntry"]
 
 log = logging.getLogger("tally.quarantine")
@@ -72,7 +74,7 @@ class Quarantine:
             if len(self._items) >= self.limit:
                 self._overflow += 1
                 return
-            self._items[key] = QuarantinedEntry(stage, entry, subject, reason, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            self._items[key] = QuarantinedEntry(stage, entry, subject, reason, format_time_seconds(datetime.now(UTC)))
         log.error("set aside at %s: entry %s (%s): %s; everything else goes on", stage, entry, subject, reason)
 
     def discard(self, stage: str, entry: str) -> None:

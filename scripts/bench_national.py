@@ -412,8 +412,8 @@ class Client:
 
     def tally_items(self, limit: int | None = None) -> Iterator[tuple[str, bytes, str]]:
         """Signed tallies, made and signed as they are pulled (the client's CPU time is counted)."""
+        from ledger.core.timefmt import format_time_micro as format_time
         from ledger.core.unixfs import file_cid
-        from ledger.intake.service import format_time
         from wallets.tally_client import sign_tally
 
         made = 0
@@ -471,7 +471,7 @@ class Client:
     # -- certify --
 
     def decision(self, **fields: Any) -> bytes:
-        from ledger.intake.service import format_time
+        from ledger.core.timefmt import format_time_micro as format_time
         from wallets.tally_client import sign_decision
 
         started = time.process_time()

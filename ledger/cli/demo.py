@@ -30,8 +30,8 @@ from ledger.chain.anvil import AnvilNode
 from ledger.chain.deploy import open_evidence_client
 from ledger.cli.simulation import NightSimulator, TrueCount, make_photo
 from ledger.core.signing import address_from_private_key
+from ledger.core.timefmt import format_time_micro, format_time_seconds
 from ledger.election import Constituency, Election, PollingUnit
-from ledger.intake.service import format_time
 from ledger.review.screening import numbers_of
 from ledger.review.service import NotPermitted
 from ledger.sealing.anchoring import AnchorWorker
@@ -175,7 +175,7 @@ class Night:
             submission = {
                 "polling_unit": unit.id,
                 "submission_id": f"demo{self.seed}-{organisation}-{unit.id}",
-                "submitted_at": format_time(self.sim.report_time(unit, report)).split(".")[0] + "Z",
+                "submitted_at": format_time_seconds(self.sim.report_time(unit, report)),
                 "registered_voters": unit.registered_voters,
                 "constituency": constituency,
                 "party_list": party_list,
@@ -200,7 +200,7 @@ class Night:
     def _decide(self, key: bytes, role: str, action: str, subject: str, **fields: Any) -> None:
         decision = {
             "decision_id": hashlib.sha256(f"{action}:{subject}:{fields.get('record', '')}".encode()).hexdigest()[:32],
-            "decided_at": format_time(self.app.ledger.clock()),
+            "decided_at": format_time_micro(self.app.ledger.clock()),
             "role": role,
             "action": action,
             "subject": subject,
@@ -254,7 +254,7 @@ class Night:
             # The head corrects on the night, after the reports came in: the simulated time
             # (a record's time must fall in the election's reporting window, and the demo
             # may run years later).
-            "submitted_at": format_time(self.sim.report_time(count.unit, 9) + timedelta(minutes=40)).split(".")[0] + "Z",
+            "submitted_at": format_time_seconds(self.sim.report_time(count.unit, 9) + timedelta(minutes=40)),
             "registered_voters": count.unit.registered_voters,
             "constituency": count.constituency.as_json(),
             "party_list": count.party_list.as_json(),

@@ -16,6 +16,7 @@ from ledger.core.cid import CID
 from ledger.core.record import BALLOTS, OPTIONAL_PHOTOS, REQUIRED_PHOTOS, TALLY_FORMAT, verify_entry_signature
 from ledger.core.signing import to_checksum_address
 from ledger.core.strict import is_canonical_decimal
+from ledger.core.timefmt import format_time_seconds
 from ledger.election import Election
 from ledger.errors import FieldError, InvalidCID, InvalidSignature, InvalidTally, NotFound
 
@@ -76,15 +77,11 @@ def _utc_time(errors: _Errors, submission: Mapping[str, Any], name: str, window:
         errors.add((name,), f"{value!r} is not a date on the calendar")
         return value
     if window is not None and not window[0] <= moment <= window[1]:
-        opens, closes = (_text_time(bound) for bound in window)
+        opens, closes = (format_time_seconds(bound) for bound in window)
         errors.add(
             (name,), f"{value} is outside this election's reporting window, {opens} to {closes}; check the device's date and time"
         )
     return value
-
-
-def _text_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _address(errors: _Errors, submission: Mapping[str, Any], name: str) -> str | None:

@@ -22,13 +22,14 @@ from ledger.core.leaf import leaf_hash, leaf_values
 from ledger.core.record import RECEIPT_FORMAT, encode_entry, node_to_json, sign_entry
 from ledger.core.record import content_digest as record_content_digest
 from ledger.core.signing import address_from_private_key
+from ledger.core.timefmt import format_time_micro
 from ledger.election import Election
 from ledger.election.validation import validate_tally
 from ledger.errors import ConflictingSubmission, NotFound
 from ledger.intake.photos import ACCEPTED_MEDIA_TYPES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PhotoInfo, hash_bands, ingest_photo
 from ledger.store import Database, Entry, Photo, PhotoHashBand
 
-__all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "Preparer", "format_time"]
+__all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "Preparer"]
 
 CERTIFIED_FEED_ACTIONS = ("certify", "exclude", "reopen", "certify_constituency")
 """Decisions that change the certified results, and so appear in the certified feed."""
@@ -51,11 +52,6 @@ def _replay(prior: tuple[str, dict[str, Any]], prepared: Prepared) -> Accepted |
             f"{receipt['record_cid']} with different content; choose a new submission id for a new report"
         )
     return Accepted(receipt=receipt, created=False)
-
-
-def format_time(moment: datetime) -> str:
-    """UTC time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the form receipts carry)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -201,8 +197,8 @@ class Preparer:
             "polling_unit": subject,
             "submission_id": entry_id,
             "leaf_hash": leaf,
-            "received_at": format_time(received_at),
-            "seal_deadline": format_time(received_at + self.batch_max_age),
+            "received_at": format_time_micro(received_at),
+            "seal_deadline": format_time_micro(received_at + self.batch_max_age),
             "ledger": self.receipt_signer,
         }
         signed = sign_entry(receipt, self._receipt_key)
@@ -504,7 +500,7 @@ class Ledger:
                 "polling_unit": row.polling_unit,
                 "constituency_id": row.constituency_id,
                 "signer": row.signer,
-                "received_at": format_time(row.received_at),
+                "received_at": format_time_micro(row.received_at),
                 "document": row.document,
             }
             if view == "certified" and row.document.get("action") == "certify":

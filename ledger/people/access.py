@@ -62,6 +62,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.core.signing import to_checksum_address
 from ledger.core.strict import InvalidNumber, parse_decimal
+from ledger.core.timefmt import format_time_seconds
 from ledger.election import Election
 from ledger.errors import InvalidSignature, LedgerError, NotFound
 from ledger.plaintext import check_plain_text
@@ -345,10 +346,6 @@ def _parse_session_token(token: object) -> tuple[str, int, int, str]:
 # -- challenges (EIP-191 personal_sign) --------------------------------------------
 
 
-def _format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def challenge_message(*, election_id: str, address: str, nonce: str, issued_at: datetime, expires_at: datetime) -> str:
     """The text a volunteer signs with ``personal_sign`` to sign in."""
     return (
@@ -359,8 +356,8 @@ def challenge_message(*, election_id: str, address: str, nonce: str, issued_at: 
         f"Election: {election_id}\n"
         f"Address: {address}\n"
         f"Nonce: {nonce}\n"
-        f"Issued At: {_format_time(issued_at)}\n"
-        f"Expiration Time: {_format_time(expires_at)}"
+        f"Issued At: {format_time_seconds(issued_at)}\n"
+        f"Expiration Time: {format_time_seconds(expires_at)}"
     )
 
 

@@ -33,13 +33,14 @@ from ledger.core.cid import CID
 from ledger.core.decision import DecisionRefused, Replay, link_text
 from ledger.core.record import sign_entry
 from ledger.core.signing import address_from_private_key, to_checksum_address
+from ledger.core.timefmt import format_time_micro
 from ledger.election import Election
 from ledger.election.counting import countable
 from ledger.election.unit_list import UnitListRow
 from ledger.election.validation import validate_decision
 from ledger.errors import FieldError, InvalidSignature, InvalidTally, LedgerError, NotFound
 from ledger.intake.photos import hamming_distance, hash_bands, taken_at_of
-from ledger.intake.service import Accepted, Ledger, Prepared, format_time
+from ledger.intake.service import Accepted, Ledger, Prepared
 from ledger.people.access import ORGANISATION_ID_PATTERN, Caller
 from ledger.plaintext import check_plain_text
 from ledger.results.aggregates import Aggregates
@@ -844,7 +845,7 @@ class ReviewService:
                     "format": "tally-decision-v1",
                     "election": self.election.id,
                     "decision_id": f"auto-{assessment.unit}-{assessment.accepted_cid[-16:]}",
-                    "decided_at": format_time(self.clock()),
+                    "decided_at": format_time_micro(self.clock()),
                     "decider": self.verifier,
                     "role": "ledger",
                     "action": "accept",
@@ -1125,14 +1126,14 @@ class ReviewService:
                     "record_cid": e.cid,
                     "organisation": org,
                     "volunteer": public_id,
-                    "received_at": format_time(e.received_at),
+                    "received_at": format_time_micro(e.received_at),
                     "document": e.document,
                 }
                 if full
                 else {
                     "record_cid": e.cid,
                     "organisation": org,
-                    "received_at": format_time(e.received_at),
+                    "received_at": format_time_micro(e.received_at),
                     "document": {k: v for k, v in e.document.items() if k not in PRIVATE_RECORD_FIELDS},
                 }
                 for e, org, public_id in rows
@@ -1165,7 +1166,7 @@ class ReviewService:
                 "organisation": m.organisation_id,
                 "rejected_reports": m.rejected_reports,
                 "refused_attempts": m.refused_attempts,
-                "flagged_at": format_time(m.flagged_at),
+                "flagged_at": format_time_micro(m.flagged_at),
             }
             for m in rows
             if m.flagged_at
@@ -1263,7 +1264,7 @@ def _review_json(row: UnitReview) -> dict[str, Any]:
         "flags": row.flags,
         "accepted_cid": row.accepted_cid,
         "report_count": row.report_count,
-        "first_report_at": format_time(row.first_report_at),
+        "first_report_at": format_time_micro(row.first_report_at),
     }
 
 
