@@ -1,4 +1,4 @@
-"""Write the photo fixtures of tests/intake/test_photos.py, and expected.json beside them.
+"""Write the photo fixtures of tests/intake/photos/, and expected.json beside them.
 
     python tests/vectors/photos/make_fixtures.py
 
