@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from ledger.intake.photos.errors import _Malformed
 from ledger.intake.photos.isobmff import _boxes, _uint
+from ledger.intake.photos.jpeg import _jpeg_segments
 
 __all__: list[str] = []
 
@@ -44,28 +45,13 @@ def _container_of(media_type: str) -> str:
 
 def _locate_jpeg(head: bytes, complete: bool) -> _Location | None:
     """The first ``APP1`` segment starting ``Exif\\0\\0`` before ``SOS``."""
-    position = 2
-    while True:
-        if position + 4 > len(head):
-            if complete:
-                return None  # a truncated JPEG: no EXIF to read
-            raise _Malformed(
-                f"the JPEG header segments run past the first {len(head)} bytes, which is all that is searched for EXIF"
-            )
-        if head[position] != 0xFF:
-            raise _Malformed(f"expected a JPEG marker at byte {position}, found 0x{head[position]:02X}")
-        marker = head[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
-            position += 2
-            continue
+    for marker, position, length in _jpeg_segments(
+        head,
+        stray="expected a JPEG marker at byte {position}, found 0x{found:02X}",
+        bad_length="JPEG segment 0xFF{marker:02X} at byte {position} has length {length}",
+    ):
         if marker in (0xDA, 0xD9):  # start of scan, end of image: no EXIF in the header
             return None
-        length = int.from_bytes(head[position + 2 : position + 4], "big")
-        if length < 2:
-            raise _Malformed(f"JPEG segment 0xFF{marker:02X} at byte {position} has length {length}")
         if marker == 0xE1 and length >= 8:
             if position + 10 > len(head):
                 if complete:
@@ -73,7 +59,9 @@ def _locate_jpeg(head: bytes, complete: bool) -> _Location | None:
                 raise _Malformed(f"the JPEG APP1 segment at byte {position} starts at the end of the bytes read")
             if head[position + 4 : position + 10] == b"Exif\x00\x00":
                 return _Location([(position + 10, position + 2 + length)], _identity)
-        position += 2 + length
+    if complete:
+        return None  # a truncated JPEG: no EXIF to read
+    raise _Malformed(f"the JPEG header segments run past the first {len(head)} bytes, which is all that is searched for EXIF")
 
 
 def _locate_png(head: bytes, complete: bool) -> _Location | None:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from ledger.intake.photos.errors import MalformedPhoto, PhotoTooManyPixels, _Malformed
 from ledger.intake.photos.isobmff import _boxes
+from ledger.intake.photos.jpeg import _jpeg_segments
 from ledger.intake.photos.limits import HEADER_BYTES, MIN_PHOTO_SIDE
 
 __all__ = ["PhotoHeader", "read_header"]
@@ -77,29 +78,16 @@ _HEADER_NAMES = {"image/jpeg": "frame header (SOF)", "image/png": "IHDR header",
 
 
 def _jpeg_header(data: bytes | bytearray, complete: bool) -> PhotoHeader | None:
-    position = 2
-    while True:
-        if position + 4 > len(data):
-            if complete:
-                raise _Malformed(f"it ends at byte {len(data)}, before its frame header (SOF)")
-            return None
-        if data[position] != 0xFF:
-            raise _Malformed(f"expected a marker at byte {position}, found 0x{data[position]:02X}, before the frame header")
-        marker = data[position + 1]
-        if marker == 0xFF:
-            position += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
-            position += 2
-            continue
+    for marker, position, length in _jpeg_segments(
+        data,
+        stray="expected a marker at byte {position}, found 0x{found:02X}, before the frame header",
+        bad_length="segment 0xFF{marker:02X} at byte {position} has length {length}",
+    ):
         if marker in (0xDA, 0xD9):
             raise _Malformed(
                 f"its {'image data (SOS)' if marker == 0xDA else 'end (EOI)'} at byte {position} "
                 "comes before any frame header (SOF)"
             )
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
-        if length < 2:
-            raise _Malformed(f"segment 0xFF{marker:02X} at byte {position} has length {length}")
         if marker in _JPEG_FRAMES:
             if position + 9 > HEADER_BYTES:
                 raise _Malformed(f"its frame header at byte {position} is not within the first {HEADER_BYTES} bytes")
@@ -114,7 +102,9 @@ def _jpeg_header(data: bytes | bytearray, complete: bool) -> PhotoHeader | None:
             if not width or not height:
                 raise _Malformed(f"its frame header declares {width} x {height} pixels")
             return PhotoHeader(width, height)
-        position += 2 + length
+    if complete:
+        raise _Malformed(f"it ends at byte {len(data)}, before its frame header (SOF)")
+    return None
 
 
 def _png_header(data: bytes | bytearray, complete: bool) -> PhotoHeader | None:
