@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import BadRequestBody
 from api.schemas import ErrorPublic
 from api.state import AppState
+from ledger.app import ANONYMOUS, ROLES, Caller, Unauthenticated, require_role
 from ledger.errors import LedgerError
-from ledger.people.access import ANONYMOUS, ROLES, Caller, Unauthenticated, require_role
 
 __all__ = [
     "ADMIN",
@@ -36,6 +36,7 @@ __all__ = [
     "StateDep",
     "UnitPath",
     "access",
+    "authenticate",
     "bearer_token",
     "check_json_type",
     "error_responses",
@@ -137,9 +138,15 @@ def _authenticate(state: AppState, token: str | None, client_ip: str | None) -> 
 
 async def get_caller(request: Request, state: StateDep) -> Caller:
     """Who is calling (anonymous without credentials), charged against their rate limit."""
-    client_ip = request.client.host if request.client else None
+    return await authenticate(state, request.headers.get("authorization"), request.client.host if request.client else None)
+
+
+async def authenticate(state: AppState, authorization: str | None, client_ip: str | None) -> Caller:
+    """The caller behind an ``Authorization`` header, charged against their rate limit: from
+    the access cache when it can tell (no I/O), else looked up off the event loop. A refused
+    credential is charged to the client's IP (429 once that is spent), then raised."""
     try:
-        token = bearer_token(request.headers.get("authorization"))
+        token = bearer_token(authorization)
         caller = peek_caller(state, token, client_ip=client_ip)
         if caller is None:
             caller = await run_in_threadpool(_authenticate, state, token, client_ip)

@@ -49,12 +49,11 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import reject_unknown_query
 from api.errors import install_error_handlers
-from api.fastpath import AggregatesFastPath, SubmissionsFastPath
 from api.middleware import BodyLimit
-from api.routes import admin, aggregates, auth, content, election, feed, records, review, submissions
-from api.runtime import Runtime
+from api.routes import admin, aggregates, auth, content, election, feed, hot, records, review, submissions
 from api.state import AppState
 from ledger.errors import NotFound
+from ledger.runtime import Runtime
 from ledger.settings import Settings
 
 __all__ = ["create_app"]
@@ -147,12 +146,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, *, app_state: AppState | None = None, fast_paths: bool = True) -> FastAPI:
     """The FastAPI app over the ledger in ``settings.data_dir`` (or over ``app_state``).
 
-    The ledger is opened (and migrated) now; the background loops of ``api.runtime``
-    start with the app's lifespan and stop with it. ``fast_paths=False`` leaves out
-    ``api.fastpath`` (tests compare the two).
+    The ledger is opened (and migrated) now; the background loops of ``ledger.runtime``
+    start with the app's lifespan and stop with it. ``fast_paths=False`` leaves out the
+    hot routes of ``api.routes.hot`` (tests compare the two).
     """
     state = app_state or AppState.open(settings)
-    runtime = Runtime(state)
+    runtime = Runtime(state.ledger_app, on_counted=state.feed.notify)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -192,8 +191,7 @@ def create_app(settings: Settings | None = None, *, app_state: AppState | None =
         app.include_router(module.router)
     _install_docs(app)
     if fast_paths:
-        app.add_middleware(AggregatesFastPath, state=state)
-        app.add_middleware(SubmissionsFastPath, state=state)
+        hot.install(app, state)
     if state.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

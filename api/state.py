@@ -1,69 +1,21 @@
-"""What the API process holds: the ledger, the aggregates, access control, rendered answers."""
+"""What the API process holds: the application facade (``ledger.app.LedgerApp``) and the pieces that are
+HTTP's own: the rate limiter of requests, and the feed's wake-up signal and stream slots."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
 import threading
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ledger.app import LedgerApp, open_app
-from ledger.intake.prepare import PreparePool, default_workers
-from ledger.intake.writer import Writer
-from ledger.people.access import AccessService, RateLimiter, SessionSigner, load_or_create_session_secret
-from ledger.results.aggregates import Aggregates, AggregateView
+from ledger.intake.service import Ledger
+from ledger.people.access import AccessService, RateLimiter
+from ledger.results.aggregates import Aggregates
+from ledger.review.service import ReviewService
 from ledger.settings import Settings
 
-__all__ = ["AppState", "FeedSignal", "RenderCache", "Rendered", "StreamSlots", "strong_etag"]
-
-
-def strong_etag(body: bytes) -> str:
-    """A content-derived ETag: equal bodies, equal tags, whatever process served them."""
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-
-
-class Rendered:
-    """A stored answer: its bytes, ETag and headers (also as raw ASGI header lists)."""
-
-    __slots__ = ("body", "etag", "headers", "media_type", "not_modified_headers", "raw_headers")
-
-    def __init__(self, body: bytes, etag: str, media_type: str, headers: dict[str, str]):
-        self.body = body
-        self.etag = etag
-        self.media_type = media_type
-        self.headers = headers
-        self.raw_headers = [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode())] + [
-            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
-        ]
-        self.not_modified_headers = [(b"etag", etag.encode("latin-1")), (b"cache-control", b"public, max-age=1")]
-
-
-class RenderCache:
-    """Rendered aggregate answers per (view, resource, format), reused until the view's version moves.
-
-    The version is read before rendering, so an answer rendered while the view changed is
-    re-rendered on the next request; the ETag is the body's hash, so it always matches the body.
-    """
-
-    def __init__(self) -> None:
-        self._items: dict[tuple[str, str, str], tuple[int, Rendered]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, view: AggregateView, resource: str, fmt: str, render: Callable[[], Rendered]) -> Rendered:
-        key = (view.name, resource, fmt)
-        version = view.version
-        hit = self._items.get(key)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-        rendered = render()
-        with self._lock:
-            if len(self._items) > 4096:
-                self._items.clear()
-            self._items[key] = (version, rendered)
-        return rendered
+__all__ = ["AppState", "FeedSignal", "StreamSlots"]
 
 
 class StreamSlots:
@@ -136,33 +88,24 @@ class FeedSignal:
 class AppState:
     settings: Settings
     ledger_app: LedgerApp
-    aggregates: Aggregates
-    access: AccessService
     limiter: RateLimiter
     feed: FeedSignal = field(default_factory=FeedSignal)
-    renders: RenderCache = field(default_factory=RenderCache)
     owns_ledger: bool = True
-    writer: Writer = field(init=False)
-    """Where submissions run: one thread, committing reports in groups (``ledger.intake.writer``)."""
-    preparer: PreparePool | None = field(init=False)
-    """Worker processes that prepare tallies before the writer commits them (``ledger.intake.prepare``);
-    ``None`` when they are prepared in this process (``TALLY_API_PREPARE_WORKERS=0``, or one CPU)."""
-
-    def __post_init__(self) -> None:
-        review = self.ledger_app.review
-        self.writer = Writer(review.submit_reports, self.ledger_app.ledger.record_photos, review.decide_many)
-        workers = self.settings.api_prepare_workers
-        if workers is None:
-            workers = default_workers(os.cpu_count())
-        receipt_key = self.ledger_app.ledger.preparer.receipt_key
-        self.preparer = PreparePool(self.settings, workers, receipt_key=receipt_key) if workers else None
 
     @property
-    def ledger(self):  # type: ignore[no-untyped-def]
+    def access(self) -> AccessService:
+        return self.ledger_app.access
+
+    @property
+    def aggregates(self) -> Aggregates:
+        return self.ledger_app.aggregates
+
+    @property
+    def ledger(self) -> Ledger:
         return self.ledger_app.ledger
 
     @property
-    def review(self):  # type: ignore[no-untyped-def]
+    def review(self) -> ReviewService:
         return self.ledger_app.review
 
     @property
@@ -177,18 +120,6 @@ class AppState:
         settings = ledger_app.settings
         if owns:
             ledger_app.defer_screening = settings.api_defer_screening
-        sessions = SessionSigner(
-            load_or_create_session_secret(settings.keys_dir / "session.secret"),
-            lifetime_seconds=settings.session_lifetime_seconds,
-        )
-        access = AccessService(
-            database=ledger_app.database,
-            election=ledger_app.election,
-            sessions=sessions,
-            challenge_lifetime_seconds=settings.challenge_lifetime_seconds,
-            cache_seconds=settings.access_cache_seconds,
-            member_role=ledger_app.review.role_of,
-        )
         limiter = RateLimiter(
             {
                 "anonymous": settings.rate_limit_anonymous,
@@ -203,15 +134,10 @@ class AppState:
             burst_seconds=settings.rate_limit_burst_seconds,
             enabled=settings.rate_limit_enabled,
         )
-        # The app's own aggregates: the review service feeds its certified view.
-        aggregates = ledger_app.aggregates
-        return cls(
-            settings=settings, ledger_app=ledger_app, aggregates=aggregates, access=access, limiter=limiter, owns_ledger=owns
-        )
+        ledger_app.writer  # noqa: B018 - the writer's thread starts with the state, the prepare pool with the runtime
+        return cls(settings=settings, ledger_app=ledger_app, limiter=limiter, owns_ledger=owns)
 
     def close(self) -> None:
-        if self.preparer is not None:
-            self.preparer.close()
-        self.writer.shutdown()
+        self.ledger_app.close_intake()
         if self.owns_ledger:
             self.ledger_app.close()

@@ -1,24 +1,92 @@
-"""Wiring: build the ledger's services from settings (used by the CLI, the API and the demo)."""
+"""The application facade: the ledger's services built from settings, and what callers ask of them.
+
+The CLI, the demo and the HTTP layer reach the ledger through ``LedgerApp`` (``open_app``).
+It composes the services (intake, review, sealing, aggregates, access control, the group-commit
+writer and the prepare pool of a serving process) and answers with plain data: receipts and
+documents as dicts, and rows copied into the frozen read models of ``ledger.views``, so that
+no database row travels up to a caller. The background loops of a serving process are in
+``ledger.runtime``.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from typing import Any
+
+import anyio.to_thread
 
 from ledger.content import open_content_store
+from ledger.content.car import encode_car_header
+from ledger.content.local import iter_dag_blocks
 from ledger.content.store import ContentStore
+from ledger.core.cid import CID, encode_varint
+from ledger.core.timefmt import format_time_micro as format_time
 from ledger.election import Election, load_election
-from ledger.intake.service import Ledger
+from ledger.errors import LedgerError
+from ledger.intake.photos import PhotoInfo, UnsupportedPhotoType, ingest_photo
+from ledger.intake.prepare import PreparePool, default_workers
+from ledger.intake.service import Accepted, Ledger
+from ledger.intake.writer import Writer
+from ledger.people.access import (
+    ANONYMOUS,
+    KEY_ROLES,
+    RELAYING_ROLES,
+    ROLES,
+    AccessService,
+    Caller,
+    Forbidden,
+    RateLimited,
+    SessionSigner,
+    Unauthenticated,
+    check_submitter,
+    load_or_create_session_secret,
+    require_role,
+)
 from ledger.quarantine import Quarantine
 from ledger.results.aggregates import Aggregates
 from ledger.review.service import ReviewService
 from ledger.sealing.batches import Batcher
 from ledger.settings import Settings
-from ledger.store import Database
+from ledger.store import Batch, Database, Entry, Photo, Principal, Volunteer
+from ledger.store.review_models import Member
+from ledger.views import (
+    BatchView,
+    ChallengeView,
+    MemberView,
+    OrganisationView,
+    PhotoView,
+    PrincipalView,
+    RecordView,
+    SessionsEndedView,
+    SessionView,
+    VolunteerView,
+)
+from wallets.custodial import CustodialWallets
 from wallets.keystore import load_or_create_signer
 
-__all__ = ["LedgerApp", "open_app"]
+__all__ = [
+    "ANONYMOUS",
+    "KEY_ROLES",
+    "RELAYING_ROLES",
+    "ROLES",
+    "Accepted",
+    "Caller",
+    "Forbidden",
+    "LedgerApp",
+    "PhotoInfo",
+    "RateLimited",
+    "Unauthenticated",
+    "UnsupportedPhotoType",
+    "open_app",
+    "require_role",
+]
+"""Besides the facade: the public types and checks its callers use with it (the caller and
+the role words of ``ledger.people.access``, a submission's receipt, a stored photo's
+description, the refusals they raise), so that they reach the ledger through this module."""
 
 
 @dataclass
@@ -34,6 +102,8 @@ class LedgerApp:
     quarantine: Quarantine = field(default_factory=Quarantine)
     """Entries that the loops could not use, set aside so that everything else goes on
     (``ledger.quarantine``); readiness reports them."""
+
+    # -- the services --------------------------------------------------------------
 
     @cached_property
     def batcher(self) -> Batcher:
@@ -65,8 +135,286 @@ class LedgerApp:
         review.load()
         return review
 
+    @cached_property
+    def access(self) -> AccessService:
+        """API keys, volunteer sessions and the caller behind a token (``ledger.people.access``)."""
+        settings = self.settings
+        sessions = SessionSigner(
+            load_or_create_session_secret(settings.keys_dir / "session.secret"),
+            lifetime_seconds=settings.session_lifetime_seconds,
+        )
+        return AccessService(
+            database=self.database,
+            election=self.election,
+            sessions=sessions,
+            challenge_lifetime_seconds=settings.challenge_lifetime_seconds,
+            cache_seconds=settings.access_cache_seconds,
+            member_role=self.review.role_of,
+        )
+
+    @cached_property
+    def writer(self) -> Writer:
+        """Where a serving process's writes run: one thread, committing reports, photos and
+        decisions in groups (``ledger.intake.writer``)."""
+        review = self.review
+        return Writer(review.submit_reports, self.ledger.record_photos, review.decide_many)
+
+    @cached_property
+    def prepare_pool(self) -> PreparePool | None:
+        """Worker processes that prepare tallies and photos before the writer commits them
+        (``ledger.intake.prepare``); ``None`` when they are prepared in this process
+        (``TALLY_API_PREPARE_WORKERS=0``, or one CPU). Started by ``ledger.runtime.Runtime``."""
+        workers = self.settings.api_prepare_workers
+        if workers is None:
+            workers = default_workers(os.cpu_count())
+        return PreparePool(self.settings, workers, receipt_key=self.ledger.preparer.receipt_key) if workers else None
+
+    # -- intake ---------------------------------------------------------------------
+
+    async def submit_tally(self, caller: Caller, submission: Any) -> Accepted:
+        """A signed tally from ``caller``: checked to be theirs, prepared by the pool (if
+        any), committed by the writer with whatever else is waiting. Refusals raise."""
+        check_submitter(caller, submission)  # API keys never submit; relaying is relay_tally
+        prepared = None
+        pool = self.prepare_pool
+        if pool is not None and isinstance(submission, dict):
+            prepared = await pool.prepare(submission)
+        return await self.writer.report(submission, caller.address, prepared)
+
+    async def relay_tally(self, caller: Caller, volunteer: str, tally: Mapping[str, Any]) -> Accepted:
+        """A coordinator relays a custodial volunteer's count: signed here with the
+        volunteer's key (``wallets.custodial``), then submitted."""
+        member = await anyio.to_thread.run_sync(self.review.member, volunteer)
+        wallets = CustodialWallets(self.settings)
+        signed = await anyio.to_thread.run_sync(wallets.relay_tally, caller, member, tally, self.election)
+        return await self.writer.report(signed, None)
+
+    async def submit_decision(self, decision: Any, signed_in_as: str | None) -> Accepted:
+        return await self.writer.decision(decision, signed_in_as)
+
+    async def ingest_photo_bytes(self, body: bytes) -> PhotoInfo:
+        """A photo read whole: ingested by a prepare worker, or in one step on a thread."""
+        settings = self.settings
+        pool = self.prepare_pool
+        if pool is not None:
+            answer = await pool.ingest_photo(body, max_bytes=settings.max_photo_bytes)
+            if isinstance(answer, LedgerError):
+                raise answer
+            if answer is not None:
+                return answer
+        return await anyio.to_thread.run_sync(self.ingest_photo_stream, body)
+
+    def ingest_photo_stream(self, pieces: bytes | Iterable[bytes]) -> PhotoInfo:
+        """A photo from its bytes or its pieces as they arrive (blocking: run it on a thread)."""
+        settings = self.settings
+        return ingest_photo(
+            pieces,
+            content=self.content,
+            max_bytes=settings.max_photo_bytes,
+            max_pixels=settings.max_photo_pixels,
+            max_side=settings.max_photo_side,
+        )
+
+    async def record_photo(self, info: PhotoInfo, uploader: str | None) -> tuple[PhotoView, bool]:
+        """Index a stored photo (by the writer); ``True`` when this call indexed it first."""
+        row, created = await self.writer.photo(info, uploader)
+        return photo_view(row), created
+
+    # -- reading ----------------------------------------------------------------------
+
+    def photo(self, cid: str) -> PhotoView:
+        return photo_view(self.ledger.photo(cid))
+
+    def record(self, cid: str) -> RecordView:
+        return record_view(self.ledger.entry(cid))
+
+    def unit_records(self, unit_id: str) -> list[RecordView]:
+        return [record_view(entry) for entry in self.ledger.unit_entries(unit_id)]
+
+    def unit_proofs(self, unit_id: str) -> list[dict[str, Any]]:
+        return [self.batcher.proof(entry.cid) for entry in self.ledger.unit_entries(unit_id)]
+
+    def batches(self, *, offset: int, limit: int) -> list[BatchView]:
+        return [batch_view(row) for row in self.batcher.batches(offset=offset, limit=limit)]
+
+    def batch(self, batch_id: int) -> BatchView:
+        return batch_view(self.batcher.batch(batch_id))
+
+    def car(self, root: CID) -> Iterator[bytes]:
+        """A CAR v1 file of ``root`` and every block it links to, piece by piece, each block
+        checked against its CID as it is read (blocking: iterate it on a thread)."""
+        yield encode_car_header([root])
+        for cid, block in iter_dag_blocks(self.content.get_block, [root]):
+            cid_bytes = cid.bytes
+            yield encode_varint(len(cid_bytes) + len(block)) + cid_bytes + block
+
+    # -- people -------------------------------------------------------------------------
+
+    def issue_challenge(self, address: str) -> ChallengeView:
+        row = self.access.issue_challenge(address)
+        return ChallengeView(
+            address=row.address,
+            nonce=row.nonce,
+            message=row.message,
+            issued_at=format_time(row.issued_at),
+            expires_at=format_time(row.expires_at),
+        )
+
+    def open_session(self, *, address: str, nonce: str, signature: str) -> SessionView:
+        token, expires_at, signed_in = self.access.open_session(address=address, nonce=nonce, signature=signature)
+        return SessionView(token=token, address=signed_in, expires_at=format_time(expires_at))
+
+    def sign_out(self, caller: Caller) -> SessionsEndedView:
+        return sessions_ended_view(self.access.sign_out(caller))
+
+    def end_sessions(self, address: str) -> SessionsEndedView:
+        return sessions_ended_view(self.access.end_sessions(address))
+
+    def create_principal(
+        self, *, role: str, name: str, scope: Mapping[str, Any] | None, created_by: int | None
+    ) -> tuple[PrincipalView, str]:
+        """A new API key for ``role``: the principal, and the key (shown once)."""
+        row, token = self.access.create_principal(role=role, name=name, scope=scope, created_by=created_by)
+        return principal_view(row), token
+
+    def principals(self, *, include_revoked: bool) -> list[PrincipalView]:
+        return [principal_view(row) for row in self.access.principals(include_revoked=include_revoked)]
+
+    def revoke_principal(self, principal_id: int, *, revoked_by: int | None) -> PrincipalView:
+        return principal_view(self.access.revoke_principal(principal_id, revoked_by=revoked_by))
+
+    def register_volunteer(self, *, address: str, name: str | None, registered_by: int | None) -> tuple[VolunteerView, bool]:
+        row, created = self.access.register_volunteer(address=address, name=name, registered_by=registered_by)
+        return volunteer_view(row), created
+
+    def volunteers(self, *, offset: int, limit: int) -> list[VolunteerView]:
+        return [volunteer_view(row) for row in self.access.volunteers(offset=offset, limit=limit)]
+
+    def revoke_volunteer(self, address: str) -> VolunteerView:
+        return volunteer_view(self.access.revoke_volunteer(address))
+
+    def create_organisation(self, *, organisation_id: str, name: str, kind: str) -> OrganisationView:
+        row = self.review.create_organisation(organisation_id=organisation_id, name=name, kind=kind)
+        return OrganisationView(id=row.id, name=row.name, kind=row.kind)
+
+    def organisations(self) -> list[OrganisationView]:
+        return [OrganisationView(id=row.id, name=row.name, kind=row.kind) for row in self.review.organisations()]
+
+    def register_member(self, **member: Any) -> MemberView:
+        """``ReviewService.register_member``; ``address=None`` with ``custodial`` makes the
+        volunteer a key here, kept encrypted (``wallets.custodial``)."""
+        if member.get("custodial") and member.get("address") is None:
+            member["address"] = CustodialWallets(self.settings).create()
+        return member_view(self.review.register_member(**{**member, "address": str(member["address"])}))
+
+    def member(self, address: str) -> MemberView:
+        return member_view(self.review.member(address))
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def close_intake(self) -> None:
+        """Stop the prepare workers and the writer, if they were started."""
+        pool = self.__dict__.pop("prepare_pool", None)
+        if pool is not None:
+            pool.close()
+        writer = self.__dict__.pop("writer", None)
+        if writer is not None:
+            writer.shutdown()
+
     def close(self) -> None:
+        self.close_intake()
         self.database.dispose()
+
+
+def photo_view(row: Photo) -> PhotoView:
+    return PhotoView(
+        cid=row.cid,
+        size=row.size,
+        media_type=row.media_type,
+        width=row.width,
+        height=row.height,
+        exif=dict(row.exif or {}),
+        uploaded_at=format_time(row.uploaded_at),
+        uploader=row.uploader,
+    )
+
+
+def record_view(entry: Entry) -> RecordView:
+    return RecordView(
+        record_cid=entry.cid,
+        kind=entry.kind,
+        polling_unit=entry.polling_unit,
+        constituency_id=entry.constituency_id,
+        signer=entry.signer,
+        submission_id=entry.submission_id,
+        received_at=format_time(entry.received_at),
+        batch_id=entry.batch_id,
+        record=entry.document,
+        receipt=entry.receipt,
+    )
+
+
+def batch_view(batch: Batch) -> BatchView:
+    anchor = None
+    if batch.status == "anchored":
+        anchor = {
+            "chain_id": batch.anchor_chain_id,
+            "contract": batch.anchor_contract,
+            "batch_id": batch.id,
+            "tx_hash": batch.anchor_tx,
+            "block_number": batch.anchor_block,
+            "block_hash": batch.anchor_block_hash,
+        }
+    return BatchView(
+        id=batch.id,
+        root=batch.root,
+        record_count=batch.record_count,
+        sealed_at=format_time(batch.sealed_at),
+        manifest_cid=batch.manifest_cid,
+        status=batch.status,
+        anchor=anchor,
+    )
+
+
+def principal_view(row: Principal) -> PrincipalView:
+    return PrincipalView(
+        id=row.id,
+        role=row.role,
+        name=row.name,
+        scope=row.scope,
+        token_hint=row.token_hint,
+        created_at=format_time(row.created_at),
+        revoked_at=format_time(row.revoked_at) if row.revoked_at else None,
+    )
+
+
+def volunteer_view(row: Volunteer) -> VolunteerView:
+    return VolunteerView(
+        address=row.address,
+        name=row.name,
+        registered_at=format_time(row.registered_at),
+        revoked_at=format_time(row.revoked_at) if row.revoked_at else None,
+    )
+
+
+def sessions_ended_view(row: Volunteer) -> SessionsEndedView:
+    assert row.sessions_ended_at is not None
+    return SessionsEndedView(address=row.address, sessions_ended_at=format_time(row.sessions_ended_at))
+
+
+def member_view(row: Member) -> MemberView:
+    return MemberView(
+        address=row.address,
+        public_id=row.public_id,
+        level=row.level,
+        organisation=row.organisation_id,
+        name=row.name,
+        contact=row.contact,
+        custodial=row.custodial,
+        refused_attempts=row.refused_attempts,
+        rejected_reports=row.rejected_reports,
+        flagged=row.flagged_at is not None,
+    )
 
 
 def open_app(settings: Settings | None = None) -> LedgerApp:

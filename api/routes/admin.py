@@ -9,32 +9,31 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ADMIN, CallerDep, StateDep, access
 from api.schemas import PrincipalCreate, PrincipalCreated, PrincipalPublic, VolunteerCreate, VolunteerPublic
-from ledger.intake.service import format_time
-from ledger.store import Principal, Volunteer
+from ledger.views import PrincipalView, VolunteerView
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="The volunteer's address")]
 
 
-def principal_public(row: Principal) -> PrincipalPublic:
+def principal_public(principal: PrincipalView) -> PrincipalPublic:
     return PrincipalPublic(
-        id=row.id,
-        role=row.role,
-        name=row.name,
-        scope=row.scope,
-        token_hint=row.token_hint,
-        created_at=format_time(row.created_at),
-        revoked_at=format_time(row.revoked_at) if row.revoked_at else None,
+        id=principal.id,
+        role=principal.role,
+        name=principal.name,
+        scope=principal.scope,
+        token_hint=principal.token_hint,
+        created_at=principal.created_at,
+        revoked_at=principal.revoked_at,
     )
 
 
-def volunteer_public(row: Volunteer) -> VolunteerPublic:
+def volunteer_public(volunteer: VolunteerView) -> VolunteerPublic:
     return VolunteerPublic(
-        address=row.address,
-        name=row.name,
-        registered_at=format_time(row.registered_at),
-        revoked_at=format_time(row.revoked_at) if row.revoked_at else None,
+        address=volunteer.address,
+        name=volunteer.name,
+        registered_at=volunteer.registered_at,
+        revoked_at=volunteer.revoked_at,
     )
 
 
@@ -43,17 +42,17 @@ async def create_principal(body: PrincipalCreate, caller: CallerDep, state: Stat
     """Make an API key for a constituency head, the war room, a newsroom, an auditor or
     another admin. The key is in ``token`` and is shown only in this answer."""
     scope = body.scope.model_dump(exclude_none=True) if body.scope else None
-    row, token = await run_in_threadpool(
-        state.access.create_principal, role=body.role, name=body.name, scope=scope, created_by=caller.principal_id
+    principal, token = await run_in_threadpool(
+        lambda: state.ledger_app.create_principal(role=body.role, name=body.name, scope=scope, created_by=caller.principal_id)
     )
-    return PrincipalCreated(**principal_public(row).model_dump(), token=token)
+    return PrincipalCreated(**principal_public(principal).model_dump(), token=token)
 
 
 @router.get("/principals", response_model=list[PrincipalPublic], **access(*ADMIN))
 async def list_principals(state: StateDep, include_revoked: bool = False) -> list[PrincipalPublic]:
     """Every principal (without their keys)."""
-    rows = await run_in_threadpool(state.access.principals, include_revoked=include_revoked)
-    return [principal_public(row) for row in rows]
+    principals = await run_in_threadpool(lambda: state.ledger_app.principals(include_revoked=include_revoked))
+    return [principal_public(principal) for principal in principals]
 
 
 @router.delete("/principals/{principal_id}", response_model=PrincipalPublic, **access(*ADMIN, errors=(404,)))
@@ -62,8 +61,8 @@ async def revoke_principal(
 ) -> PrincipalPublic:
     """Revoke an API key (takes effect within ``TALLY_ACCESS_CACHE_SECONDS`` everywhere).
     An admin cannot revoke their own key (403)."""
-    row = await run_in_threadpool(state.access.revoke_principal, principal_id, revoked_by=caller.principal_id)
-    return principal_public(row)
+    principal = await run_in_threadpool(lambda: state.ledger_app.revoke_principal(principal_id, revoked_by=caller.principal_id))
+    return principal_public(principal)
 
 
 @router.post(
@@ -75,11 +74,11 @@ async def revoke_principal(
 async def register_volunteer(body: VolunteerCreate, caller: CallerDep, state: StateDep, response: Response) -> VolunteerPublic:
     """Register a volunteer's address (201), or re-admit a revoked one; 200 when it was
     already registered. A registered volunteer can sign in and submit tallies."""
-    row, created = await run_in_threadpool(
-        state.access.register_volunteer, address=body.address, name=body.name, registered_by=caller.principal_id
+    volunteer, created = await run_in_threadpool(
+        lambda: state.ledger_app.register_volunteer(address=body.address, name=body.name, registered_by=caller.principal_id)
     )
     response.status_code = 201 if created else 200
-    return volunteer_public(row)
+    return volunteer_public(volunteer)
 
 
 @router.get("/volunteers", response_model=list[VolunteerPublic], **access(*ADMIN))
@@ -89,11 +88,11 @@ async def list_volunteers(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[VolunteerPublic]:
     """Registered volunteers, oldest first (revoked ones show ``revoked_at``)."""
-    rows = await run_in_threadpool(state.access.volunteers, offset=offset, limit=limit)
-    return [volunteer_public(row) for row in rows]
+    volunteers = await run_in_threadpool(lambda: state.ledger_app.volunteers(offset=offset, limit=limit))
+    return [volunteer_public(volunteer) for volunteer in volunteers]
 
 
 @router.delete("/volunteers/{address}", response_model=VolunteerPublic, **access(*ADMIN, errors=(404,)))
 async def revoke_volunteer(address: AddressPath, state: StateDep) -> VolunteerPublic:
     """Revoke a volunteer: their sessions stop working within ``TALLY_ACCESS_CACHE_SECONDS``."""
-    return volunteer_public(await run_in_threadpool(state.access.revoke_volunteer, address))
+    return volunteer_public(await run_in_threadpool(state.ledger_app.revoke_volunteer, address))

@@ -1,8 +1,10 @@
 """Aggregates: national, provincial and constituency results, party-list seats, the House.
 
 Open data: everyone may read them (newsroom and auditor keys get higher rate limits).
-Answers are rendered once per change of the view and served as stored bytes with a
-content-derived ETag (``If-None-Match`` → 304). Lists are also CSV (``?format=csv``).
+Answers are rendered once per change of the view and served as the view's stored bytes
+(``AggregateView.rendered``) with their content-derived ETag (``If-None-Match`` → 304).
+Lists are also CSV (``?format=csv``). The hot requests are answered by ``api.routes.hot``
+from the same bytes, before these routes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from api.schemas import (
     PartyListResultPublic,
     ProvinceResultPublic,
 )
-from api.state import AppState, Rendered, strong_etag
+from api.state import AppState
+from ledger.views import RenderedAggregate
 
 router = APIRouter(prefix="/v1/aggregates", tags=["aggregates"])
 
@@ -35,6 +38,7 @@ ViewPath = Annotated[ViewName, Path(description="unofficial: the latest report o
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
 IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
 
+CACHE_CONTROL = "public, max-age=1"
 NOT_MODIFIED = {304: {"description": "Not modified: the ETag sent in If-None-Match is current"}}
 
 
@@ -51,33 +55,27 @@ def matches_etag(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _render(view, resource: str, fmt: str) -> Rendered:  # type: ignore[no-untyped-def]
-    headers = {"Tally-View": view.name, "Tally-Computed-At": view.computed_at, "Cache-Control": "public, max-age=1"}
-    if fmt == "csv":
-        body = view.csv(resource).encode("utf-8")
-        headers["Content-Disposition"] = f'attachment; filename="{view.name}-{resource.replace("_", "-")}.csv"'
-        headers["Tally-Units-Reporting"] = str(view.units_reporting)
-        media_type = "text/csv; charset=utf-8"
-    else:
-        body = view.json_bytes(resource)
-        media_type = "application/json"
-    headers["ETag"] = strong_etag(body)
-    return Rendered(body, headers["ETag"], media_type, headers)
-
-
-def rendered(state: AppState, view_name: str, resource: str, fmt: str) -> Rendered:
-    """The stored answer for ``resource`` of a view, rendered again only when the view moved."""
-    view = state.aggregates.view(view_name)
-    return state.renders.get(view, resource, fmt, lambda: _render(view, resource, fmt))
+def aggregate_headers(rendered: RenderedAggregate, if_none_match: str | None) -> tuple[int, dict[str, str]]:
+    """The status (200, or 304 when ``If-None-Match`` holds the current ETag) and the
+    headers of an aggregate answer (besides its content type and length)."""
+    if matches_etag(if_none_match, rendered.etag):
+        return 304, {"ETag": rendered.etag, "Cache-Control": CACHE_CONTROL}
+    headers = {"Tally-View": rendered.view, "Tally-Computed-At": rendered.computed_at, "Cache-Control": CACHE_CONTROL}
+    if rendered.filename is not None:
+        headers["Content-Disposition"] = f'attachment; filename="{rendered.filename}"'
+        headers["Tally-Units-Reporting"] = str(rendered.units_reporting)
+    headers["ETag"] = rendered.etag
+    return 200, headers
 
 
 async def serve(state: AppState, view_name: ViewName, resource: str, fmt: str, if_none_match: str | None) -> Response:
     if state.refresh_on_read:
         await run_in_threadpool(state.aggregates.refresh)
-    answer = rendered(state, view_name.value, resource, fmt)
-    if matches_etag(if_none_match, answer.etag):
-        return Response(status_code=304, headers={"ETag": answer.etag, "Cache-Control": "public, max-age=1"})
-    return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
+    rendered = state.aggregates.view(view_name.value).rendered(resource, fmt)
+    status, headers = aggregate_headers(rendered, if_none_match)
+    if status == 304:
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type=rendered.media_type, headers=headers)
 
 
 @router.get("/{view}/national", response_model=NationalResultPublic, **access(*EVERYONE, responses=NOT_MODIFIED))

@@ -10,9 +10,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EVERYONE, CidPath, StateDep, access
-from ledger.content.car import encode_car_header
-from ledger.content.local import iter_dag_blocks
-from ledger.core.cid import CID, DAG_CBOR, DAG_PB, RAW, encode_varint
+from ledger.core.cid import CID, DAG_CBOR, DAG_PB, RAW
 from ledger.errors import BlockNotFound, InvalidCID, NotFound
 
 router = APIRouter(prefix="/v1", tags=["content"])
@@ -30,13 +28,6 @@ CONTENT_RESPONSES = {
     304: {"description": "Not modified (If-None-Match matched; content never changes)"},
 }
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-def _car_stream(state_content, root: CID) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
-    yield encode_car_header([root])
-    for cid, block in iter_dag_blocks(state_content.get_block, [root]):
-        cid_bytes = cid.bytes
-        yield encode_varint(len(cid_bytes) + len(block)) + cid_bytes + block
 
 
 @router.get("/content/{cid}", response_class=Response, **access(*EVERYONE, errors=(404,), responses=CONTENT_RESPONSES))
@@ -60,7 +51,7 @@ async def get_content(
         return Response(status_code=304, headers=headers)
     if format == "car":
         headers["Content-Disposition"] = f'attachment; filename="{root}.car"'
-        return StreamingResponse(_car_stream(content, root), media_type="application/vnd.ipld.car", headers=headers)
+        return StreamingResponse(state.ledger_app.car(root), media_type="application/vnd.ipld.car", headers=headers)
     if root.codec == DAG_CBOR:
         block = await run_in_threadpool(content.get_block, root)
         return Response(block, media_type="application/vnd.ipld.dag-cbor", headers=headers)
@@ -68,7 +59,7 @@ async def get_content(
         raise InvalidCID(f"{root} is a {root.codec_name} block; ask for it with ?format=car")
     media_type = "application/octet-stream"
     try:
-        media_type = (await run_in_threadpool(state.ledger.photo, str(root))).media_type
+        media_type = (await run_in_threadpool(state.ledger_app.photo, str(root))).media_type
     except NotFound:
         pass
     pieces = content.cat(root)

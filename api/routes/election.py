@@ -20,8 +20,8 @@ from api.schemas import (
     QuarantinedPublic,
     ReadyPublic,
 )
-from api.state import strong_etag
 from ledger.election import Election
+from ledger.views import strong_etag
 
 router = APIRouter(prefix="/v1", tags=["election"])
 
@@ -99,7 +99,7 @@ async def get_constituency(constituency_id: AreaPath, state: StateDep) -> Consti
 async def health(state: StateDep) -> HealthPublic:
     """Liveness: which election this serves and how far the aggregates have counted."""
     settings = state.settings
-    pool = state.preparer
+    pool = state.ledger_app.prepare_pool
     return HealthPublic(
         status="ok",
         election=state.ledger_app.election.id,

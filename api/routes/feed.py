@@ -16,8 +16,8 @@ from api.deps import FEED_READERS, CallerDep, StateDep, access
 from api.errors import BadRequestBody
 from api.schemas import FeedItemPublic, FeedPagePublic
 from api.state import AppState
+from ledger.app import RateLimited
 from ledger.core.strict import InvalidNumber, parse_decimal
-from ledger.people.access import RateLimited
 
 router = APIRouter(prefix="/v1/feed", tags=["feed"])
 

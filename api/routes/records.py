@@ -18,48 +18,37 @@ from api.schemas import (
     UnitRecordsPublic,
 )
 from ledger.core.cid import CID
-from ledger.intake.service import format_time
-from ledger.store import Batch, Entry
+from ledger.views import BatchView, RecordView
 
 router = APIRouter(prefix="/v1", tags=["records and proofs"])
 
 BatchPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A batch id")]
 
 
-def record_public(entry: Entry) -> RecordPublic:
+def record_public(record: RecordView) -> RecordPublic:
     return RecordPublic(
-        record_cid=entry.cid,
-        kind=entry.kind,
-        polling_unit=entry.polling_unit,
-        constituency_id=entry.constituency_id,
-        signer=entry.signer,
-        submission_id=entry.submission_id,
-        received_at=format_time(entry.received_at),
-        batch_id=entry.batch_id,
-        record=entry.document,
-        receipt=entry.receipt,
+        record_cid=record.record_cid,
+        kind=record.kind,
+        polling_unit=record.polling_unit,
+        constituency_id=record.constituency_id,
+        signer=record.signer,
+        submission_id=record.submission_id,
+        received_at=record.received_at,
+        batch_id=record.batch_id,
+        record=record.record,
+        receipt=record.receipt,
     )
 
 
-def batch_public(batch: Batch) -> BatchPublic:
-    anchor = None
-    if batch.status == "anchored":
-        anchor = {
-            "chain_id": batch.anchor_chain_id,
-            "contract": batch.anchor_contract,
-            "batch_id": batch.id,
-            "tx_hash": batch.anchor_tx,
-            "block_number": batch.anchor_block,
-            "block_hash": batch.anchor_block_hash,
-        }
+def batch_public(batch: BatchView) -> BatchPublic:
     return BatchPublic(
         id=batch.id,
         root=batch.root,
         record_count=batch.record_count,
-        sealed_at=format_time(batch.sealed_at),
+        sealed_at=batch.sealed_at,
         manifest_cid=batch.manifest_cid,
         status=batch.status,
-        anchor=anchor,
+        anchor=batch.anchor,
     )  # type: ignore[arg-type]
 
 
@@ -68,16 +57,16 @@ async def get_record(cid: CidPath, state: StateDep) -> RecordPublic:
     """An accepted record as JSON, with its receipt. The canonical bytes are at
     ``GET /v1/content/{cid}`` (DAG-CBOR; ``?format=car`` with its photos)."""
     canonical = str(CID.parse(cid))
-    return record_public(await run_in_threadpool(state.ledger.entry, canonical))
+    return record_public(await run_in_threadpool(state.ledger_app.record, canonical))
 
 
 @router.get("/units/{unit_id}/records", response_model=UnitRecordsPublic, **access(*EVERYONE, errors=(404,)))
 async def unit_records(unit_id: UnitPath, state: StateDep) -> UnitRecordsPublic:
     """Every record reported for a polling unit, oldest first."""
     unit = state.ledger_app.election.polling_unit(unit_id)
-    entries = await run_in_threadpool(state.ledger.unit_entries, unit.id)
+    records = await run_in_threadpool(state.ledger_app.unit_records, unit.id)
     return UnitRecordsPublic(
-        polling_unit=unit.id, constituency_id=unit.constituency_id, records=[record_public(entry) for entry in entries]
+        polling_unit=unit.id, constituency_id=unit.constituency_id, records=[record_public(record) for record in records]
     )
 
 
@@ -95,12 +84,8 @@ async def get_proof(cid: CidPath, state: StateDep) -> dict[str, Any]:
 async def unit_proofs(unit_id: UnitPath, state: StateDep) -> UnitProofsPublic:
     """The proofs of every record of a polling unit, oldest first."""
     unit = state.ledger_app.election.polling_unit(unit_id)
-
-    def proofs() -> list[dict[str, Any]]:
-        batcher = state.ledger_app.batcher
-        return [batcher.proof(entry.cid) for entry in state.ledger.unit_entries(unit.id)]
-
-    return UnitProofsPublic(polling_unit=unit.id, proofs=await run_in_threadpool(proofs))  # type: ignore[arg-type]
+    proofs = await run_in_threadpool(state.ledger_app.unit_proofs, unit.id)
+    return UnitProofsPublic(polling_unit=unit.id, proofs=proofs)  # type: ignore[arg-type]
 
 
 @router.get("/batches", response_model=BatchPagePublic, tags=["batches"], **access(*EVERYONE))
@@ -110,7 +95,7 @@ async def list_batches(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> BatchPagePublic:
     """Sealed batches, lowest id first, with their roots and where they are anchored."""
-    rows = await run_in_threadpool(state.ledger_app.batcher.batches, offset=offset, limit=limit)
+    rows = await run_in_threadpool(lambda: state.ledger_app.batches(offset=offset, limit=limit))
     return BatchPagePublic(
         batches=[batch_public(row) for row in rows],
         offset=offset,
@@ -122,7 +107,7 @@ async def list_batches(
 @router.get("/batches/{batch_id}", response_model=BatchPublic, tags=["batches"], **access(*EVERYONE, errors=(404,)))
 async def get_batch(batch_id: BatchPath, state: StateDep) -> BatchPublic:
     """One batch. Its manifest (every leaf, in order) is ``GET /v1/content/{manifest_cid}``."""
-    return batch_public(await run_in_threadpool(state.ledger_app.batcher.batch, batch_id))
+    return batch_public(await run_in_threadpool(state.ledger_app.batch, batch_id))
 
 
 @router.get("/batches/{batch_id}/oz-dump", response_model=OzDumpPublic, tags=["batches"], **access(*EVERYONE, errors=(404,)))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EVERYONE, AreaPath, CallerDep, StateDep, UnitPath, access, read_json
 from api.routes.auth import sessions_ended
+from api.routes.submissions import receipt_response
 from api.schemas import (
     AssignmentCreate,
     AssignmentResult,
@@ -21,10 +21,9 @@ from api.schemas import (
     SessionsEndedPublic,
     TallyReceiptPublic,
 )
-from ledger.people.access import RELAYING_ROLES as RELAYERS
-from ledger.people.access import Caller, Forbidden
-from ledger.store.review_models import Member
-from wallets.custodial import CustodialWallets
+from ledger.app import RELAYING_ROLES as RELAYERS
+from ledger.app import Caller, Forbidden
+from ledger.views import MemberView
 
 router = APIRouter(prefix="/v1", tags=["review"])
 
@@ -53,33 +52,35 @@ def _check_organisation(caller: Caller, organisation: str | None) -> None:
         )
 
 
-def member_private(row: Member) -> MemberPrivate:
+def member_private(member: MemberView) -> MemberPrivate:
     return MemberPrivate(
-        address=row.address,
-        public_id=row.public_id,
-        level=row.level,
-        organisation=row.organisation_id,
-        name=row.name,
-        contact=row.contact,
-        custodial=row.custodial,
-        refused_attempts=row.refused_attempts,
-        rejected_reports=row.rejected_reports,
-        flagged=row.flagged_at is not None,
+        address=member.address,
+        public_id=member.public_id,
+        level=member.level,
+        organisation=member.organisation,
+        name=member.name,
+        contact=member.contact,
+        custodial=member.custodial,
+        refused_attempts=member.refused_attempts,
+        rejected_reports=member.rejected_reports,
+        flagged=member.flagged,
     )
 
 
 @router.post("/organisations", response_model=OrganisationPublic, status_code=201, **access(*ADMIN, errors=(409,)))
 async def create_organisation(body: OrganisationCreate, state: StateDep) -> OrganisationPublic:
     """Register a coalition member organisation (admin)."""
-    row = await run_in_threadpool(state.review.create_organisation, organisation_id=body.id, name=body.name, kind=body.kind)
-    return OrganisationPublic(id=row.id, name=row.name, kind=row.kind)
+    organisation = await run_in_threadpool(
+        lambda: state.ledger_app.create_organisation(organisation_id=body.id, name=body.name, kind=body.kind)
+    )
+    return OrganisationPublic(id=organisation.id, name=organisation.name, kind=organisation.kind)
 
 
 @router.get("/organisations", response_model=list[OrganisationPublic], **access(*EVERYONE))
 async def list_organisations(state: StateDep) -> list[OrganisationPublic]:
     """The coalition's organisations (open data)."""
-    rows = await run_in_threadpool(state.review.organisations)
-    return [OrganisationPublic(id=r.id, name=r.name, kind=r.kind) for r in rows]
+    organisations = await run_in_threadpool(state.ledger_app.organisations)
+    return [OrganisationPublic(id=o.id, name=o.name, kind=o.kind) for o in organisations]
 
 
 @router.post("/members", response_model=MemberPrivate, status_code=201, **access(*PEOPLE_MANAGERS, errors=(404, 409)))
@@ -93,29 +94,27 @@ async def register_member(body: MemberCreate, caller: CallerDep, state: StateDep
         _check_organisation(caller, body.organisation)
     if body.custodial == (body.address is not None):
         raise Forbidden("give either your own address or custodial: true, not both or neither")
-    address = body.address
-    if body.custodial:
-        address = await run_in_threadpool(CustodialWallets(state.settings).create)
-    row = await run_in_threadpool(
-        state.review.register_member,
-        address=str(address),
-        level=body.level,
-        name=body.name,
-        organisation_id=body.organisation,
-        contact=body.contact,
-        custodial=body.custodial,
-        registered_by=caller.name,
-        acting_role=caller.role,
+    member = await run_in_threadpool(
+        lambda: state.ledger_app.register_member(
+            address=body.address,  # None with custodial: the ledger makes the key
+            level=body.level,
+            name=body.name,
+            organisation_id=body.organisation,
+            contact=body.contact,
+            custodial=body.custodial,
+            registered_by=caller.name,
+            acting_role=caller.role,
+        )
     )
-    return member_private(row)
+    return member_private(member)
 
 
 @router.get("/members/{address}", response_model=MemberPrivate, **access(*PEOPLE_MANAGERS, errors=(404,)))
 async def get_member(address: AddressPath, caller: CallerDep, state: StateDep) -> MemberPrivate:
     """A member's record with personal data (admin, or the coordinator of their organisation)."""
-    row = await run_in_threadpool(state.review.member, address)
-    _check_organisation(caller, row.organisation_id)
-    return member_private(row)
+    member = await run_in_threadpool(state.ledger_app.member, address)
+    _check_organisation(caller, member.organisation)
+    return member_private(member)
 
 
 @router.post("/members/{address}/assignments", response_model=AssignmentResult, **access(*ASSIGNERS, errors=(404,)))
@@ -125,9 +124,9 @@ async def assign(address: AddressPath, body: AssignmentCreate, caller: CallerDep
     volunteers of their own organisation (403 otherwise)."""
     organisation = None
     if caller.role == "coordinator":
-        row = await run_in_threadpool(state.review.member, address)
-        _check_organisation(caller, row.organisation_id)
-        organisation = row.organisation_id
+        member = await run_in_threadpool(state.ledger_app.member, address)
+        _check_organisation(caller, member.organisation)
+        organisation = member.organisation
     added = await run_in_threadpool(
         state.review.assign,
         address=address,
@@ -145,9 +144,9 @@ async def revoke_sessions(address: AddressPath, caller: CallerDep, state: StateD
     coordinator of the member's organisation. The member can sign in again with their key;
     to stop them altogether, revoke the volunteer (``DELETE /v1/admin/volunteers/{address}``)."""
     if caller.role == "coordinator":
-        row = await run_in_threadpool(state.review.member, address)
-        _check_organisation(caller, row.organisation_id)
-    return sessions_ended(await run_in_threadpool(state.access.end_sessions, address))
+        member = await run_in_threadpool(state.ledger_app.member, address)
+        _check_organisation(caller, member.organisation)
+    return sessions_ended(await run_in_threadpool(state.ledger_app.end_sessions, address))
 
 
 @router.get("/members-flagged", **access(*OVERSIGHT))
@@ -195,15 +194,6 @@ async def unit_review(unit_id: UnitPath, caller: CallerDep, state: StateDep) -> 
     return await run_in_threadpool(lambda: state.review.unit_review(unit_id, full=full))
 
 
-def _receipt_response(accepted: Any) -> Response:
-    return Response(
-        orjson.dumps(accepted.receipt),
-        status_code=201 if accepted.created else 200,
-        media_type="application/json",
-        headers={"Location": f"/v1/records/{accepted.receipt['record_cid']}"},
-    )
-
-
 @router.post(
     "/decisions",
     status_code=201,
@@ -217,9 +207,9 @@ async def decide(request: Request, caller: CallerDep, state: StateDep) -> Respon
     body = await read_json(request)
     if isinstance(body, dict) and body.get("role") not in (None, caller.role):
         raise Forbidden(f"you are signed in as {caller.role}, but the decision is a {body.get('role')}'s")
-    accepted = await state.writer.decision(body, caller.address)
+    accepted = await state.ledger_app.submit_decision(body, caller.address)
     state.feed.notify()
-    return _receipt_response(accepted)
+    return receipt_response(accepted)
 
 
 @router.post("/custodial/tallies", status_code=201, response_model=TallyReceiptPublic, **access(*RELAYERS, errors=(404, 409)))
@@ -227,9 +217,6 @@ async def custodial_tally(body: CustodialTallyCreate, caller: CallerDep, state: 
     """A coordinator relays the count of a custodial level-1 volunteer of an organisation
     their key is scoped to; the ledger signs it with that key and submits it. Any other
     key, or another organisation's volunteer, is 403 (``ledger.people.access.check_relay``)."""
-    member = await run_in_threadpool(state.review.member, body.volunteer)
-    wallets = CustodialWallets(state.settings)
-    signed = await run_in_threadpool(wallets.relay_tally, caller, member, body.tally, state.ledger_app.election)
-    accepted = await state.writer.report(signed, None)
+    accepted = await state.ledger_app.relay_tally(caller, body.volunteer, body.tally)
     state.feed.notify()
-    return _receipt_response(accepted)
+    return receipt_response(accepted)

@@ -15,13 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import EVERYONE, VOLUNTEERS, CallerDep, CidPath, StateDep, access, read_json
 from api.schemas import PhotoPublic, TallyCreate, TallyReceiptPublic
 from api.state import AppState
+from ledger.app import Accepted, Caller, PhotoInfo, UnsupportedPhotoType
 from ledger.core.cid import CID
 from ledger.core.strict import is_canonical_decimal
-from ledger.errors import LedgerError
-from ledger.intake.photos import PhotoInfo, UnsupportedPhotoType, ingest_photo
-from ledger.intake.service import format_time
-from ledger.people.access import Caller, check_submitter
-from ledger.store import Photo
+from ledger.views import PhotoView
 
 router = APIRouter(prefix="/v1", tags=["submissions"])
 REPORTERS = ("volunteer", "constituency_head", "war_room")
@@ -47,25 +44,25 @@ PHOTO_BODY = {
 }
 
 
-def photo_public(row: Photo, caller: Caller, *, reviewer: bool = False) -> PhotoPublic:
+def photo_public(photo: PhotoView, caller: Caller, *, reviewer: bool = False) -> PhotoPublic:
     """The photo's metadata as ``caller`` may see it: the uploader only for the uploader and,
     with ``reviewer``, for one who judges the reports it was used for
     (``ReviewService.may_see_uploader``)."""
-    exif = dict(row.exif or {})
+    exif = dict(photo.exif)
     gps = exif.get("gps") if isinstance(exif.get("gps"), dict) else None
     taken_at = exif.get("taken_at") if isinstance(exif.get("taken_at"), str) else None
-    shown = reviewer or (caller.address is not None and caller.address == row.uploader)
+    shown = reviewer or (caller.address is not None and caller.address == photo.uploader)
     return PhotoPublic(
-        cid=row.cid,
-        size=row.size,
-        media_type=row.media_type,
-        width=row.width,
-        height=row.height,
+        cid=photo.cid,
+        size=photo.size,
+        media_type=photo.media_type,
+        width=photo.width,
+        height=photo.height,
         taken_at=taken_at,
         gps=gps,
         exif=exif,
-        uploaded_at=format_time(row.uploaded_at),
-        uploader=row.uploader if shown else None,
+        uploaded_at=photo.uploaded_at,
+        uploader=photo.uploader if shown else None,
     )
 
 
@@ -112,23 +109,14 @@ async def upload_photo(request: Request, caller: CallerDep, state: StateDep) -> 
     that identify a person or device (owner, serial numbers, artist, maker notes: the app
     must strip them; time, GPS and orientation are kept). README, "What is public"."""
     check_photo_type(request.headers.get("content-type"))
-    max_bytes = state.settings.max_photo_bytes
+    app = state.ledger_app
     length = request.headers.get("content-length", "")
     if is_canonical_decimal(length) and int(length) <= WHOLE_PHOTO_BYTES:  # ('²'.isdigit() is true, int('²') fails)
-        info = await ingest_whole(state, await request.body())
+        info = await app.ingest_photo_bytes(await request.body())
     else:
-        info = await _in_thread_reading(
-            request.stream().__aiter__(),
-            lambda pieces: ingest_photo(
-                pieces,
-                content=state.ledger.content,
-                max_bytes=max_bytes,
-                max_pixels=state.settings.max_photo_pixels,
-                max_side=state.settings.max_photo_side,
-            ),
-        )
-    status, body, headers = await index_photo(state, caller, info)
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+        info = await _in_thread_reading(request.stream().__aiter__(), app.ingest_photo_stream)
+    status, body, location = await photo_answer(state, caller, info)
+    return Response(body, status_code=status, media_type="application/json", headers={"Location": location})
 
 
 def check_photo_type(header: str | None) -> None:
@@ -138,32 +126,12 @@ def check_photo_type(header: str | None) -> None:
         raise UnsupportedPhotoType("a multipart form; send the photo's bytes themselves as the body")
 
 
-async def ingest_whole(state: AppState, body: bytes) -> PhotoInfo:
-    """A small upload, read whole: ingested by a prepare worker, or in one step on a thread."""
-    max_bytes = state.settings.max_photo_bytes
-    if state.preparer is not None:
-        answer = await state.preparer.ingest_photo(body, max_bytes=max_bytes)
-        if isinstance(answer, LedgerError):
-            raise answer
-        if answer is not None:
-            return answer
-    return await anyio.to_thread.run_sync(
-        lambda: ingest_photo(
-            body,
-            content=state.ledger.content,
-            max_bytes=max_bytes,
-            max_pixels=state.settings.max_photo_pixels,
-            max_side=state.settings.max_photo_side,
-        )
-    )
-
-
-async def index_photo(state: AppState, caller: Caller, info: PhotoInfo) -> tuple[int, bytes, dict[str, str]]:
+async def photo_answer(state: AppState, caller: Caller, info: PhotoInfo) -> tuple[int, bytes, str]:
     """What ``POST /v1/photos`` answers once the photo is stored, for the route and for
-    ``api.fastpath``: status, body and headers (besides the content type)."""
-    row, created = await state.writer.photo(info, caller.address)
-    body = orjson.dumps(photo_public(row, caller).model_dump(mode="json"))
-    return 201 if created else 200, body, {"Location": f"/v1/content/{row.cid}"}
+    ``api.routes.hot``: status, JSON body and Location."""
+    photo, created = await state.ledger_app.record_photo(info, caller.address)
+    body = orjson.dumps(photo_public(photo, caller).model_dump(mode="json"))
+    return 201 if created else 200, body, f"/v1/content/{photo.cid}"
 
 
 @router.get("/photos/{cid}", response_model=PhotoPublic, **access(*EVERYONE, errors=(404,)))
@@ -174,8 +142,8 @@ async def photo_metadata(cid: CidPath, state: StateDep, caller: CallerDep) -> Ph
     canonical = str(CID.parse(cid))
 
     def read() -> PhotoPublic:
-        row = state.ledger.photo(canonical)
-        return photo_public(row, caller, reviewer=state.review.may_see_uploader(caller, canonical))
+        photo = state.ledger_app.photo(canonical)
+        return photo_public(photo, caller, reviewer=state.review.may_see_uploader(caller, canonical))
 
     return await run_in_threadpool(read)
 
@@ -199,19 +167,18 @@ async def submit_tally(request: Request, caller: CallerDep, state: StateDep) -> 
     gets 200 and the same receipt; the same submission id with other content is 409;
     every problem with the tally is listed in one 422 with its field path. The record's
     ``submitter`` must be the signed-in volunteer (else 403)."""
-    status, body, headers = await accept_tally(state, caller, await read_json(request))
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
-async def accept_tally(state: AppState, caller: Caller, submission: Any) -> tuple[int, bytes, dict[str, str]]:
-    """What ``POST /v1/tallies`` does once the body is read, for the route and for
-    ``api.fastpath``: status, body and headers (besides the content type). Refusals raise."""
-    check_submitter(caller, submission)  # API keys never submit; relaying is POST /v1/custodial/tallies
-    prepared = None
-    if state.preparer is not None and isinstance(submission, dict):
-        prepared = await state.preparer.prepare(submission)
-    accepted = await state.writer.report(submission, caller.address, prepared)
+    accepted = await state.ledger_app.submit_tally(caller, await read_json(request))
     if accepted.created:
         state.feed.notify()
+    return receipt_response(accepted)
+
+
+def receipt_response(accepted: Accepted) -> Response:
+    """A receipt answer: 201 for a new entry, 200 for a retry, with the record's Location."""
     receipt = accepted.receipt
-    return 201 if accepted.created else 200, orjson.dumps(receipt), {"Location": f"/v1/records/{receipt['record_cid']}"}
+    return Response(
+        orjson.dumps(receipt),
+        status_code=201 if accepted.created else 200,
+        media_type="application/json",
+        headers={"Location": f"/v1/records/{receipt['record_cid']}"},
+    )

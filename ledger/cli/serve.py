@@ -26,7 +26,7 @@ def create_admin_key(settings: Any, name: str) -> tuple[str, str]:
 
 def serve_app(settings: Any = None, *, host: str | None = None, port: int | None = None, access_log: bool = False) -> None:
     """Run the HTTP API under uvicorn (one process, uvloop and httptools) until interrupted,
-    with the aggregates, sealing and anchoring loops of ``api.runtime`` in the background."""
+    with the aggregates, sealing and anchoring loops of ``ledger.runtime`` in the background."""
     import gc
     import logging
 

@@ -9,8 +9,9 @@ the seat projection and the projected House, in two views.
 The engine keeps, per view, each counted unit's numbers and per-constituency sums, and
 updates them incrementally by tailing the ledger (entries are append-only and numbered),
 so a refresh costs only what arrived since the last one. Entries become visible in id
-order (the service serializes inserts), so a cursor over ids never skips one. Rendered documents are cached
-per version; their ETag changes exactly when the view does.
+order (the service serializes inserts), so a cursor over ids never skips one. Documents, and their
+rendered bytes (``AggregateView.rendered``: JSON or CSV with a content-derived ETag), are cached
+per version in one cache: the ETag changes exactly when the bytes do.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ledger.core.timefmt import format_time_micro
 from ledger.election import Constituency, Election
 from ledger.election.counting import UnitResult, VectorLayout, layout_of
 from ledger.errors import NotFound
 from ledger.quarantine import Quarantine
 from ledger.results.seats import allocate_party_list, project_house
 from ledger.store import Entry
+from ledger.views import RenderedAggregate, strong_etag
 
 __all__ = ["VIEWS", "AggregateView", "Aggregates", "UnitResult"]
 
@@ -39,7 +42,7 @@ _PAGE = 5000
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time_micro(datetime.now(UTC))
 
 
 class AggregateView:
@@ -296,15 +299,36 @@ class AggregateView:
         raise NotFound(f"no aggregate {resource!r}")
 
     def json_bytes(self, resource: str) -> bytes:
-        """``render(resource)`` as UTF-8 JSON, cached until the view changes."""
-        return self._cached(
-            f"json:{resource}",
-            lambda: json.dumps(self.render(resource), ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        """``render(resource)`` as UTF-8 JSON (``rendered`` keeps it, until the view changes)."""
+        return json.dumps(self.render(resource), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def rendered(self, resource: str, fmt: str = "json") -> RenderedAggregate:
+        """``resource`` as JSON (``fmt="json"``) or CSV (``"csv"``, lists only), with its ETag;
+        rendered once per version of the view (unknown resources raise ``NotFound``)."""
+        return self._cached(f"rendered:{fmt}:{resource}", lambda: self._rendered(resource, fmt))  # type: ignore[no-any-return]
+
+    def _rendered(self, resource: str, fmt: str) -> RenderedAggregate:
+        filename = None
+        if fmt == "csv":
+            body = self.csv(resource).encode("utf-8")
+            filename = f"{self.name}-{resource.replace('_', '-')}.csv"
+            media_type = "text/csv; charset=utf-8"
+        else:
+            body = self.json_bytes(resource)
+            media_type = "application/json"
+        return RenderedAggregate(
+            body=body,
+            etag=strong_etag(body),
+            media_type=media_type,
+            view=self.name,
+            computed_at=self.computed_at,
+            units_reporting=self.units_reporting,
+            filename=filename,
         )
 
-    def etag(self, resource: str) -> str:
-        self.render(resource)  # unknown resources raise NotFound before an ETag is made up
-        return f'"{self.name}-{self.version}-{resource}"'
+    def etag(self, resource: str, fmt: str = "json") -> str:
+        """The ETag of ``rendered(resource, fmt)``: the hash of its bytes."""
+        return self.rendered(resource, fmt).etag
 
     def csv(self, resource: str) -> str:
         """CSV downloads: constituencies, provinces or party_list."""

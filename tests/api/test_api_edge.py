@@ -105,7 +105,7 @@ def test_a_fault_inside_the_aggregates_fast_path_is_a_logged_500_not_an_escaped_
     def broken(*_args: Any) -> Any:
         raise KeyError("๓๑")  # what a poisoned entry did to the aggregates
 
-    monkeypatch.setattr(state.renders, "get", broken)
+    monkeypatch.setattr(state.aggregates.view("unofficial"), "rendered", broken)
     try:
         with TestClient(create_app(app_state=state)) as client, caplog.at_level(logging.ERROR, logger="tally.api"):
             answer = client.get("/v1/aggregates/unofficial/national")
@@ -122,8 +122,6 @@ def test_a_fault_inside_the_aggregates_fast_path_is_a_logged_500_not_an_escaped_
 def test_a_fault_inside_the_submissions_fast_path_is_a_logged_500(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import api.fastpath
-
     state = AppState.open(make_settings(tmp_path / "data", database_url, access_cache_seconds=30.0))
     state.access.register_volunteer(address=VOLUNTEER)
     state.ledger_app.content.put_block(BOARD, b"board")
@@ -136,7 +134,7 @@ def test_a_fault_inside_the_submissions_fast_path_is_a_logged_500(
         with TestClient(create_app(app_state=state)) as client:
             token = sign_in(client, VOLUNTEER_KEY)
             client.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {token}"})  # cached: the fast path answers
-            monkeypatch.setattr(api.fastpath, "accept_tally", broken)
+            monkeypatch.setattr(state.ledger_app, "submit_tally", broken)
             with caplog.at_level(logging.ERROR, logger="tally.api"):
                 answer = client.post(
                     "/v1/tallies", json=signed_tally(state.ledger_app.election), headers={"Authorization": f"Bearer {token}"}

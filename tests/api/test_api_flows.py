@@ -368,7 +368,7 @@ def test_the_stream_sends_heartbeats_when_quiet(world: ApiWorld) -> None:
 
 
 def test_rate_limits_answer_429_with_retry_after(tmp_path: Path, database_url: str) -> None:
-    # With the refresh loop on, aggregate reads take the fast path (api/fastpath.py): both paths share the buckets.
+    # With the refresh loop on, aggregate reads take the fast path (api/routes/hot.py): both paths share the buckets.
     settings = make_settings(
         tmp_path / "limited",
         database_url,

@@ -55,7 +55,7 @@ class Target:
 
 @pytest.fixture
 def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
-    # The refresh loop on: aggregate reads then take the fast path (api/fastpath.py), which is checked too.
+    # The refresh loop on: aggregate reads then take the fast path (api/routes/hot.py), which is checked too.
     state = AppState.open(
         make_settings(
             tmp_path / "data",
