@@ -10,6 +10,7 @@ when, and what is stored at each point):
 ``header``       the image header parses, and its size in pixels (bombs refused unread)
 ``containers``   where the EXIF lies: JPEG ``APP1``, PNG ``eXIf``, HEIF ``Exif`` item
 ``isobmff``      the box walk of HEIF files, shared by ``header`` and ``containers``
+``jpeg``         the segment walk of JPEG files, shared by ``header`` and ``containers``
 ``tiff``         the bounds-checked IFD reader EXIF data is made of
 ``fields``       the EXIF fields read (make, model, time, GPS) and their JSON form
 ``identifying``  tags naming a person or a device, which make a photo refused

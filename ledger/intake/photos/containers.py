@@ -45,11 +45,7 @@ def _container_of(media_type: str) -> str:
 
 def _locate_jpeg(head: bytes, complete: bool) -> _Location | None:
     """The first ``APP1`` segment starting ``Exif\\0\\0`` before ``SOS``."""
-    for marker, position, length in _jpeg_segments(
-        head,
-        stray="expected a JPEG marker at byte {position}, found 0x{found:02X}",
-        bad_length="JPEG segment 0xFF{marker:02X} at byte {position} has length {length}",
-    ):
+    for marker, position, length in _jpeg_segments(head):
         if marker in (0xDA, 0xD9):  # start of scan, end of image: no EXIF in the header
             return None
         if marker == 0xE1 and length >= 8:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ledger.intake.photos.containers import _LOCATORS
 from ledger.intake.photos.errors import _Malformed
+from ledger.intake.photos.jpeg import _EOI, _SOS, _jpeg_segments
 from ledger.intake.photos.tiff import _EXIF_IFD, _TYPE_SIZES, _Tiff
 
 __all__ = ["IDENTIFYING_EXIF_TAGS"]
@@ -82,17 +83,19 @@ def _identifying_in(container: str, head: bytes, *, complete: bool) -> list[str]
 
 
 def _identifying_jpeg_segments(head: bytes) -> list[str]:
+    """XMP properties and the IPTC by-line in the segments before ``SOS``, walked as the header
+    reader walks them (fill bytes and markers without a length stepped over). The search ends
+    where the walk breaks (a stray byte, a length under 2, the end of ``head``)."""
     found: list[str] = []
-    position = 2
-    while position + 4 <= len(head) and head[position] == 0xFF:
-        marker = head[position + 1]
-        if marker in (0xDA, 0xD9) or marker == 0xFF:
-            break
-        length = int.from_bytes(head[position + 2 : position + 4], "big")
-        payload = head[position + 4 : position + 2 + length]
-        if marker == 0xE1 and payload.startswith(b"http://ns.adobe.com/xap/1.0/"):
-            found += [f"XMP {name.decode()}" for name in _IDENTIFYING_XMP if name in payload]
-        elif marker == 0xED and payload.startswith(b"Photoshop 3.0") and b"\x1c\x02\x50" in payload:
-            found.append("IPTC By-line (2:80)")
-        position += 2 + max(length, 2)
+    try:
+        for marker, position, length in _jpeg_segments(head):
+            if marker in (_SOS, _EOI):
+                break
+            payload = head[position + 4 : position + 2 + length]
+            if marker == 0xE1 and payload.startswith(b"http://ns.adobe.com/xap/1.0/"):
+                found += [f"XMP {name.decode()}" for name in _IDENTIFYING_XMP if name in payload]
+            elif marker == 0xED and payload.startswith(b"Photoshop 3.0") and b"\x1c\x02\x50" in payload:
+                found.append("IPTC By-line (2:80)")
+    except _Malformed:
+        pass  # what was found before the break still counts
     return found

@@ -1,6 +1,7 @@
 """JPEG segments: the one walk over the markers of a JPEG's header that the header reader
-(its frame header) and the EXIF locator (its ``APP1 Exif`` segment) share. Raises the
-internal ``_Malformed``; never reads past the data it is given.
+(its frame header), the EXIF locator (its ``APP1 Exif`` segment) and the identifying check
+(XMP and IPTC segments) share. Raises the internal ``_Malformed``; never reads past the data
+it is given.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ __all__: list[str] = []
 _SOS, _EOI = 0xDA, 0xD9
 
 
-def _jpeg_segments(data: bytes | bytearray, *, stray: str, bad_length: str) -> Iterator[tuple[int, int, int]]:
+def _jpeg_segments(
+    data: bytes | bytearray,
+    *,
+    stray: str = "expected a JPEG marker at byte {position}, found 0x{found:02X}",
+    bad_length: str = "JPEG segment 0xFF{marker:02X} at byte {position} has length {length}",
+) -> Iterator[tuple[int, int, int]]:
     """``(marker, position, length)`` of each segment after ``SOI``, in file order, up to and
     including ``SOS`` or ``EOI`` (given length 0: the header ends there, and so does the walk).
 

@@ -87,3 +87,14 @@ def test_a_jpeg_with_identifying_xmp_is_refused(xmp: bytes, store: LocalBlockSto
     with pytest.raises(IdentifyingMetadata, match="XMP"):
         ingest_photo([data], content=store, max_bytes=LIMIT)
     assert stored_blocks(store) == []
+
+
+@pytest.mark.parametrize("before", [b"\xff", b"\xff\xff\xff", b"\xff\xd0", b"\xff\x01"], ids=["fill", "fills", "RST0", "TEM"])
+def test_identifying_xmp_cannot_hide_behind_fill_bytes_or_markers_without_a_length(before: bytes, store: LocalBlockStore) -> None:
+    """The check walks the segments as the header reader does: a marker it would step over
+    does not end the search (it once did, and let the XMP below through)."""
+    packet = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'><dc:creator>Somchai</dc:creator></x:xmpmeta>"
+    data = b"\xff\xd8" + before + app_segment(0xE1, packet) + JPEG_HEAD[2:]
+    with pytest.raises(IdentifyingMetadata, match="XMP dc:creator"):
+        ingest_photo([data], content=store, max_bytes=LIMIT)
+    assert stored_blocks(store) == []
