@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A small CLI over @openzeppelin/merkle-tree (the version pinned in package.json), the
-// independent implementation that tests/test_merkle.py and scripts/bench_merkle.py check
+// independent implementation that tests/core/test_merkle.py and bench/merkle.py check
 // ledger/core/merkle.py against. Leaf encoding is always tally-leaf-v1:
 // ["string", "string", "address"]. JSON in on stdin (or a file), JSON out on stdout;
 // errors go to stderr with exit status 1.

@@ -358,12 +358,12 @@ def seats(
     add_help_option=False,
 )
 def bench(context: typer.Context) -> None:
-    """Replay the national night through the real HTTP API and time every stage
-    (scripts/bench_national.py; `tally bench --help` lists its options)."""
+    """Replay the national night through the real HTTP API and time every stage (the `bench`
+    package, `python -m bench`; `tally bench --help` lists its options, `tally bench
+    api|cid|merkle|anchor` runs the other benchmarks)."""
     import subprocess
 
-    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_national.py"
-    raise typer.Exit(subprocess.call([sys.executable, str(script), *context.args]))
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "bench", *context.args]))
 
 
 @units_app.command("import")
