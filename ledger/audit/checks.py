@@ -38,17 +38,18 @@ __all__ = [
 
 Summary = tuple[Any, ...]
 """What ``verify all`` keeps of a record for the replay and the photo check:
-``("tally", unit, corrects, photo links)``, ``("decision", decision)`` (links as CID strings,
+``("tally", unit, corrects, photo_links)``, ``("decision", decision)`` (links as CID strings,
 without the signature) or ``("other",)``."""
 
 
-def photo_links(node: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """A tally's photo links as (role, CID string) pairs, in role order. A ``photos`` value
-    that is no map of links is left out here: ``check_tally`` names such a record."""
+def photo_links(node: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    """A tally's photo links as (role, binary CID) pairs, in role order (binary: cheaper to
+    pass between processes than the text form). A ``photos`` value that is no map of links
+    is left out here: ``check_tally`` names such a record."""
     photos = node.get("photos") if node.get("format") == TALLY_FORMAT else None
     if not isinstance(photos, Mapping):
         return []
-    return [(str(role), str(link)) for role, link in sorted(photos.items()) if isinstance(link, CID)]
+    return [(str(role), link.bytes) for role, link in sorted(photos.items()) if isinstance(link, CID)]
 
 
 def _summary(node: Mapping[str, Any]) -> Summary:
