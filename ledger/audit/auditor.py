@@ -12,13 +12,19 @@ its own replay; nothing it says is taken as true.
 - ``batch``: rebuild the whole batch from the manifest named in its ``BatchAnchored``
   event, compare the root with the chain's, and check every record: CID, leaf values,
   signature.
-- ``all``: every anchored batch in order, then replay every decision to recompute the
-  certified numbers, and compare them with what the API publishes.
+- ``all``: every anchored batch in order; every photo the tallies link, each fetched and
+  re-hashed through its whole file DAG (``ledger.audit.photos``; ``--skip-photos`` leaves
+  them out for a quick pass); then replay every decision to recompute the certified
+  numbers, and compare them with what the API publishes.
 
-Memory stays small: batches are checked a few at a time, and only a record → unit map and
-the decisions are kept for the replay. ``all`` can check records in several processes
-(``--workers``, default: one per CPU) when the content source can be opened again by
-another process (a block store, a CAR file once imported, an IPFS node; not a gateway).
+Memory stays small: batches are checked a few at a time, and only a record → unit map, the
+decisions and a 64-bit fingerprint per photo are kept. ``all`` can check records and photos
+in several processes (``--workers``, default: one per CPU) when the content source can be
+opened again by another process (a block store, a CAR file once imported, an IPFS node; not
+a gateway).
+
+The chain is read through ``ChainReader``: reading batches and roots is all the auditor
+may do there (``ledger.chain.evidence.EvidenceAnchorClient`` is one, given no signer).
 """
 
 from __future__ import annotations
