@@ -25,11 +25,33 @@ from bench.metrics import MIB, proc_cpu_seconds, proc_status, worker_pids
 from bench.observe import Observer
 from bench.people import ORGANISATIONS, setup_people
 from bench.photos import PHOTO_ROLES
-from bench.stages import Progress, Stage, latency_extra, merge_rounds
+from bench.stages import Stage, latency_extra, merge_rounds
 
 __all__ = ["PYTHON", "Driver"]
 
 PYTHON = sys.executable
+
+
+class Progress:
+    """Logs, about every minute of a long stage, what the ledger holds and the rate since the last line."""
+
+    def __init__(self, night: Driver, stage: str, every: float = 60.0):
+        self.night, self.stage, self.every = night, stage, every
+        self.last_time = time.monotonic()
+        self.last = night.observer.counts()
+
+    def maybe_log(self) -> None:
+        now = time.monotonic()
+        if now - self.last_time < self.every:
+            return
+        counts = self.night.observer.counts()
+        seconds = now - self.last_time
+        self.night.say(
+            f"  {self.stage} in progress: {counts[0]:,} photos ({(counts[0] - self.last[0]) / seconds:,.0f}/s), "
+            f"{counts[1]:,} entries ({(counts[1] - self.last[1]) / seconds:,.0f}/s); server RSS "
+            f"{self.night.server_rss_mib():.0f} MiB, load average {os.getloadavg()[0]:.2f}"
+        )
+        self.last, self.last_time = counts, now
 
 
 class Driver:

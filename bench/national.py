@@ -77,13 +77,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import ROOT
+from bench.certify import certify
 from bench.driver import PYTHON, Driver
 from bench.figures import check_disk, measure_footprint, print_goals, print_stages, stage_figures
 from bench.metrics import MIB, measured_command, parse_usage
 from bench.photos import PhotoMaker, check_photo
 from bench.results import RESULTS, merge_results
 from bench.side_by_side import merkle_side_by_side, side_by_side
-from bench.stages import Stage, certify
+from bench.stages import Stage
 
 __all__ = ["Night", "argument_parser", "main"]
 
