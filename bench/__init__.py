@@ -13,9 +13,10 @@ Modules:
     metrics    /proc sampling (RSS, VmHWM, CPU), disk use, percentiles, the peak-RSS launcher
     servers    starting, waiting for and stopping servers (``tally serve``, the bare FastAPI app)
     results    bench/results.json: read-modify-write, one key per figure
-    national   the national night's driver: people, server, clients, stages (``stages``,
-               ``observe``, ``people``, ``figures`` and ``side_by_side`` are its parts)
-    api, cid, merkle, anchor   the focused benchmarks
+    national   the national night, its stages in order; its parts: ``driver`` (processes and
+               the recording of stages), ``stages``, ``certify``, ``observe``, ``people``,
+               ``figures`` and ``side_by_side``
+    api, cid, merkle, anchor   the focused benchmarks (``api_setup``: what ``api`` prepares)
 
 Figures are merged into ``bench/results.json`` beside this package (one key per figure).
 """
