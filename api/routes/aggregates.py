@@ -38,7 +38,7 @@ ViewPath = Annotated[ViewName, Path(description="unofficial: the latest report o
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
 IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
 
-CACHE_CONTROL = "public, max-age=1"
+CACHE_CONTROL = b"public, max-age=1"
 NOT_MODIFIED = {304: {"description": "Not modified: the ETag sent in If-None-Match is current"}}
 
 
@@ -55,16 +55,22 @@ def matches_etag(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def aggregate_headers(rendered: RenderedAggregate, if_none_match: str | None) -> tuple[int, dict[str, str]]:
-    """The status (200, or 304 when ``If-None-Match`` holds the current ETag) and the
-    headers of an aggregate answer (besides its content type and length)."""
+def aggregate_headers(rendered: RenderedAggregate, if_none_match: str | None) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """The status (200, or 304 when ``If-None-Match`` holds the current ETag) and the raw
+    headers of an aggregate answer, besides its content type and length (the routes here
+    and the hot route of ``api.routes.hot`` send the same)."""
+    etag = rendered.etag.encode("latin-1")
     if matches_etag(if_none_match, rendered.etag):
-        return 304, {"ETag": rendered.etag, "Cache-Control": CACHE_CONTROL}
-    headers = {"Tally-View": rendered.view, "Tally-Computed-At": rendered.computed_at, "Cache-Control": CACHE_CONTROL}
+        return 304, [(b"etag", etag), (b"cache-control", CACHE_CONTROL)]
+    headers = [
+        (b"tally-view", rendered.view.encode("latin-1")),
+        (b"tally-computed-at", rendered.computed_at.encode("latin-1")),
+        (b"cache-control", CACHE_CONTROL),
+    ]
     if rendered.filename is not None:
-        headers["Content-Disposition"] = f'attachment; filename="{rendered.filename}"'
-        headers["Tally-Units-Reporting"] = str(rendered.units_reporting)
-    headers["ETag"] = rendered.etag
+        headers.append((b"content-disposition", f'attachment; filename="{rendered.filename}"'.encode("latin-1")))
+        headers.append((b"tally-units-reporting", str(rendered.units_reporting).encode("latin-1")))
+    headers.append((b"etag", etag))
     return 200, headers
 
 
@@ -73,9 +79,9 @@ async def serve(state: AppState, view_name: ViewName, resource: str, fmt: str, i
         await run_in_threadpool(state.aggregates.refresh)
     rendered = state.aggregates.view(view_name.value).rendered(resource, fmt)
     status, headers = aggregate_headers(rendered, if_none_match)
-    if status == 304:
-        return Response(status_code=304, headers=headers)
-    return Response(rendered.body, media_type=rendered.media_type, headers=headers)
+    response = Response(status_code=304) if status == 304 else Response(rendered.body, media_type=rendered.media_type)
+    response.raw_headers.extend(headers)
+    return response
 
 
 @router.get("/{view}/national", response_model=NationalResultPublic, **access(*EVERYONE, responses=NOT_MODIFIED))

@@ -56,15 +56,14 @@ class HotRoute(Route):
         self.accepts = accepts
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """``accepts`` reads the path itself (exactly, with no parameters to convert), so a
+        request it takes is a full match without the route's own pattern."""
         if scope["type"] != "http":
             return Match.NONE, {}
         target = self.accepts(scope)
         if target is None:
             return Match.NONE, {}
-        match, child = super().matches(scope)
-        if match is not Match.FULL:
-            return Match.NONE, {}
-        return match, {**child, "tally_hot": target}
+        return Match.FULL, {"endpoint": self.endpoint, "path_params": {}, "tally_hot": target}
 
 
 def install(app: FastAPI, state: AppState) -> None:
@@ -129,11 +128,10 @@ async def _aggregate(state: AppState, scope: Scope, _receive: Receive, _caller: 
     view, resource, fmt = scope["tally_hot"]
     rendered = state.aggregates.view(view).rendered(resource, fmt)
     status, headers = aggregate_headers(rendered, _header(scope, b"if-none-match"))
-    raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
     if status == 304:
-        return 304, raw, b""
+        return 304, headers, b""
     body = rendered.body
-    return 200, [(b"content-type", rendered.media_type.encode()), (b"content-length", str(len(body)).encode()), *raw], body
+    return 200, [(b"content-type", rendered.media_type.encode()), (b"content-length", str(len(body)).encode()), *headers], body
 
 
 # -- submissions ----------------------------------------------------------------------------
