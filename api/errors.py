@@ -40,6 +40,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
+from ledger.app import (
+    Forbidden,
+    InvalidScope,
+    InvalidSeatInput,
+    PhotoTooLarge,
+    RateLimited,
+    Unauthenticated,
+    UnsupportedPhotoType,
+)
 from ledger.core.decision import DecisionRefused
 from ledger.core.strict import InvalidNumber
 from ledger.errors import (
@@ -55,9 +64,6 @@ from ledger.errors import (
     LedgerError,
     NotFound,
 )
-from ledger.intake.photos import PhotoTooLarge, UnsupportedPhotoType
-from ledger.people.access import Forbidden, InvalidScope, RateLimited, Unauthenticated
-from ledger.results.seats import InvalidSeatInput
 
 __all__ = ["BadRequestBody", "error_body", "error_response", "install_error_handlers", "response_for", "status_for"]
 
@@ -227,7 +233,7 @@ HANDLERS: tuple[tuple[type[Exception], Any], ...] = (
 
 def response_for(error: Exception) -> Response:
     """The answer the installed handlers give to ``error`` raised by an endpoint; for the
-    ASGI fast paths (``api.fastpath``), which answer outside FastAPI's routing."""
+    plain ASGI endpoints of the hot routes (``api.routes.hot``), which catch their own."""
     for cls, handle in HANDLERS:
         if isinstance(error, cls):
             return handle(error)  # type: ignore[no-any-return]

@@ -27,7 +27,7 @@ from ledger.core.cid import CID, encode_varint
 from ledger.core.timefmt import format_time_micro as format_time
 from ledger.election import Election, load_election
 from ledger.errors import LedgerError
-from ledger.intake.photos import PhotoInfo, UnsupportedPhotoType, ingest_photo
+from ledger.intake.photos import PhotoInfo, PhotoTooLarge, UnsupportedPhotoType, ingest_photo
 from ledger.intake.prepare import PreparePool, default_workers
 from ledger.intake.service import Accepted, Ledger
 from ledger.intake.writer import Writer
@@ -39,6 +39,7 @@ from ledger.people.access import (
     AccessService,
     Caller,
     Forbidden,
+    InvalidScope,
     RateLimited,
     SessionSigner,
     Unauthenticated,
@@ -48,6 +49,7 @@ from ledger.people.access import (
 )
 from ledger.quarantine import Quarantine
 from ledger.results.aggregates import Aggregates
+from ledger.results.seats import InvalidSeatInput
 from ledger.review.service import ReviewService
 from ledger.sealing.batches import Batcher
 from ledger.settings import Settings
@@ -76,8 +78,11 @@ __all__ = [
     "Accepted",
     "Caller",
     "Forbidden",
+    "InvalidScope",
+    "InvalidSeatInput",
     "LedgerApp",
     "PhotoInfo",
+    "PhotoTooLarge",
     "RateLimited",
     "Unauthenticated",
     "UnsupportedPhotoType",

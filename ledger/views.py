@@ -1,7 +1,7 @@
 """What the application facade (``ledger.app.LedgerApp``) answers with: frozen read models.
 
 Database rows never leave the ledger: the facade copies what a caller may read into these
-plain, immutable values (times already in the ledger's one format, ``ledger.intake.service.format_time``),
+plain, immutable values (times already in the ledger's one format, ``ledger.core.timefmt``),
 and the HTTP layer shapes its answers from them. Nothing here does I/O or imports the store.
 """
 
