@@ -38,7 +38,7 @@ from api.state import AppState
 from ledger.app import Caller, require_role
 from ledger.core.strict import is_canonical_decimal
 
-__all__ = ["HotRoute", "install"]
+__all__ = ["HotEdge", "HotRoute", "install"]
 
 LISTS = {"provinces": "provinces", "constituencies": "constituencies", "party-list": "party_list"}
 SINGLE = {"national": "national", "house": "house"}
@@ -67,13 +67,40 @@ class HotRoute(Route):
 
 
 def install(app: FastAPI, state: AppState) -> None:
-    """Put the hot routes at the head of ``app``'s routing table."""
+    """Put the hot routes at the head of ``app``'s routing table, and have ``HotEdge`` take
+    them from there at the edge of the stack."""
     hot = [
         HotRoute("/v1/aggregates/{target:path}", _guarded(state, _aggregate), lambda scope: _aggregate_target(state, scope)),
         HotRoute("/v1/tallies", _guarded(state, _tally), _tally_target),
         HotRoute("/v1/photos", _guarded(state, _photo), _photo_target),
     ]
     app.router.routes[:0] = hot
+    app.add_middleware(HotEdge, routes=app.router.routes)
+
+
+class HotEdge:
+    """Dispatches the ``HotRoute`` entries of the routing table before the rest of the stack.
+
+    The routes are the table's own (matched and answered exactly as the router would, which
+    it does when this is left out); only the layers a plain endpoint has no use for are
+    skipped: FastAPI's exception middleware (the endpoints answer their own errors), its
+    exit stack and the router's walk. Measured with ``python -m bench api`` (``national,
+    saturated``), those layers cost a tenth of the requests per second on the aggregate reads.
+    """
+
+    def __init__(self, app: ASGIApp, *, routes: list[Any]):
+        self.app = app
+        self.routes = [route for route in routes if isinstance(route, HotRoute)]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self.routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    await route.app(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 class _guarded:  # noqa: N801 - used as a function; a class, so that Starlette calls it as a plain ASGI app
