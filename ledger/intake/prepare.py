@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from ledger.errors import LedgerError
+from ledger.intake.bridge import settle
 from ledger.intake.photos import PhotoInfo, ingest_photo
 from ledger.intake.service import Prepared, Preparer
 from ledger.settings import Settings
@@ -113,17 +114,6 @@ def _run_all(jobs: list[Job]) -> list[Any]:
 # -- in the API process -------------------------------------------------------------------
 
 
-def _settle(future: asyncio.Future[Any], answer: Any) -> None:
-    def settle() -> None:
-        if not future.cancelled():
-            future.set_result(answer)
-
-    try:
-        future.get_loop().call_soon_threadsafe(settle)
-    except RuntimeError:  # that event loop has closed
-        pass
-
-
 class PreparePool:
     """Prepares tallies and photos in ``workers`` processes, in batches of what arrived together."""
 
@@ -185,8 +175,7 @@ class PreparePool:
         with self._lock:
             self._closed = True
             waiting, self._waiting = self._waiting, []
-        for _, future in waiting:
-            _settle(future, None)
+        settle((future, None, None) for _, future in waiting)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _take(self) -> list[tuple[Job, asyncio.Future[Any]]]:
@@ -234,8 +223,7 @@ class PreparePool:
         else:
             self.batches += 1
             self.prepared += len(batch)
-        for (_, future), answer in zip(batch, answers, strict=True):
-            _settle(future, answer)
+        settle((future, answer, None) for (_, future), answer in zip(batch, answers, strict=True))
         with self._lock:
             self._in_flight -= 1
             following = [] if self.broken or self._closed else self._take()
@@ -243,7 +231,6 @@ class PreparePool:
                 stranded, self._waiting = self._waiting, []
             else:
                 stranded = []
-        for _, future in stranded:
-            _settle(future, None)
+        settle((future, None, None) for _, future in stranded)
         if following:
             self._send(following)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from ledger.errors import LedgerError
+from ledger.intake.bridge import settle
 from ledger.intake.photos import PhotoInfo
 from ledger.intake.prepare import PrepareAnswer
 from ledger.intake.service import Accepted
@@ -51,27 +52,12 @@ def _is_operational(failure: BaseException) -> bool:
 
 
 class _Job:
-    __slots__ = ("future", "kind", "loop", "payload")
+    __slots__ = ("future", "kind", "payload")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], kind: str, payload: Any):
-        self.loop = loop
+    def __init__(self, future: asyncio.Future[Any], kind: str, payload: Any):
         self.future = future
         self.kind = kind  # "report", "photo" and "decision" are grouped; "work" is a callable run alone
         self.payload = payload
-
-    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
-        def settle() -> None:
-            if self.future.cancelled():  # the client went away; the write stands
-                return
-            if error is not None:
-                self.future.set_exception(error)
-            else:
-                self.future.set_result(result)
-
-        try:
-            self.loop.call_soon_threadsafe(settle)
-        except RuntimeError:  # that event loop has closed
-            pass
 
 
 class Writer:
@@ -123,9 +109,8 @@ class Writer:
         return await self._put("work", work)  # type: ignore[no-any-return]
 
     async def _put(self, kind: str, payload: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put(_Job(loop, future, kind, payload))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Job(future, kind, payload))
         return await future
 
     def shutdown(self) -> None:
@@ -167,8 +152,7 @@ class Writer:
                 # full, the content store fails) is every item's answer: retrying them one
                 # by one would only hold the one writer thread up.
                 log.exception("committing a group of %d %ss failed", len(group), group[0].kind)
-                for job in group:
-                    job.settle(error=failure)
+                settle((job.future, None, failure) for job in group)
                 return
             # One item may have broken the group's transaction: split the group in halves
             # until the item is alone, so that its error is its own answer and never
@@ -182,17 +166,16 @@ class Writer:
             return
         self.groups += 1
         self.grouped += len(group)
-        for job, answer in zip(group, answers, strict=True):
-            if isinstance(answer, LedgerError):
-                job.settle(error=answer)
-            else:
-                job.settle(answer)
+        settle(
+            (job.future, None, answer) if isinstance(answer, LedgerError) else (job.future, answer, None)
+            for job, answer in zip(group, answers, strict=True)
+        )
 
     @staticmethod
     def _single(job: _Job) -> None:
         try:
             result = job.payload()
         except BaseException as failure:
-            job.settle(error=failure)
+            settle([(job.future, None, failure)])
         else:
-            job.settle(result)
+            settle([(job.future, result, None)])

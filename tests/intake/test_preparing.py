@@ -49,7 +49,7 @@ def test_one_worker_per_cpu_beyond_the_first() -> None:
 
 
 def test_a_worker_prepares_exactly_what_the_api_process_would(pool_state: AppState) -> None:
-    pool = pool_state.preparer
+    pool = pool_state.ledger_app.prepare_pool
     assert pool is not None
     pool.start()  # what the API's lifespan does: the worker starts before any tally comes
     assert len(pool._executor._processes) == 1  # type: ignore[attr-defined]
@@ -103,7 +103,7 @@ def test_the_api_answers_the_same_with_a_pool(pool_state: AppState) -> None:
         record = client.get(f"/v1/records/{first.json()['record_cid']}")
         assert record.status_code == 200
         assert client.get("/v1/health").json()["prepare_workers"] == 1
-    assert pool_state.preparer is not None and pool_state.preparer.prepared >= 3
+    assert pool_state.ledger_app.prepare_pool is not None and pool_state.ledger_app.prepare_pool.prepared >= 3
     with pool_state.ledger_app.database.session() as session:  # the photo index rows came with it
         uses = session.execute(select(PhotoUse.photo_cid).where(PhotoUse.record_cid == first.json()["record_cid"]))
         assert sorted(uses.scalars()) == sorted(signed_tally(election)["photos"].values())
@@ -121,7 +121,7 @@ def test_permission_is_still_checked_first(pool_state: AppState) -> None:
 
 
 def test_a_dead_worker_leaves_the_api_preparing_in_process(pool_state: AppState) -> None:
-    pool = pool_state.preparer
+    pool = pool_state.ledger_app.prepare_pool
     assert pool is not None
     election = pool_state.ledger_app.election
     assert isinstance(asyncio.run(pool.prepare(signed_tally(election, submission_id="before-01"))), Prepared)
@@ -148,7 +148,7 @@ def test_photos_ingested_by_a_worker_are_the_photos_ingested_here(pool_state: Ap
     from ledger.content.local import LocalBlockStore
     from ledger.intake.photos import PhotoInfo, ingest_photo
 
-    pool = pool_state.preparer
+    pool = pool_state.ledger_app.prepare_pool
     assert pool is not None
     photos = sorted(path for path in (VECTORS / "photos").iterdir() if path.suffix in (".jpg", ".png", ".heic"))
     bodies = [photo.read_bytes() for photo in photos] + [b"hello, this is text", b"\xff\xd8\xff" + bytes(100)]
@@ -180,13 +180,13 @@ def test_the_api_takes_photos_through_a_pool(pool_state: AppState) -> None:
         headers = {"Authorization": f"Bearer {sign_in(client, VOLUNTEER_KEY)}", "Content-Type": "image/jpeg"}
         first = client.post("/v1/photos", content=data, headers=headers)
         assert first.status_code == 201, first.text
-        before = pool_state.preparer.prepared  # type: ignore[union-attr]
+        before = pool_state.ledger_app.prepare_pool.prepared  # type: ignore[union-attr]
         streamed = client.post("/v1/photos", content=iter([data[:100], data[100:]]), headers=headers)  # no length
         assert streamed.status_code == 200 and streamed.json() == first.json()
-        assert pool_state.preparer.prepared == before  # type: ignore[union-attr]  # it streamed here
+        assert pool_state.ledger_app.prepare_pool.prepared == before  # type: ignore[union-attr]  # it streamed here
         text = client.post("/v1/photos", content=b"hello, this is text", headers=headers)
         assert text.status_code == 415 and text.json()["error"] == "unsupported_photo_type"
-    assert pool_state.preparer is not None and pool_state.preparer.prepared >= 2
+    assert pool_state.ledger_app.prepare_pool is not None and pool_state.ledger_app.prepare_pool.prepared >= 2
 
 
 def test_ledger_errors_cross_processes_unchanged() -> None:
