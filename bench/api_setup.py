@@ -3,11 +3,8 @@ people with sessions and readers' keys in a data directory, and the in-process f
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
-
-from bench import ROOT
 
 __all__ = ["in_process_rates", "photo_bytes", "photo_cid", "prepare", "sign_tallies", "store_photos"]
 
@@ -16,23 +13,31 @@ def sign_tallies(count: int, volunteers: int) -> tuple[list[bytes], list[dict[st
     """``count`` signed tallies for distinct units, spread over the country, by ``volunteers`` keys.
 
     Returns the volunteers' keys and the tallies; signing is the client's work, done before timing.
-    The tallies are the tests' (``tests.support.factories.tally_json``), from the source tree.
+    The counts are the simulated night's (``ledger.cli.simulation``), as in the national bench.
     """
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    from ledger.cli.simulation import NightSimulator
+    from ledger.core.timefmt import format_time_seconds
     from ledger.election import load_election
-    from tests.support.factories import tally_json
     from wallets.tally_client import sign_tally
 
     election = load_election("th2566")
+    simulator = NightSimulator(election)
     keys = [bytes(31) + bytes([1 + i]) for i in range(volunteers)]
-    units = [unit.id for unit in election.polling_units()]
+    units = list(election.polling_units())
     chosen = units[:: len(units) // count][:count]
     print(f"signing {count} tallies ...", flush=True)
     tallies = []
     for index, unit in enumerate(chosen):
-        document = tally_json(election, unit, submission_id=f"bench-{index:08d}", cast=300)
-        document["photos"] = {"tally_board": str(photo_cid(index, "board")), "form_5_18": str(photo_cid(index, "form"))}
+        true = simulator.true_count(unit)
+        document = {
+            "polling_unit": unit.id,
+            "submission_id": f"bench-{index:08d}",
+            "submitted_at": format_time_seconds(simulator.report_time(unit, 1)),
+            "registered_voters": unit.registered_voters,
+            "constituency": true.constituency.as_json(),
+            "party_list": true.party_list.as_json(),
+            "photos": {"tally_board": str(photo_cid(index, "board")), "form_5_18": str(photo_cid(index, "form"))},
+        }
         tallies.append(sign_tally(document, keys[index % volunteers], election))
     return keys, tallies
 
