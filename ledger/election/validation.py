@@ -17,7 +17,7 @@ from ledger.core.record import BALLOTS, OPTIONAL_PHOTOS, REQUIRED_PHOTOS, TALLY_
 from ledger.core.signing import to_checksum_address
 from ledger.core.strict import is_canonical_decimal
 from ledger.core.timefmt import format_time_seconds
-from ledger.election import Election
+from ledger.election import Election, PollingUnit
 from ledger.errors import FieldError, InvalidCID, InvalidSignature, InvalidTally, NotFound
 
 __all__ = ["SUBMISSION_ID_PATTERN", "check_stored_tally", "validate_decision", "validate_tally"]
@@ -188,6 +188,124 @@ def _ballot(
     return {"ballots_cast": cast, "votes": votes, "invalid": invalid, "no_vote": no_vote}
 
 
+def _envelope(errors: _Errors, submission: Mapping[str, Any], election: Election, signed: bool) -> None:
+    """Unknown and missing top-level fields, then the record format and the election."""
+    for extra in sorted(set(submission) - _TOP_FIELDS):
+        errors.add((extra,), "is not a field of a tally record")
+    optional = {"format", "election", "form_inconsistent", "corrects"} | (set() if signed else {"signature"})
+    for required in sorted(_TOP_FIELDS - optional - set(submission)):
+        errors.add((required,), "is required")
+    if submission.get("format", TALLY_FORMAT) != TALLY_FORMAT:
+        errors.add(("format",), f"must be {TALLY_FORMAT!r}, got {submission.get('format')!r}")
+    if submission.get("election", election.id) != election.id:
+        errors.add(("election",), f"this ledger reports election {election.id!r}, got {submission.get('election')!r}")
+
+
+def _polling_unit(errors: _Errors, submission: Mapping[str, Any], election: Election) -> PollingUnit | None:
+    """The unit reported on, written exactly as this ledger writes its id."""
+    if "polling_unit" not in submission:
+        return None
+    unit_id = submission["polling_unit"]
+    try:
+        unit = election.polling_unit(unit_id) if isinstance(unit_id, str) else None
+    except NotFound as exc:
+        errors.add(("polling_unit",), str(exc))
+        return None
+    if unit is None:
+        errors.add(("polling_unit",), "must be a polling unit id string like 'BKK_1-0001'")
+    elif unit.id != unit_id:
+        errors.add(("polling_unit",), f"{unit_id!r} is not written as this ledger writes it; use {unit.id!r}")
+        return None
+    return unit
+
+
+def _registered_voters(errors: _Errors, submission: Mapping[str, Any], unit: PollingUnit | None) -> int | None:
+    """The registered voters as on the form; they must match the unit's."""
+    if "registered_voters" not in submission:
+        return None
+    registered = _count(errors, ("registered_voters",), submission["registered_voters"])
+    if registered is not None and unit is not None and registered != unit.registered_voters:
+        errors.add(
+            ("registered_voters",), f"{registered} does not match unit {unit.id}'s {unit.registered_voters} registered voters"
+        )
+    return registered
+
+
+def _form_inconsistent(errors: _Errors, submission: Mapping[str, Any]) -> bool:
+    form_inconsistent = submission.get("form_inconsistent", False)
+    if not isinstance(form_inconsistent, bool):
+        errors.add(("form_inconsistent",), "must be true or false")
+        return False
+    return form_inconsistent
+
+
+def _ballots(
+    errors: _Errors,
+    submission: Mapping[str, Any],
+    election: Election,
+    unit: PollingUnit | None,
+    registered: int | None,
+    form_inconsistent: bool,
+) -> dict[str, object]:
+    """Both ballots' counts, checked against the unit's ballot and voters (none without a unit)."""
+    ballots: dict[str, object] = {}
+    if unit is None:
+        return ballots
+    constituency = election.constituency(unit.constituency_id)
+    known = {"constituency": set(constituency.candidates), "party_list": set(election.parties_by_number)}
+    nouns = {"constituency": "candidate", "party_list": "party"}
+    voters = min(unit.registered_voters, registered if registered is not None else unit.registered_voters)
+    for name in BALLOTS:
+        if name in submission:
+            ballot = _ballot(errors, name, submission[name], known[name], nouns[name], voters, form_inconsistent)
+            if ballot is not None:
+                ballots[name] = ballot
+    return ballots
+
+
+def _photos(errors: _Errors, submission: Mapping[str, Any], photo_exists: Callable[[CID], bool]) -> dict[str, CID]:
+    """The photo links by role: known roles, the required ones present, each a stored photo."""
+    photos: dict[str, CID] = {}
+    if "photos" not in submission:
+        return photos
+    raw_photos = submission["photos"]
+    if not isinstance(raw_photos, Mapping):
+        errors.add(("photos",), "must be an object mapping photo roles to CIDs")
+        return photos
+    for role in sorted(set(raw_photos) - set(REQUIRED_PHOTOS) - set(OPTIONAL_PHOTOS)):
+        errors.add(("photos", role), f"is not a photo role; expected {', '.join(REQUIRED_PHOTOS + OPTIONAL_PHOTOS)}")
+    for role in REQUIRED_PHOTOS:
+        if role not in raw_photos:
+            errors.add(("photos", role), "is required")
+    for role in REQUIRED_PHOTOS + OPTIONAL_PHOTOS:
+        if role not in raw_photos:
+            continue
+        cid = _link(errors, ("photos", role), raw_photos[role])
+        if cid is None:
+            continue
+        if not photo_exists(cid):
+            errors.add(("photos", role), f"photo {cid} is not stored here; upload it first")
+            continue
+        photos[role] = cid
+    return photos
+
+
+def _corrects(errors: _Errors, submission: Mapping[str, Any]) -> list[CID]:
+    """The records this one corrects: 1 to 20 CIDs."""
+    corrects: list[CID] = []
+    if "corrects" not in submission:
+        return corrects
+    raw_corrects = submission["corrects"]
+    if not isinstance(raw_corrects, list) or not raw_corrects or len(raw_corrects) > 20:
+        errors.add(("corrects",), "must be a list of 1 to 20 record CIDs that this record corrects")
+        return corrects
+    for position, link in enumerate(raw_corrects):
+        corrected = _link(errors, ("corrects", position), link)
+        if corrected is not None:
+            corrects.append(corrected)
+    return corrects
+
+
 def validate_tally(
     submission: Mapping[str, Any],
     *,
@@ -203,93 +321,17 @@ def validate_tally(
     errors = _Errors()
     if not isinstance(submission, Mapping):
         raise InvalidTally([FieldError((), "a tally must be a JSON object")])
-    for extra in sorted(set(submission) - _TOP_FIELDS):
-        errors.add((extra,), "is not a field of a tally record")
-    optional = {"format", "election", "form_inconsistent", "corrects"} | (set() if signed else {"signature"})
-    for required in sorted(_TOP_FIELDS - optional - set(submission)):
-        errors.add((required,), "is required")
-
-    if submission.get("format", TALLY_FORMAT) != TALLY_FORMAT:
-        errors.add(("format",), f"must be {TALLY_FORMAT!r}, got {submission.get('format')!r}")
-    if submission.get("election", election.id) != election.id:
-        errors.add(("election",), f"this ledger reports election {election.id!r}, got {submission.get('election')!r}")
-
-    unit = None
-    unit_id = submission.get("polling_unit")
-    if "polling_unit" in submission:
-        try:
-            unit = election.polling_unit(unit_id) if isinstance(unit_id, str) else None
-            if unit is None:
-                errors.add(("polling_unit",), "must be a polling unit id string like 'BKK_1-0001'")
-            elif unit.id != unit_id:
-                errors.add(("polling_unit",), f"{unit_id!r} is not written as this ledger writes it; use {unit.id!r}")
-                unit = None
-        except NotFound as exc:
-            errors.add(("polling_unit",), str(exc))
-
+    _envelope(errors, submission, election, signed)
+    unit = _polling_unit(errors, submission, election)
     submission_id = _entry_id(errors, submission, "submission_id")
     submitted_at = _utc_time(errors, submission, "submitted_at", election.reporting_window)
     submitter = _address(errors, submission, "submitter")
-
-    registered = None
-    if "registered_voters" in submission:
-        registered = _count(errors, ("registered_voters",), submission["registered_voters"])
-        if registered is not None and unit is not None and registered != unit.registered_voters:
-            errors.add(
-                ("registered_voters",), f"{registered} does not match unit {unit.id}'s {unit.registered_voters} registered voters"
-            )
-
-    form_inconsistent = submission.get("form_inconsistent", False)
-    if not isinstance(form_inconsistent, bool):
-        errors.add(("form_inconsistent",), "must be true or false")
-        form_inconsistent = False
-    ballots: dict[str, object] = {}
-    if unit is not None:
-        constituency = election.constituency(unit.constituency_id)
-        known = {"constituency": set(constituency.candidates), "party_list": set(election.parties_by_number)}
-        nouns = {"constituency": "candidate", "party_list": "party"}
-        voters = min(unit.registered_voters, registered if registered is not None else unit.registered_voters)
-        for name in BALLOTS:
-            if name in submission:
-                ballot = _ballot(errors, name, submission[name], known[name], nouns[name], voters, form_inconsistent)
-                if ballot is not None:
-                    ballots[name] = ballot
-
-    photos: dict[str, CID] = {}
-    raw_photos = submission.get("photos")
-    if "photos" in submission:
-        if not isinstance(raw_photos, Mapping):
-            errors.add(("photos",), "must be an object mapping photo roles to CIDs")
-        else:
-            for role in sorted(set(raw_photos) - set(REQUIRED_PHOTOS) - set(OPTIONAL_PHOTOS)):
-                errors.add(("photos", role), f"is not a photo role; expected {', '.join(REQUIRED_PHOTOS + OPTIONAL_PHOTOS)}")
-            for role in REQUIRED_PHOTOS:
-                if role not in raw_photos:
-                    errors.add(("photos", role), "is required")
-            for role in REQUIRED_PHOTOS + OPTIONAL_PHOTOS:
-                if role not in raw_photos:
-                    continue
-                cid = _link(errors, ("photos", role), raw_photos[role])
-                if cid is None:
-                    continue
-                if not photo_exists(cid):
-                    errors.add(("photos", role), f"photo {cid} is not stored here; upload it first")
-                    continue
-                photos[role] = cid
-
-    corrects: list[CID] = []
-    if "corrects" in submission:
-        raw_corrects = submission["corrects"]
-        if not isinstance(raw_corrects, list) or not raw_corrects or len(raw_corrects) > 20:
-            errors.add(("corrects",), "must be a list of 1 to 20 record CIDs that this record corrects")
-        else:
-            for position, link in enumerate(raw_corrects):
-                corrected = _link(errors, ("corrects", position), link)
-                if corrected is not None:
-                    corrects.append(corrected)
-
+    registered = _registered_voters(errors, submission, unit)
+    form_inconsistent = _form_inconsistent(errors, submission)
+    ballots = _ballots(errors, submission, election, unit, registered, form_inconsistent)
+    photos = _photos(errors, submission, photo_exists)
+    corrects = _corrects(errors, submission)
     signature = _signature(errors, submission)
-
     if errors.items:
         raise InvalidTally(errors.items)
 

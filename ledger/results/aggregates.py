@@ -31,7 +31,8 @@ from ledger.election import Constituency, Election
 from ledger.election.counting import UnitResult, VectorLayout, layout_of
 from ledger.errors import NotFound
 from ledger.quarantine import Quarantine
-from ledger.results.seats import allocate_party_list, project_house
+from ledger.results.house import project_house
+from ledger.results.seats import allocate_party_list
 from ledger.store import Entry
 from ledger.views import RenderedAggregate, strong_etag
 
