@@ -39,7 +39,7 @@ GAS_GOAL = 60_000
 def synthetic_values(count: int, rng: random.Random) -> list[tuple[str, str, str]]:
     """Distinct (record CID, unit, signer) values drawn from ``rng`` (the roots' bytes, and so
     the calldata's gas, follow from the seed)."""
-    from ledger.core.leaf import checksum_address
+    from ledger.core.hashing import checksum_address
 
     values = []
     for position in range(count):

@@ -33,7 +33,7 @@ OZ_CLI = ROOT / "scripts" / "oz_merkle.mjs"
 
 def synthetic_values(count: int, seed: int = 2566) -> list[tuple[str, str, str]]:
     """Realistic, all-distinct values: dag-cbor CIDv1s, polling unit codes, EIP-55 signers."""
-    from ledger.core.leaf import checksum_address
+    from ledger.core.hashing import checksum_address
 
     rng = random.Random(seed)
     provinces = ("BKK", "CMI", "KKN", "NMA", "SKA", "UBN")

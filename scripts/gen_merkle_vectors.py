@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ledger.core.leaf import LEAF_ENCODING, LEAF_FORMAT, checksum_address, keccak256, leaf_hash, leaf_values  # noqa: E402
+from ledger.core.hashing import checksum_address, keccak256  # noqa: E402
+from ledger.core.leaf import LEAF_ENCODING, LEAF_FORMAT, leaf_hash, leaf_values  # noqa: E402
 from ledger.core.merkle import MerkleTree, build_tree, node_hash, root_from_proof, standard_v1_dump  # noqa: E402
 
 __all__ = ["FORMAT", "SIZES", "generate", "main"]

@@ -17,8 +17,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-
+from ledger.core.hashing import checksum_address
 from ledger.election import Election
 from ledger.errors import KeystoreError, NotFound
 from ledger.people.access import Caller, check_relay
@@ -51,10 +50,10 @@ class CustodialWallets:
         return address
 
     def holds(self, address: str) -> bool:
-        return (self.directory / f"{to_checksum_address(address)}.json").exists()
+        return (self.directory / f"{checksum_address(address)}.json").exists()
 
     def _key(self, address: str) -> bytes:
-        address = to_checksum_address(address)
+        address = checksum_address(address)
         with self._lock:
             key = self._keys.get(address)
             if key is None:

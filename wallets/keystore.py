@@ -22,9 +22,9 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
 
 from ledger.chain.evidence import is_local_url
+from ledger.core.hashing import checksum_address
 from ledger.errors import KeystoreError
 from ledger.settings import Settings
 
@@ -87,10 +87,12 @@ def _read_keystore(path: Path) -> dict[str, object]:
 
 
 def keystore_address(path: Path) -> str:
-    """The checksummed address of a key file, read without the password."""
+    """The checksummed address of a key file, read without the password (keystore v3 keeps
+    it as 40 hex digits, without ``0x``)."""
     document = _read_keystore(path)
     try:
-        return str(to_checksum_address(str(document["address"])))
+        address = str(document["address"])
+        return checksum_address("0x" + (address[2:] if address[:2] in ("0x", "0X") else address))
     except (KeyError, ValueError) as error:
         raise KeystoreError(f"{path} has no valid address field") from error
 

@@ -60,8 +60,6 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
@@ -70,6 +68,7 @@ from web3.utils import get_create_address
 
 from ledger.chain.anvil import AnvilNode
 from ledger.chain.evidence import EvidenceAnchorClient, Fees, connect, is_local_url, load_artifact, translate_errors
+from ledger.core.hashing import checksum_address, keccak256
 from ledger.errors import ChainError, ChainWiped
 from ledger.settings import Settings
 
@@ -180,7 +179,7 @@ def check_deployment(web3: Web3, manifest: DeploymentManifest) -> None:
         genesis_hash = HexBytes(web3.eth.get_block(0)["hash"]).to_0x_hex()
         head = int(web3.eth.block_number)
         deploy_block = web3.eth.get_block(deployment.deploy_block) if deployment.deploy_block <= head else None
-        code = bytes(web3.eth.get_code(to_checksum_address(deployment.address)))
+        code = bytes(web3.eth.get_code(checksum_address(deployment.address)))
     if chain_id != manifest.chain_id:
         raise ChainError(
             f"the endpoint serves chain id {chain_id} but EvidenceAnchor was deployed on chain id "
@@ -193,7 +192,7 @@ def check_deployment(web3: Web3, manifest: DeploymentManifest) -> None:
         lost = f"block {deployment.deploy_block} (the deployment block) is missing or different"
     elif not code:
         lost = f"there is no contract code at {deployment.address}"
-    elif keccak(code).hex() != deployment.runtime_code_keccak.removeprefix("0x"):
+    elif keccak256(code).hex() != deployment.runtime_code_keccak.removeprefix("0x"):
         lost = f"the code at {deployment.address} is not the EvidenceAnchor that was deployed"
     if lost is not None:
         raise ChainWiped(
@@ -211,7 +210,7 @@ def intent_path(manifest: Path) -> Path:
 
 def create_address(deployer: str, nonce: int) -> str:
     """The address a contract created by ``deployer`` at ``nonce`` gets (CREATE)."""
-    return to_checksum_address(get_create_address(to_checksum_address(deployer), Nonce(nonce)))
+    return checksum_address(get_create_address(checksum_address(deployer), Nonce(nonce)))
 
 
 def _read_intent(path: Path) -> dict[str, Any] | None:
@@ -281,7 +280,7 @@ def deploy_evidence_anchor(
     of a new one being signed: found by its receipt, or sent again at its nonce.
     """
     artifact = load_artifact(EVIDENCE_ANCHOR)
-    admin, anchorer = to_checksum_address(admin), to_checksum_address(anchorer)
+    admin, anchorer = checksum_address(admin), checksum_address(anchorer)
     with translate_errors("deploy EvidenceAnchor", artifact["abi"]):
         chain_id = int(web3.eth.chain_id)
         genesis_hash = HexBytes(web3.eth.get_block(0)["hash"]).to_0x_hex()
@@ -329,7 +328,7 @@ def deploy_evidence_anchor(
         created = receipt.get("contractAddress")
         if receipt["status"] != 1 or created is None:
             raise ChainError(f"the EvidenceAnchor deployment {tx_hash} reverted")
-        address = to_checksum_address(created)
+        address = checksum_address(created)
         code = bytes(web3.eth.get_code(address))
     if code != bytes(HexBytes(artifact["deployedBytecode"])):
         raise ChainError(f"the code deployed at {address} differs from contracts/build/EvidenceAnchor.json")
@@ -338,7 +337,7 @@ def deploy_evidence_anchor(
         deploy_tx=tx_hash,
         deploy_block=int(receipt["blockNumber"]),
         deploy_block_hash=HexBytes(receipt["blockHash"]).to_0x_hex(),
-        runtime_code_keccak="0x" + keccak(code).hex(),
+        runtime_code_keccak="0x" + keccak256(code).hex(),
         admin=recorded["admin"] if recorded is not None else admin,
         anchorer=recorded["anchorer"] if recorded is not None else anchorer,
     )
@@ -431,7 +430,7 @@ def fund_on_local_chain(web3: Web3, address: str, *, minimum_wei: int = 10 * 10*
     endpoint = getattr(web3.provider, "endpoint_uri", None)
     if endpoint is None or not is_local_url(str(endpoint)):
         raise ChainError(f"refusing to mint ether on {endpoint}: funding by anvil_setBalance is for the local anvil only")
-    address = to_checksum_address(address)
+    address = checksum_address(address)
     with translate_errors(f"fund {address} on the local chain"):
         if int(web3.eth.get_balance(address)) >= minimum_wei:
             return

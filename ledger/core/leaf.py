@@ -80,18 +80,16 @@ from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import cast
 
-from sha3 import keccak_256 as _keccak_256  # safe-pysha3: C keccak, ~5x faster per call than pycryptodome
-
 from ledger.core.errors import InvalidEncoding
+from ledger.core.hashing import checksum_address
+from ledger.core.hashing import keccak_256 as _keccak_256  # the C hash, bound here for the hot loops below
 
 __all__ = [
     "LEAF_ENCODING",
     "LEAF_FIELDS",
     "LEAF_FORMAT",
     "LeafValues",
-    "checksum_address",
     "encode_leaf",
-    "keccak256",
     "leaf_hash",
     "leaf_hashes",
     "leaf_values",
@@ -113,29 +111,10 @@ LeafValues = tuple[str, str, str]
 _WORDS = tuple(number.to_bytes(32, "big") for number in range(2048))
 _ADDRESS_PADDING = bytes(12)
 _ZERO_PADDING = tuple(bytes(count) for count in range(32))
-# EIP-55: a hex digit of keccak256(lowercase address) that is >= 8 upper-cases the letter at
-# the same position. These masks act on ASCII bytes; subtracting 0x20 upper-cases a-f.
-_HIGH_DIGIT_MASK = bytes(0x20 if chr(byte) in "89abcdef" else 0 for byte in range(256))
-_LETTER_MASK = bytes(0xFF if chr(byte) in "abcdef" else 0 for byte in range(256))
-
-
-def keccak256(data: bytes) -> bytes:
-    """Ethereum's keccak256 (the original Keccak padding, not NIST SHA3-256)."""
-    digest: bytes = _keccak_256(data).digest()
-    return digest
 
 
 def _word(number: int) -> bytes:
     return _WORDS[number] if number < 2048 else number.to_bytes(32, "big")
-
-
-def checksum_address(address: str) -> str:
-    """The EIP-55 form of ``address``, which must be ``0x`` + 40 hex digits (any case)."""
-    _address_bytes(address, "address")
-    lower = str.__str__(address)[2:].lower().encode("ascii")
-    high_digits = _keccak_256(lower).hexdigest()[:40].encode("ascii").translate(_HIGH_DIGIT_MASK)
-    upper_mask = int.from_bytes(high_digits, "big") & int.from_bytes(lower.translate(_LETTER_MASK), "big")
-    return "0x" + (int.from_bytes(lower, "big") - upper_mask).to_bytes(40, "big").decode("ascii")
 
 
 def _address_bytes(signer: object, where: str) -> bytes:

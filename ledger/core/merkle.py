@@ -61,9 +61,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from sha3 import keccak_256 as _keccak_256  # safe-pysha3: C keccak, ~5x faster per call than pycryptodome
-
 from ledger.core.errors import InvalidEncoding, InvalidProof
+from ledger.core.hashing import keccak_256 as _keccak_256  # the C hash, bound here for the hot loops below
 from ledger.core.leaf import LEAF_ENCODING, LeafValues, leaf_hash, leaf_hashes, leaf_values
 
 __all__ = [

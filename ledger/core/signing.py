@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import coincurve
-from sha3 import keccak_256 as _keccak_256  # safe-pysha3: C keccak, ~5x faster per call than pycryptodome
 
-from ledger.core.errors import InvalidSignature
+from ledger.core.errors import InvalidEncoding, InvalidSignature
+from ledger.core.hashing import checksum_address
+from ledger.core.hashing import keccak256 as keccak
 
 __all__ = [
     "DOMAIN_NAME",
@@ -47,12 +48,6 @@ __all__ = [
 DOMAIN_NAME = "Tally Ledger"
 DOMAIN_VERSION = "1"
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
-
-def keccak(data: bytes) -> bytes:
-    digest: bytes = _keccak_256(data).digest()
-    return digest
-
 
 _DOMAIN_TYPE_HASH = keccak(b"EIP712Domain(string name,string version)")
 _DOMAIN_SEPARATOR = keccak(_DOMAIN_TYPE_HASH + keccak(DOMAIN_NAME.encode()) + keccak(DOMAIN_VERSION.encode()))
@@ -113,17 +108,12 @@ def to_checksum_address(address: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _checksum(address: str) -> str:
-    """The EIP-55 form of a 42-character ``0x`` string (pure, so cached: the same few
-    hundred thousand volunteer addresses come back all night)."""
-    body = address[2:]
+    """The EIP-55 form (``ledger.core.hashing``) of a 42-character ``0x`` or ``0X`` string
+    (pure, so cached: the same few hundred thousand volunteer addresses come back all night)."""
     try:
-        if len(bytes.fromhex(body)) != 20:  # fromhex skips whitespace: "00 11…" is shorter
-            raise ValueError
-    except ValueError:
+        return checksum_address("0x" + address[2:])
+    except InvalidEncoding:  # fromhex skips whitespace: "00 11…" is shorter, refused too
         raise InvalidSignature(f"{address!r} is not an address: it has non-hex characters") from None
-    lower = body.lower()
-    hashed = keccak(lower.encode()).hex()
-    return "0x" + "".join(c.upper() if int(hashed[i], 16) >= 8 else c for i, c in enumerate(lower))
 
 
 def entry_digest(fields: EntryFields) -> bytes:

@@ -25,7 +25,8 @@ from Crypto.Hash import keccak as pycryptodome_keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.core.leaf import LEAF_ENCODING, LEAF_FORMAT, checksum_address, leaf_hash, leaf_hashes, leaf_values
+from ledger.core.hashing import checksum_address
+from ledger.core.leaf import LEAF_ENCODING, LEAF_FORMAT, leaf_hash, leaf_hashes, leaf_values
 from ledger.core.merkle import (
     DUMP_FORMAT,
     LoadedTree,
