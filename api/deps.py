@@ -20,11 +20,11 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import BadRequestBody
 from api.schemas import ErrorPublic
 from api.state import AppState
-from ledger.app import ANONYMOUS, ROLES, Caller, Unauthenticated, require_role
+from ledger.app import ADMIN_ONLY, ANONYMOUS, EVERYONE, FEED_READERS, VOLUNTEERS, Caller, Unauthenticated, require_role
 from ledger.errors import LedgerError
 
 __all__ = [
-    "ADMIN",
+    "ADMIN_ONLY",
     "CID_PATTERN",
     "EVERYONE",
     "FEED_READERS",
@@ -62,10 +62,6 @@ CidPath = Annotated[
 UnitPath = Annotated[str, Path(pattern=r"^[A-Z0-9_]{1,32}-[0-9]{4}$", description="A polling unit id, e.g. BKK_1-0001")]
 AreaPath = Annotated[str, Path(pattern=r"^[A-Z0-9_]{1,32}$", description="A province or constituency id, e.g. BKK or BKK_1")]
 
-EVERYONE = (ANONYMOUS, *ROLES)
-VOLUNTEERS = ("volunteer",)
-FEED_READERS = ("newsroom", "war_room", "admin")
-ADMIN = ("admin",)
 MAX_JSON_BYTES = 1 << 20
 
 _DESCRIPTIONS = {

@@ -8,7 +8,18 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ledger.app import LedgerApp, open_app
+from ledger.app import (
+    ADMIN,
+    ANONYMOUS,
+    AUDITOR,
+    CONSTITUENCY_HEAD,
+    COORDINATOR,
+    NEWSROOM,
+    VOLUNTEER,
+    WAR_ROOM,
+    LedgerApp,
+    open_app,
+)
 from ledger.intake.service import Ledger
 from ledger.people.access import AccessService, RateLimiter
 from ledger.results.aggregates import Aggregates
@@ -122,14 +133,14 @@ class AppState:
             ledger_app.defer_screening = settings.api_defer_screening
         limiter = RateLimiter(
             {
-                "anonymous": settings.rate_limit_anonymous,
-                "volunteer": settings.rate_limit_volunteer,
-                "constituency_head": settings.rate_limit_constituency_head,
-                "war_room": settings.rate_limit_war_room,
-                "newsroom": settings.rate_limit_newsroom,
-                "auditor": settings.rate_limit_auditor,
-                "admin": settings.rate_limit_admin,
-                "coordinator": settings.rate_limit_coordinator,
+                ANONYMOUS: settings.rate_limit_anonymous,
+                VOLUNTEER: settings.rate_limit_volunteer,
+                CONSTITUENCY_HEAD: settings.rate_limit_constituency_head,
+                WAR_ROOM: settings.rate_limit_war_room,
+                NEWSROOM: settings.rate_limit_newsroom,
+                AUDITOR: settings.rate_limit_auditor,
+                ADMIN: settings.rate_limit_admin,
+                COORDINATOR: settings.rate_limit_coordinator,
             },
             burst_seconds=settings.rate_limit_burst_seconds,
             enabled=settings.rate_limit_enabled,

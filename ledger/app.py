@@ -32,10 +32,6 @@ from ledger.intake.prepare import PreparePool, default_workers
 from ledger.intake.service import Accepted, Ledger
 from ledger.intake.writer import Writer
 from ledger.people.access import (
-    ANONYMOUS,
-    KEY_ROLES,
-    RELAYING_ROLES,
-    ROLES,
     AccessService,
     Caller,
     Forbidden,
@@ -46,6 +42,29 @@ from ledger.people.access import (
     check_submitter,
     load_or_create_session_secret,
     require_role,
+)
+from ledger.people.roles import (
+    ADMIN,
+    ADMIN_ONLY,
+    ANONYMOUS,
+    ASSIGNING_ROLES,
+    AUDITOR,
+    CONSTITUENCY_HEAD,
+    COORDINATOR,
+    DECIDERS,
+    EVERYONE,
+    FEED_READERS,
+    KEY_ROLES,
+    LEVEL_ROLES,
+    NEWSROOM,
+    OVERSIGHT,
+    PEOPLE_MANAGERS,
+    RELAYING_ROLES,
+    ROLES,
+    SIGNED_IN_ROLES,
+    VOLUNTEER,
+    VOLUNTEERS,
+    WAR_ROOM,
 )
 from ledger.quarantine import Quarantine
 from ledger.results.aggregates import Aggregates
@@ -71,10 +90,27 @@ from wallets.custodial import CustodialWallets
 from wallets.keystore import load_or_create_signer
 
 __all__ = [
+    "ADMIN",
+    "ADMIN_ONLY",
     "ANONYMOUS",
+    "ASSIGNING_ROLES",
+    "AUDITOR",
+    "CONSTITUENCY_HEAD",
+    "COORDINATOR",
+    "DECIDERS",
+    "EVERYONE",
+    "FEED_READERS",
     "KEY_ROLES",
+    "LEVEL_ROLES",
+    "NEWSROOM",
+    "OVERSIGHT",
+    "PEOPLE_MANAGERS",
     "RELAYING_ROLES",
     "ROLES",
+    "SIGNED_IN_ROLES",
+    "VOLUNTEER",
+    "VOLUNTEERS",
+    "WAR_ROOM",
     "Accepted",
     "Caller",
     "Forbidden",
@@ -90,7 +126,7 @@ __all__ = [
     "require_role",
 ]
 """Besides the facade: the public types and checks its callers use with it (the caller and
-the role words of ``ledger.people.access``, a submission's receipt, a stored photo's
+the role words and groups of ``ledger.people.roles``, a submission's receipt, a stored photo's
 description, the refusals they raise), so that they reach the ledger through this module."""
 
 

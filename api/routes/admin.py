@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ADMIN, CallerDep, StateDep, access
+from api.deps import ADMIN_ONLY, CallerDep, StateDep, access
 from api.schemas import PrincipalCreate, PrincipalCreated, PrincipalPublic, VolunteerCreate, VolunteerPublic
 from ledger.views import PrincipalView, VolunteerView
 
@@ -37,7 +37,7 @@ def volunteer_public(volunteer: VolunteerView) -> VolunteerPublic:
     )
 
 
-@router.post("/principals", response_model=PrincipalCreated, status_code=201, **access(*ADMIN))
+@router.post("/principals", response_model=PrincipalCreated, status_code=201, **access(*ADMIN_ONLY))
 async def create_principal(body: PrincipalCreate, caller: CallerDep, state: StateDep) -> PrincipalCreated:
     """Make an API key for a constituency head, the war room, a newsroom, an auditor or
     another admin. The key is in ``token`` and is shown only in this answer."""
@@ -48,14 +48,14 @@ async def create_principal(body: PrincipalCreate, caller: CallerDep, state: Stat
     return PrincipalCreated(**principal_public(principal).model_dump(), token=token)
 
 
-@router.get("/principals", response_model=list[PrincipalPublic], **access(*ADMIN))
+@router.get("/principals", response_model=list[PrincipalPublic], **access(*ADMIN_ONLY))
 async def list_principals(state: StateDep, include_revoked: bool = False) -> list[PrincipalPublic]:
     """Every principal (without their keys)."""
     principals = await run_in_threadpool(lambda: state.ledger_app.principals(include_revoked=include_revoked))
     return [principal_public(principal) for principal in principals]
 
 
-@router.delete("/principals/{principal_id}", response_model=PrincipalPublic, **access(*ADMIN, errors=(404,)))
+@router.delete("/principals/{principal_id}", response_model=PrincipalPublic, **access(*ADMIN_ONLY, errors=(404,)))
 async def revoke_principal(
     principal_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: CallerDep, state: StateDep
 ) -> PrincipalPublic:
@@ -69,7 +69,7 @@ async def revoke_principal(
     "/volunteers",
     response_model=VolunteerPublic,
     status_code=201,
-    **access(*ADMIN, responses={200: {"model": VolunteerPublic, "description": "Already registered; nothing changed"}}),
+    **access(*ADMIN_ONLY, responses={200: {"model": VolunteerPublic, "description": "Already registered; nothing changed"}}),
 )
 async def register_volunteer(body: VolunteerCreate, caller: CallerDep, state: StateDep, response: Response) -> VolunteerPublic:
     """Register a volunteer's address (201), or re-admit a revoked one; 200 when it was
@@ -81,7 +81,7 @@ async def register_volunteer(body: VolunteerCreate, caller: CallerDep, state: St
     return volunteer_public(volunteer)
 
 
-@router.get("/volunteers", response_model=list[VolunteerPublic], **access(*ADMIN))
+@router.get("/volunteers", response_model=list[VolunteerPublic], **access(*ADMIN_ONLY))
 async def list_volunteers(
     state: StateDep,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
@@ -92,7 +92,7 @@ async def list_volunteers(
     return [volunteer_public(volunteer) for volunteer in volunteers]
 
 
-@router.delete("/volunteers/{address}", response_model=VolunteerPublic, **access(*ADMIN, errors=(404,)))
+@router.delete("/volunteers/{address}", response_model=VolunteerPublic, **access(*ADMIN_ONLY, errors=(404,)))
 async def revoke_volunteer(address: AddressPath, state: StateDep) -> VolunteerPublic:
     """Revoke a volunteer: their sessions stop working within ``TALLY_ACCESS_CACHE_SECONDS``."""
     return volunteer_public(await run_in_threadpool(state.ledger_app.revoke_volunteer, address))

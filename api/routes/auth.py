@@ -7,10 +7,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EVERYONE, CallerDep, StateDep, access
 from api.schemas import ChallengeCreate, ChallengePublic, SessionCreate, SessionPublic, SessionsEndedPublic, WhoAmIPublic
+from ledger.app import SIGNED_IN_ROLES
 from ledger.views import SessionsEndedView
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
-SIGNED_IN = ("volunteer", "constituency_head", "war_room")
+SIGNED_IN = SIGNED_IN_ROLES
 """Who signs in with their own key (heads and the war room may also hold API keys, which have no sessions)."""
 
 

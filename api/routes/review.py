@@ -21,24 +21,30 @@ from api.schemas import (
     SessionsEndedPublic,
     TallyReceiptPublic,
 )
-from ledger.app import RELAYING_ROLES as RELAYERS
-from ledger.app import Caller, Forbidden
+from ledger.app import (
+    ADMIN,
+    ADMIN_ONLY,
+    ASSIGNING_ROLES,
+    COORDINATOR,
+    DECIDERS,
+    OVERSIGHT,
+    PEOPLE_MANAGERS,
+    RELAYING_ROLES,
+    WAR_ROOM,
+    Caller,
+    Forbidden,
+)
 from ledger.views import MemberView
 
 router = APIRouter(prefix="/v1", tags=["review"])
 
-ADMIN = ("admin",)
-PEOPLE_MANAGERS = ("admin", "coordinator")
-DECIDERS = ("constituency_head", "war_room")
-OVERSIGHT = ("admin", "coordinator", "war_room")
-ASSIGNERS = ("admin", "war_room", "coordinator")
 AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="A member's address")]
 DECISION_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
 def _organisations_of(caller: Caller) -> set[str] | None:
     """The organisations a coordinator manages; ``None`` for the admin (all of them)."""
-    if caller.role == "admin":
+    if caller.role == ADMIN:
         return None
     return set((caller.scope or {}).get("organisations", []))
 
@@ -67,7 +73,7 @@ def member_private(member: MemberView) -> MemberPrivate:
     )
 
 
-@router.post("/organisations", response_model=OrganisationPublic, status_code=201, **access(*ADMIN, errors=(409,)))
+@router.post("/organisations", response_model=OrganisationPublic, status_code=201, **access(*ADMIN_ONLY, errors=(409,)))
 async def create_organisation(body: OrganisationCreate, state: StateDep) -> OrganisationPublic:
     """Register a coalition member organisation (admin)."""
     organisation = await run_in_threadpool(
@@ -88,7 +94,7 @@ async def register_member(body: MemberCreate, caller: CallerDep, state: StateDep
     """Register a person. The admin appoints levels 2 and 3; a coordinator registers level-1
     volunteers of their own organisation. With ``custodial`` the ledger makes a key for a
     volunteer who has never used a wallet and keeps it encrypted."""
-    if caller.role == "coordinator":
+    if caller.role == COORDINATOR:
         if body.level != 1:
             raise Forbidden("coordinators register level-1 volunteers; the admin appoints heads and the war room")
         _check_organisation(caller, body.organisation)
@@ -117,13 +123,13 @@ async def get_member(address: AddressPath, caller: CallerDep, state: StateDep) -
     return member_private(member)
 
 
-@router.post("/members/{address}/assignments", response_model=AssignmentResult, **access(*ASSIGNERS, errors=(404,)))
+@router.post("/members/{address}/assignments", response_model=AssignmentResult, **access(*ASSIGNING_ROLES, errors=(404,)))
 async def assign(address: AddressPath, body: AssignmentCreate, caller: CallerDep, state: StateDep) -> AssignmentResult:
     """Assign polling units to a level-1 volunteer, or constituencies to a head. The admin
     and the war room assign anyone's areas; a coordinator only polling units, to level-1
     volunteers of their own organisation (403 otherwise)."""
     organisation = None
-    if caller.role == "coordinator":
+    if caller.role == COORDINATOR:
         member = await run_in_threadpool(state.ledger_app.member, address)
         _check_organisation(caller, member.organisation)
         organisation = member.organisation
@@ -143,7 +149,7 @@ async def revoke_sessions(address: AddressPath, caller: CallerDep, state: StateD
     """End every session of a member (a lost or stolen phone): the admin, or the
     coordinator of the member's organisation. The member can sign in again with their key;
     to stop them altogether, revoke the volunteer (``DELETE /v1/admin/volunteers/{address}``)."""
-    if caller.role == "coordinator":
+    if caller.role == COORDINATOR:
         member = await run_in_threadpool(state.ledger_app.member, address)
         _check_organisation(caller, member.organisation)
     return sessions_ended(await run_in_threadpool(state.ledger_app.end_sessions, address))
@@ -152,7 +158,7 @@ async def revoke_sessions(address: AddressPath, caller: CallerDep, state: StateD
 @router.get("/members-flagged", **access(*OVERSIGHT))
 async def flagged_members(caller: CallerDep, state: StateDep) -> list[dict[str, Any]]:
     """Volunteers whose reports keep being rejected (their pending reports are held)."""
-    managed = _organisations_of(caller) if caller.role == "coordinator" else None
+    managed = _organisations_of(caller) if caller.role == COORDINATOR else None
     rows = await run_in_threadpool(state.review.flagged_members)
     return [r for r in rows if managed is None or r["organisation"] in managed]
 
@@ -176,7 +182,7 @@ async def uncovered(constituency_id: AreaPath, state: StateDep, limit: Annotated
 async def queue(caller: CallerDep, state: StateDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
     """A head's units needing a decision (oldest first), or the war room's escalations,
     units to certify and constituencies ready to certify."""
-    if caller.role == "war_room":
+    if caller.role == WAR_ROOM:
         return await run_in_threadpool(state.review.war_room_queue, limit=limit)
     if caller.address is not None:
         return await run_in_threadpool(state.review.head_queue, caller.address, limit=limit)
@@ -212,7 +218,9 @@ async def decide(request: Request, caller: CallerDep, state: StateDep) -> Respon
     return receipt_response(accepted)
 
 
-@router.post("/custodial/tallies", status_code=201, response_model=TallyReceiptPublic, **access(*RELAYERS, errors=(404, 409)))
+@router.post(
+    "/custodial/tallies", status_code=201, response_model=TallyReceiptPublic, **access(*RELAYING_ROLES, errors=(404, 409))
+)
 async def custodial_tally(body: CustodialTallyCreate, caller: CallerDep, state: StateDep) -> Response:
     """A coordinator relays the count of a custodial level-1 volunteer of an organisation
     their key is scoped to; the ledger signs it with that key and submits it. Any other

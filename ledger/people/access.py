@@ -65,6 +65,7 @@ from ledger.core.strict import InvalidNumber, parse_decimal
 from ledger.core.timefmt import format_time_seconds
 from ledger.election import Election
 from ledger.errors import InvalidSignature, LedgerError, NotFound
+from ledger.people.roles import ANONYMOUS, KEY_ROLES, RELAYING_ROLES, ROLES, VOLUNTEER
 from ledger.plaintext import check_plain_text
 from ledger.store import AuthChallenge, Database, Principal, Volunteer
 
@@ -73,6 +74,7 @@ __all__ = [
     "API_KEY_PREFIX",
     "KEY_ROLES",
     "LEGACY_SESSION_PREFIX",
+    "RELAYING_ROLES",
     "ROLES",
     "SESSION_PREFIX",
     "AccessService",
@@ -94,9 +96,6 @@ __all__ = [
     "require_role",
 ]
 
-ROLES = ("volunteer", "constituency_head", "war_room", "coordinator", "newsroom", "auditor", "admin")
-KEY_ROLES = tuple(role for role in ROLES if role != "volunteer")
-ANONYMOUS = "anonymous"
 API_KEY_PREFIX = "tly_"
 SESSION_PREFIX = "tvs2."
 LEGACY_SESSION_PREFIX = "tvs1."
@@ -189,9 +188,6 @@ def check_submitter(caller: Caller, submission: Any) -> None:
             f"this record's submitter is {submitter}, but you are signed in as {caller.address}: "
             "a volunteer may submit only records signed with their own key"
         )
-
-
-RELAYING_ROLES = ("coordinator",)
 
 
 def check_relay(caller: Caller, *, volunteer: str, organisation: str | None, level: int, custodial: bool) -> None:
@@ -481,7 +477,7 @@ class AccessService:
     ) -> tuple[Principal, str]:
         """Make an API key for ``role``; returns the row and the key (the only time it is seen)."""
         if role not in KEY_ROLES:
-            hint = " (volunteers sign in with their own key at POST /v1/auth/challenge)" if role == "volunteer" else ""
+            hint = " (volunteers sign in with their own key at POST /v1/auth/challenge)" if role == VOLUNTEER else ""
             raise InvalidScope(f"role {role!r} cannot hold an API key{hint}; roles: {', '.join(KEY_ROLES)}")
         check_plain_text(name, field="name")
         token = new_api_key()
@@ -701,7 +697,7 @@ class AccessService:
         if is_session_token(token):
             address, generation = self.sessions.verify_session(token)
             self._check_generation(address, generation, self._session_generation(address))
-            role = (self.member_role(address) if self.member_role else None) or "volunteer"
+            role = (self.member_role(address) if self.member_role else None) or VOLUNTEER
             self._session_roles.put(address, role)  # the role of a member's level, for peek
             return Caller(role=role, rate_key=f"{role}:{address}", name=address, address=address)
         if not token.startswith(API_KEY_PREFIX):

@@ -42,6 +42,16 @@ from ledger.errors import FieldError, InvalidSignature, InvalidTally, LedgerErro
 from ledger.intake.photos import hamming_distance, hash_bands, taken_at_of
 from ledger.intake.service import Accepted, Ledger, Prepared
 from ledger.people.access import ORGANISATION_ID_PATTERN, Caller
+from ledger.people.roles import (
+    ADMIN,
+    ASSIGNING_ROLES,
+    CONSTITUENCY_HEAD,
+    COORDINATOR,
+    LEDGER,
+    LEVEL_ROLES,
+    REPORTER_VIEWERS,
+    VOLUNTEER,
+)
 from ledger.plaintext import check_plain_text
 from ledger.results.aggregates import Aggregates
 from ledger.review.screening import Assessment, Lookalike, PhotoEvidence, Report, assess_unit
@@ -63,11 +73,8 @@ __all__ = ["LEVEL_ROLES", "NotPermitted", "ReviewService"]
 
 PHOTO_USES = PhotoUse.__table__
 log = logging.getLogger("tally.review")
-LEVEL_ROLES = {1: "volunteer", 2: "constituency_head", 3: "war_room"}
 ORGANISATION_KINDS = ("civil_society", "party", "university", "local_government", "media", "other")
 FLAG_AFTER_REJECTIONS = 3
-ASSIGNING_ROLES = ("admin", "war_room", "coordinator")
-"""Who may assign areas; a coordinator only polling units to their own level-1 volunteers."""
 
 
 class NotPermitted(LedgerError, PermissionError):
@@ -265,14 +272,14 @@ class ReviewService:
         contact: str | None = None,
         custodial: bool = False,
         registered_by: str | None = None,
-        acting_role: str = "admin",
+        acting_role: str = ADMIN,
     ) -> Member:
         """Register a person at ``level``. Level 1 needs an organisation. The admin
         appoints levels 2 and 3; a coordinator (``acting_role``) registers level 1 only."""
         address = to_checksum_address(address)
         if level not in LEVEL_ROLES:
             raise NotPermitted("level must be 1 (unit volunteer), 2 (constituency head) or 3 (war room)")
-        if acting_role != "admin" and level != 1:
+        if acting_role != ADMIN and level != 1:
             raise NotPermitted(
                 f"only the admin appoints level-{level} members; a {acting_role} registers level-1 "
                 "volunteers of their organisation"
@@ -327,11 +334,11 @@ class ReviewService:
         coordinator assigns only polling units, only to level-1 volunteers of their
         organisation (``organisation_id``). A head's constituencies decide whose decisions
         the ledger accepts, so no coordinator may change them."""
-        role = acting_role or ("coordinator" if organisation_id is not None else "admin")
+        role = acting_role or (COORDINATOR if organisation_id is not None else ADMIN)
         member = self.member(address)
         if role not in ASSIGNING_ROLES:
             raise NotPermitted(f"assignments are made by the admin, the war room or a coordinator, not by {role}")
-        if role == "coordinator":
+        if role == COORDINATOR:
             if member.level != 1:
                 raise NotPermitted(
                     f"{member.public_id} is a level-{member.level} {LEVEL_ROLES[member.level]}: only the admin or the war room "
@@ -847,7 +854,7 @@ class ReviewService:
                     "decision_id": f"auto-{assessment.unit}-{assessment.accepted_cid[-16:]}",
                     "decided_at": format_time_micro(self.clock()),
                     "decider": self.verifier,
-                    "role": "ledger",
+                    "role": LEDGER,
                     "action": "accept",
                     "subject": assessment.unit,
                     "record": CID.parse(assessment.accepted_cid),
@@ -944,11 +951,11 @@ class ReviewService:
         if node["role"] != role:
             raise NotPermitted(f"{member.public_id} is a {role}, but the decision says {node['role']}")
         subject = str(node["subject"])
-        if role == "constituency_head":
+        if role == CONSTITUENCY_HEAD:
             constituency = self.election.polling_unit(subject).constituency_id
             if constituency not in self.assigned_areas(decider):
                 raise NotPermitted(f"head {member.public_id} does not oversee constituency {constituency}")
-        elif role == "volunteer":
+        elif role == VOLUNTEER:
             raise NotPermitted("unit volunteers report counts; decisions are for heads and the war room")
         return node
 
@@ -1069,9 +1076,9 @@ class ReviewService:
     def may_see_uploader(self, caller: Caller, photo_cid: str) -> bool:
         """Whether ``caller`` sees who uploaded a photo, besides the uploader: the rule of
         ``may_see_reporters`` for any unit a report used the photo for."""
-        if caller.role in ("war_room", "admin"):
+        if caller.role in REPORTER_VIEWERS:
             return True
-        if caller.role != "constituency_head":
+        if caller.role != CONSTITUENCY_HEAD:
             return False
         with self.database.session() as session:
             units = set(session.scalars(select(PhotoUse.unit).where(PhotoUse.photo_cid == photo_cid)))
@@ -1081,9 +1088,9 @@ class ReviewService:
         """Whether ``caller`` sees who reported a unit (``unit_review(full=True)``): the war
         room and the admin, and a head whose constituencies (API key scope, or assignments
         when signed in) hold the unit. Everyone else gets the public view."""
-        if caller.role in ("war_room", "admin"):
+        if caller.role in REPORTER_VIEWERS:
             return True
-        if caller.role != "constituency_head":
+        if caller.role != CONSTITUENCY_HEAD:
             return False
         unit = self.election.polling_unit(unit_id)
         if caller.address is not None:
