@@ -5,7 +5,7 @@ one CPU the API hands its pure work to ``workers`` processes and keeps its own i
 for HTTP and the database:
 
 - a tally: validation, its signature, the canonical block and CID, the signed receipt
-  (``ledger.intake.service.Preparer``), about a third of the CPU a submission costs. The worker
+  (``ledger.intake.preparer.Preparer``), about a third of the CPU a submission costs. The worker
   also puts the block in the content store, so the block is stored before the row is
   committed, as ``Ledger.commit`` does it in process;
 - a photo read whole (small uploads; large ones stream in the API process): its type, CID
@@ -35,7 +35,7 @@ from typing import Any
 from ledger.errors import LedgerError
 from ledger.intake.bridge import settle
 from ledger.intake.photos import PhotoInfo, ingest_photo
-from ledger.intake.service import Prepared, Preparer
+from ledger.intake.preparer import Prepared, Preparer
 from ledger.settings import Settings
 
 __all__ = ["MAX_BATCH_BYTES", "PhotoAnswer", "PrepareAnswer", "PreparePool", "default_workers"]

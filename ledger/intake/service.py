@@ -3,6 +3,10 @@
 This is the one path by which an entry enters the ledger. It is called by the API, the
 CLI and the demo alike. An accepted entry's block is in the content store and its row is
 committed before a receipt is returned: nothing accepted is ever lost.
+
+The pure half (validation, block, CID, receipt) is ``ledger.intake.preparer``; here is the
+writing half: ``Ledger.commit`` stores blocks and rows, the photo index, and the reads.
+``Prepared`` and ``Preparer`` stay importable from here.
 """
 
 from __future__ import annotations
@@ -18,16 +22,13 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.content.store import ContentStore
 from ledger.core.cid import CID
-from ledger.core.leaf import leaf_hash, leaf_values
-from ledger.core.record import RECEIPT_FORMAT, encode_entry, node_to_json, sign_entry
-from ledger.core.record import content_digest as record_content_digest
-from ledger.core.signing import address_from_private_key
+from ledger.core.record import RECEIPT_FORMAT
 from ledger.core.timefmt import format_time_micro
 from ledger.election import Election
-from ledger.election.validation import validate_tally
 from ledger.errors import ConflictingSubmission, NotFound
 from ledger.intake.photos import ACCEPTED_MEDIA_TYPES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PhotoInfo, hash_bands, ingest_photo
-from ledger.store import Database, Entry, Photo, PhotoHashBand
+from ledger.intake.preparer import IndexRows, Prepared, Preparer
+from ledger.store import Base, Database, Entry, Photo, PhotoHashBand
 
 __all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "Preparer"]
 
@@ -62,30 +63,13 @@ class Accepted:
     created: bool
 
 
-IndexRows = Callable[[str, Mapping[str, Any]], Iterable[tuple[Table, dict[str, Any]]]]
-"""Given an entry's CID and node, rows of other tables to commit with it (e.g. photo uses)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """An entry ready to commit: its block, its ``entries`` row, its receipt, and the rows
-    of other tables that go in the same transaction."""
-
-    cid: CID
-    block: bytes
-    row: dict[str, Any]
-    receipt: dict[str, Any]
-    index: tuple[tuple[Table, dict[str, Any]], ...] = ()
-    stored: bool = False
-    """Its block is in the content store already (a prepare worker put it there)."""
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """What makes a submission unique: (signer, submission id)."""
-        return self.row["signer"], self.row["submission_id"]
-
-
 TAKEN_CHUNK = 200
+
+
+def _index_table(table: str | Table) -> Table:
+    """The table an index row names (``Prepared`` carries table names, plain data). A
+    ``Table`` handed over as such is taken as it is."""
+    return table if isinstance(table, Table) else Base.metadata.tables[table]
 
 
 @lru_cache(maxsize=TAKEN_CHUNK)
@@ -100,109 +84,6 @@ def _taken_statement(count: int) -> TextClause:
     return text(f"SELECT signer, submission_id, content_digest, receipt FROM {table.name} WHERE {where}").columns(
         table.c.signer, table.c.submission_id, table.c.content_digest, table.c.receipt
     )
-
-
-class Preparer:
-    """The pure half of submitting: validation, canonical block, CID, leaf and signed receipt.
-
-    It reads the election and asks ``photo_exists`` whether each photo link names a photo;
-    it never touches the database itself, so worker processes can run it beside the API
-    (``ledger.intake.prepare``). There ``photo_exists`` is the content store's ``has_block`` (a
-    first check: the block is stored), and ``ReviewService.submit_reports`` checks the
-    group's links against the photo index in one query before committing; in the API
-    process it is ``Ledger.is_photo``, the photo index itself.
-    """
-
-    def __init__(
-        self,
-        *,
-        content: ContentStore,
-        election: Election,
-        receipt_key: bytes,
-        batch_max_age_seconds: float,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        photo_exists: Callable[[CID], bool] | None = None,
-    ):
-        self.content = content
-        self.photo_exists = photo_exists or content.has_block
-        self.election = election
-        self._receipt_key = receipt_key
-        self.receipt_signer = address_from_private_key(receipt_key)
-        self.batch_max_age = timedelta(seconds=batch_max_age_seconds)
-        self.clock = clock
-
-    @property
-    def receipt_key(self) -> bytes:
-        """The key receipts are signed with (handed to ``ledger.intake.prepare`` workers)."""
-        return self._receipt_key
-
-    def tally(
-        self, submission: Mapping[str, Any], *, index: IndexRows | None = None, photo_exists: Callable[[CID], bool] | None = None
-    ) -> Prepared:
-        """Validate a signed tally (``InvalidTally`` with every field error) and prepare it
-        (``photo_exists`` in place of this preparer's own, for a caller that checks a group's
-        photo links against the index itself)."""
-        node = validate_tally(submission, election=self.election, photo_exists=photo_exists or self.photo_exists)
-        unit = self.election.polling_unit(str(node["polling_unit"]))
-        return self.entry(
-            node,
-            kind="tally",
-            subject=unit.id,
-            constituency_id=unit.constituency_id,
-            signer=str(node["submitter"]),
-            entry_id=str(node["submission_id"]),
-            index=index,
-        )
-
-    def entry(
-        self,
-        node: dict[str, object],
-        *,
-        kind: str,
-        subject: str,
-        constituency_id: str,
-        signer: str,
-        entry_id: str,
-        index: IndexRows | None = None,
-    ) -> Prepared:
-        """The block, row and signed receipt of a validated entry; nothing is stored yet."""
-        cid, block = encode_entry(node)
-        now = self.clock()
-        leaf = "0x" + leaf_hash(leaf_values(str(cid), subject, signer)).hex()
-        receipt = self._receipt(cid=cid, subject=subject, entry_id=entry_id, leaf=leaf, received_at=now)
-        row = {
-            "cid": str(cid),
-            "kind": kind,
-            "election": self.election.id,
-            "polling_unit": subject,
-            "constituency_id": constituency_id,
-            "signer": signer,
-            "submission_id": entry_id,
-            "content_digest": "0x" + record_content_digest(node).hex(),
-            "leaf_hash": leaf,
-            "received_at": now,
-            "seal_deadline": now + self.batch_max_age,
-            "document": node_to_json(node),
-            "receipt": receipt,
-        }
-        extra = tuple(index(str(cid), node)) if index is not None else ()
-        return Prepared(cid=cid, block=block, row=row, receipt=receipt, index=extra)
-
-    def _receipt(self, *, cid: CID, subject: str, entry_id: str, leaf: str, received_at: datetime) -> dict[str, Any]:
-        """A receipt signed by the ledger's key with the same EIP-712 scheme as entries."""
-        receipt: dict[str, object] = {
-            "format": RECEIPT_FORMAT,
-            "election": self.election.id,
-            "record_cid": str(cid),
-            "polling_unit": subject,
-            "submission_id": entry_id,
-            "leaf_hash": leaf,
-            "received_at": format_time_micro(received_at),
-            "seal_deadline": format_time_micro(received_at + self.batch_max_age),
-            "ledger": self.receipt_signer,
-        }
-        signed = sign_entry(receipt, self._receipt_key)
-        return node_to_json(signed)  # type: ignore[return-value]
 
 
 class Ledger:
@@ -345,7 +226,7 @@ class Ledger:
                     known[(row.signer, row.submission_id)] = (row.content_digest, row.receipt)
             answers: list[Accepted | ConflictingSubmission] = []
             entries: list[dict[str, Any]] = []
-            index: dict[Table, list[dict[str, Any]]] = {}
+            index: dict[str | Table, list[dict[str, Any]]] = {}
             for prepared in group:
                 prior = known.get(prepared.key)
                 if prior is not None:
@@ -358,8 +239,8 @@ class Ledger:
                 answers.append(Accepted(receipt=prepared.receipt, created=True))
             if entries:
                 session.execute(insert(Entry.__table__), entries)
-            for table, values_list in index.items():
-                session.execute(insert(table), values_list)
+            for named, values_list in index.items():
+                session.execute(insert(_index_table(named)), values_list)
         return answers
 
     # -- photos -------------------------------------------------------------------
