@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ledger.app import LedgerApp
+from ledger.core.backoff import Backoff
 from ledger.errors import AnchorMismatch
 
 if TYPE_CHECKING:
@@ -75,15 +76,18 @@ class Runtime:
         self._threads.append(thread)
 
     def _repeat(self, name: str, interval: float, step: Callable[[], object]) -> None:
-        backoff = interval
+        """``step`` every ``interval`` seconds; after a failure, twice the interval (at least
+        1 s), doubling while it keeps failing, at most 60 s."""
+        backoff = Backoff(first=min(60.0, max(interval * 2, 1.0)), cap=60.0)
         while not self.stop_event.is_set():
             try:
                 step()
-                backoff = interval
+                backoff.reset()
+                pause = interval
             except Exception:
-                log.exception("%s loop failed; retrying in %.1f s", name, backoff)
-                backoff = min(60.0, max(backoff * 2, 1.0))
-            self.stop_event.wait(backoff)
+                pause = backoff.next()
+                log.exception("%s loop failed; retrying in %.1f s", name, pause)
+            self.stop_event.wait(pause)
 
     def refresh_once(self) -> int:
         counted = self.app.aggregates.refresh()
@@ -120,7 +124,7 @@ class Runtime:
         from ledger.sealing.anchoring import AnchorWorker
 
         settings = self.app.settings
-        backoff = 1.0
+        backoff = Backoff(first=1.0, cap=60.0)
         while not self.stop_event.is_set():
             try:
                 if settings.rpc_url is None and self._anvil is None:
@@ -131,11 +135,11 @@ class Runtime:
                 worker = AnchorWorker(database=self.app.database, content=self.app.content, client=client)
                 log.info("anchoring to EvidenceAnchor %s on chain %s", client.address, client.chain_id)
                 worker.run(self.stop_event, on_chain_error=self._revive_embedded_chain)
-                backoff = 1.0  # it returns before the stop only to connect again
+                backoff.reset()  # it returns before the stop only to connect again
             except AnchorMismatch:
                 log.critical("anchoring stopped: the chain holds a different root than this ledger; investigate")
                 return
             except Exception:
-                log.exception("anchoring could not start; retrying in %.0f s", backoff)
-                self.stop_event.wait(backoff)
-                backoff = min(60.0, backoff * 2)
+                pause = backoff.next()
+                log.exception("anchoring could not start; retrying in %.0f s", pause)
+                self.stop_event.wait(pause)

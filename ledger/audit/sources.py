@@ -16,6 +16,7 @@ import httpx
 from ledger.content.car import import_car
 from ledger.content.local import LocalBlockStore
 from ledger.content.store import ContentStore
+from ledger.core.backoff import Backoff
 from ledger.core.cid import CID
 from ledger.core.unixfs import file_cid, iter_file_bytes
 from ledger.errors import LedgerError, NotFound
@@ -39,16 +40,18 @@ class ContentSource(Protocol):
 
 
 def polite_get(client: Any, url: str, *, params: dict[str, str] | None = None, attempts: int = 8) -> Any:
-    """GET that waits out 429 answers (``Retry-After``), as a well-behaved client does."""
+    """GET that waits out 429 answers (``Retry-After``, kept within 0.05 and 30 s; 1 s when
+    it is missing or not a number of seconds), as a well-behaved client does."""
+    backoff = Backoff(first=1.0, cap=30.0, factor=1.0, floor=0.05)
     for attempt in range(attempts):
         response = client.get(url, params=params) if params else client.get(url)
         if response.status_code != 429 or attempt == attempts - 1:
             return response
         try:
-            delay = float(response.headers.get("Retry-After", "1"))
+            stated: float | None = float(response.headers.get("Retry-After", "1"))
         except ValueError:
-            delay = 1.0
-        time.sleep(min(max(delay, 0.05), 30.0))
+            stated = None
+        time.sleep(backoff.next(stated))
     return response
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 
 from ledger.chain.evidence import AnchoredBatch, EvidenceAnchorClient, Inclusion, SignedAnchor
 from ledger.content.store import ContentStore
+from ledger.core.backoff import Backoff
 from ledger.core.cid import CID
 from ledger.errors import AnchorMismatch, ChainError
 from ledger.store import Batch, Database
@@ -243,7 +244,7 @@ class AnchorWorker:
         ``on_chain_error`` is told of each RPC fault before the pause (the API's runtime
         restarts the embedded anvil there if it died); when it answers True, ``run``
         returns, so that the caller connects again (and finds or restores the deployment)."""
-        backoff = poll_interval
+        backoff = Backoff(first=poll_interval, cap=max_backoff)
         while not stop.is_set():
             try:
                 result = self.step()
@@ -251,16 +252,16 @@ class AnchorWorker:
                 log.exception("anchoring stopped: the chain disagrees with this ledger")
                 raise
             except ChainError as error:
-                log.warning("anchoring paused for %.1f s: %s", backoff, error)
+                pause = backoff.next()
+                log.warning("anchoring paused for %.1f s: %s", pause, error)
                 if on_chain_error is not None:
                     try:
                         if on_chain_error(error):
                             return
                     except Exception:  # noqa: BLE001 - the watchdog's own fault never stops anchoring
                         log.exception("recovering from the chain fault failed")
-                stop.wait(backoff)
-                backoff = min(max_backoff, backoff * 2)
+                stop.wait(pause)
                 continue
-            backoff = poll_interval
+            backoff.reset()
             if result.action in ("idle", "waiting", "resent", "sent", "replaced"):
                 stop.wait(poll_interval)
