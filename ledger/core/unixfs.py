@@ -77,21 +77,29 @@ What this module offers
   the root is the last block of the whole sequence. It holds at most one partial chunk and ``MAX_LINKS`` links per level
   (O(depth × 174) memory).
 - :func:`iter_file_blocks` and :func:`file_cid` — the one-call forms.
-- :func:`encode_pbnode` / :func:`decode_pbnode` — dag-pb, strict: ``decode`` refuses
-  anything ``encode`` would not produce byte for byte.
-- :func:`decode_unixfs_data` and :func:`iter_file_bytes` — read a file back (``cat``),
-  checking every size recorded in the DAG against the bytes actually found.
+
+The rest of a file DAG has a module of its own each, and its names are importable from here
+too:
+
+- ``ledger.core.dagpb`` — :func:`encode_pbnode` / :func:`decode_pbnode`, dag-pb, strict:
+  ``decode`` refuses anything ``encode`` would not produce byte for byte;
+- ``ledger.core.unixfs_data`` — the UnixFS ``Data`` message (:func:`encode_unixfs_file_data`,
+  :func:`decode_unixfs_data`);
+- ``ledger.core.unixfs_reader`` — :func:`iter_file_bytes`, which reads a file back (``cat``),
+  checking every size recorded in the DAG against the bytes actually found;
+- ``ledger.core.protobuf`` — the protobuf wire reader the two codecs share.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-from ledger.core.cid import CID, DAG_PB, RAW, SHA2_256
-from ledger.core.errors import InvalidCID, InvalidEncoding
+from ledger.core.cid import CID, DAG_PB, RAW, SHA2_256, encode_varint
+from ledger.core.dagpb import PBLink, PBNode, decode_pbnode, encode_pbnode, pbnode_links
+from ledger.core.unixfs_data import UnixFSData, UnixFSType, decode_unixfs_data, encode_unixfs_file_data
+from ledger.core.unixfs_reader import iter_file_bytes
 
 __all__ = [
     "CHUNK_SIZE",
@@ -124,20 +132,6 @@ UNIXFS_PROFILE = "kubo-cidv1-raw-size-262144-balanced-174"
 
 _SHA256_PREFIX_RAW = bytes((1, RAW, SHA2_256, 32))
 _SHA256_PREFIX_PB = bytes((1, DAG_PB, SHA2_256, 32))
-_MAX_DEPTH = 64
-
-
-class UnixFSType:
-    """The ``Data.Type`` enumeration of unixfs.proto."""
-
-    RAW = 0
-    DIRECTORY = 1
-    FILE = 2
-    METADATA = 3
-    SYMLINK = 4
-    HAMT_SHARD = 5
-
-    NAMES = {0: "Raw", 1: "Directory", 2: "File", 3: "Metadata", 4: "Symlink", 5: "HAMTShard"}
 
 
 class Block(NamedTuple):
@@ -145,263 +139,6 @@ class Block(NamedTuple):
 
     cid: CID
     data: bytes
-
-
-# --------------------------------------------------------------------------------------
-# Protobuf primitives
-# --------------------------------------------------------------------------------------
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _read_varint(data: bytes | memoryview, position: int, where: str) -> tuple[int, int]:
-    """Read a minimal unsigned protobuf varint of at most 64 bits at ``position``."""
-    value = 0
-    shift = 0
-    start = position
-    while True:
-        if position >= len(data):
-            raise InvalidEncoding(f"{where}: truncated varint at offset {start}")
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            if byte == 0 and position - start > 1:
-                raise InvalidEncoding(f"{where}: varint at offset {start} is not minimally encoded")
-            if value >= 1 << 64:
-                raise InvalidEncoding(f"{where}: varint at offset {start} exceeds 64 bits")
-            return value, position
-        shift += 7
-        if shift >= 70:
-            raise InvalidEncoding(f"{where}: varint at offset {start} is longer than 10 bytes")
-
-
-def _read_bytes(data: bytes | memoryview, position: int, where: str) -> tuple[bytes, int]:
-    length, position = _read_varint(data, position, where)
-    end = position + length
-    if end > len(data):
-        raise InvalidEncoding(
-            f"{where}: length-delimited field at offset {position} says {length} bytes, only {len(data) - position} remain"
-        )
-    return bytes(data[position:end]), end
-
-
-# --------------------------------------------------------------------------------------
-# dag-pb
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PBLink:
-    """A dag-pb link. ``name`` and ``tsize`` are ``None`` when the field is absent."""
-
-    hash: CID
-    name: str | None = ""
-    tsize: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PBNode:
-    """A dag-pb node. ``data`` is ``None`` when the Data field is absent (not the same as ``b""``)."""
-
-    links: tuple[PBLink, ...] = ()
-    data: bytes | None = None
-
-
-def _encode_pblink(link: PBLink) -> bytes:
-    cid_bytes = link.hash.bytes
-    out = bytearray(b"\x0a")
-    out += _varint(len(cid_bytes))
-    out += cid_bytes
-    if link.name is not None:
-        name = link.name.encode("utf-8")
-        out += b"\x12"
-        out += _varint(len(name))
-        out += name
-    if link.tsize is not None:
-        if link.tsize < 0:
-            raise InvalidEncoding(f"Tsize must be non-negative, got {link.tsize}")
-        out += b"\x18"
-        out += _varint(link.tsize)
-    return bytes(out)
-
-
-def encode_pbnode(node: PBNode) -> bytes:
-    """Serialize a dag-pb node: every link (field 2) in order, then Data (field 1) if present."""
-    out = bytearray()
-    for link in node.links:
-        encoded = _encode_pblink(link)
-        out += b"\x12"
-        out += _varint(len(encoded))
-        out += encoded
-    if node.data is not None:
-        out += b"\x0a"
-        out += _varint(len(node.data))
-        out += node.data
-    return bytes(out)
-
-
-def _decode_pblink(data: bytes, where: str) -> PBLink:
-    position = 0
-    hash_cid: CID | None = None
-    name: str | None = None
-    tsize: int | None = None
-    last_field = 0
-    while position < len(data):
-        tag_offset = position
-        tag, position = _read_varint(data, position, where)
-        field, wire = tag >> 3, tag & 7
-        if field <= last_field:
-            raise InvalidEncoding(f"{where}: PBLink field {field} at offset {tag_offset} is out of order or repeated")
-        last_field = field
-        if field == 1 and wire == 2:
-            raw_cid, position = _read_bytes(data, position, where)
-            try:
-                hash_cid = CID.from_bytes(raw_cid)
-            except InvalidCID as exc:
-                raise InvalidEncoding(f"{where}: PBLink Hash is not a valid CID: {exc}") from exc
-        elif field == 2 and wire == 2:
-            raw_name, position = _read_bytes(data, position, where)
-            try:
-                name = raw_name.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InvalidEncoding(f"{where}: PBLink Name is not valid UTF-8") from exc
-        elif field == 3 and wire == 0:
-            tsize, position = _read_varint(data, position, where)
-        else:
-            raise InvalidEncoding(
-                f"{where}: unexpected PBLink field {field} (wire type {wire}) at offset {tag_offset}; "
-                "only Hash (1, bytes), Name (2, string) and Tsize (3, varint) are allowed"
-            )
-    if hash_cid is None:
-        raise InvalidEncoding(f"{where}: PBLink has no Hash")
-    return PBLink(hash_cid, name, tsize)
-
-
-def decode_pbnode(block: bytes | memoryview) -> PBNode:
-    """Parse a dag-pb block strictly (the dag-pb spec's rules), so ``encode_pbnode(decode_pbnode(b)) == b``.
-
-    Refused: unknown fields or wire types, Links after Data, a second Data, PBLink fields
-    out of order or repeated, a PBLink without Hash, non-minimal varints, truncation.
-    """
-    data = bytes(block)
-    position = 0
-    links: list[PBLink] = []
-    node_data: bytes | None = None
-    while position < len(data):
-        tag_offset = position
-        tag, position = _read_varint(data, position, "dag-pb")
-        field, wire = tag >> 3, tag & 7
-        if field == 2 and wire == 2:
-            if node_data is not None:
-                raise InvalidEncoding(f"dag-pb: link at offset {tag_offset} comes after Data; Links must come first")
-            raw_link, position = _read_bytes(data, position, "dag-pb")
-            links.append(_decode_pblink(raw_link, f"dag-pb link {len(links)}"))
-        elif field == 1 and wire == 2:
-            if node_data is not None:
-                raise InvalidEncoding(f"dag-pb: second Data field at offset {tag_offset}")
-            node_data, position = _read_bytes(data, position, "dag-pb")
-        else:
-            raise InvalidEncoding(
-                f"dag-pb: unexpected field {field} (wire type {wire}) at offset {tag_offset}; "
-                "only Links (2, bytes) and Data (1, bytes) are allowed"
-            )
-    return PBNode(tuple(links), node_data)
-
-
-def pbnode_links(block: bytes | memoryview) -> list[CID]:
-    """The CIDs a dag-pb block links to, in order."""
-    return [link.hash for link in decode_pbnode(block).links]
-
-
-# --------------------------------------------------------------------------------------
-# UnixFS Data
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class UnixFSData:
-    """The fields of a UnixFS ``Data`` message that reading a file needs."""
-
-    type: int
-    data: bytes | None = None
-    filesize: int | None = None
-    blocksizes: tuple[int, ...] = ()
-
-    @property
-    def type_name(self) -> str:
-        return UnixFSType.NAMES.get(self.type, f"unknown type {self.type}")
-
-
-def encode_unixfs_file_data(filesize: int, blocksizes: Iterable[int]) -> bytes:
-    """The Data of an internal file node: ``Type=File``, ``filesize``, one ``blocksizes`` per child."""
-    out = bytearray(b"\x08\x02\x18")
-    out += _varint(filesize)
-    for size in blocksizes:
-        out += b"\x20"
-        out += _varint(size)
-    return bytes(out)
-
-
-def decode_unixfs_data(data: bytes | memoryview, *, where: str = "UnixFS Data") -> UnixFSData:
-    """Parse a UnixFS ``Data`` message (proto2: unknown fields are skipped, as protobuf does).
-
-    ``blocksizes`` is read both unpacked (as go-unixfs writes it) and packed.
-    """
-    raw = bytes(data)
-    position = 0
-    node_type: int | None = None
-    payload: bytes | None = None
-    filesize: int | None = None
-    blocksizes: list[int] = []
-    while position < len(raw):
-        tag_offset = position
-        tag, position = _read_varint(raw, position, where)
-        field, wire = tag >> 3, tag & 7
-        if field == 1 and wire == 0:
-            node_type, position = _read_varint(raw, position, where)
-        elif field == 2 and wire == 2:
-            payload, position = _read_bytes(raw, position, where)
-        elif field == 3 and wire == 0:
-            filesize, position = _read_varint(raw, position, where)
-        elif field == 4 and wire == 0:
-            size, position = _read_varint(raw, position, where)
-            blocksizes.append(size)
-        elif field == 4 and wire == 2:
-            packed, position = _read_bytes(raw, position, where)
-            inner = 0
-            while inner < len(packed):
-                size, inner = _read_varint(packed, inner, where)
-                blocksizes.append(size)
-        elif field == 0:
-            raise InvalidEncoding(f"{where}: field number 0 at offset {tag_offset}")
-        elif wire == 0:
-            _, position = _read_varint(raw, position, where)
-        elif wire == 1:
-            position += 8
-        elif wire == 2:
-            _, position = _read_bytes(raw, position, where)
-        elif wire == 5:
-            position += 4
-        else:
-            raise InvalidEncoding(f"{where}: unsupported wire type {wire} at offset {tag_offset}")
-        if position > len(raw):
-            raise InvalidEncoding(f"{where}: truncated field at offset {tag_offset}")
-    if node_type is None:
-        raise InvalidEncoding(f"{where}: the required Type field is missing")
-    return UnixFSData(node_type, payload, filesize, tuple(blocksizes))
-
-
-# --------------------------------------------------------------------------------------
-# Building
-# --------------------------------------------------------------------------------------
 
 
 class FileDagBuilder:
@@ -541,13 +278,13 @@ class FileDagBuilder:
         body = bytearray()
         for cid_bytes, tsize, size in links:
             filesize += size
-            link = b"\x0a" + _varint(len(cid_bytes)) + cid_bytes + b"\x12\x00\x18" + _varint(tsize)
+            link = b"\x0a" + encode_varint(len(cid_bytes)) + cid_bytes + b"\x12\x00\x18" + encode_varint(tsize)
             body += b"\x12"
-            body += _varint(len(link))
+            body += encode_varint(len(link))
             body += link
         data = encode_unixfs_file_data(filesize, (size for _, _, size in links))
         body += b"\x0a"
-        body += _varint(len(data))
+        body += encode_varint(len(data))
         body += data
         block = bytes(body)
         cid_bytes = _SHA256_PREFIX_PB + hashlib.sha256(block).digest()
@@ -601,56 +338,3 @@ def file_cid(
         builder.write(piece)
     builder.finish()
     return builder.root
-
-
-# --------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------
-
-
-def iter_file_bytes(root: CID, get_block: Callable[[CID], bytes]) -> Iterator[bytes]:
-    """Stream the bytes of the UnixFS file at ``root``, fetching blocks with ``get_block``.
-
-    ``get_block`` must return verified block bytes (the stores do). Accepted: raw leaves,
-    and dag-pb nodes of UnixFS type File or Raw with inline Data and/or links (so files made
-    with other settings, e.g. CIDv0 with dag-pb leaves, read back too). Every recorded size
-    is checked before the bytes under it are yielded: ``blocksizes`` has one entry per link,
-    ``filesize`` equals the inline data plus the blocksizes, and each child's own size
-    equals the blocksize its parent recorded. Raises ``InvalidEncoding`` naming the block.
-    """
-    yield from _iter_node(root, get_block, None, 0)
-
-
-def _iter_node(cid: CID, get_block: Callable[[CID], bytes], expected: int | None, depth: int) -> Iterator[bytes]:
-    if depth > _MAX_DEPTH:
-        raise InvalidEncoding(f"file DAG deeper than {_MAX_DEPTH} levels at {cid}")
-    if cid.codec == RAW:
-        block = get_block(cid)
-        if expected is not None and len(block) != expected:
-            raise InvalidEncoding(f"raw leaf {cid} has {len(block)} bytes but its parent records {expected}")
-        if block:
-            yield block
-        return
-    if cid.codec != DAG_PB:
-        raise InvalidEncoding(f"{cid} is {cid.codec_name}; a UnixFS file is made of raw and dag-pb blocks only")
-    block = get_block(cid)
-    node = decode_pbnode(block)
-    if node.data is None:
-        raise InvalidEncoding(f"dag-pb node {cid} has no Data field, so it is not a UnixFS node")
-    unixfs = decode_unixfs_data(node.data, where=f"UnixFS Data of {cid}")
-    if unixfs.type not in (UnixFSType.FILE, UnixFSType.RAW):
-        raise InvalidEncoding(f"{cid} is a UnixFS {unixfs.type_name}, not a file")
-    inline = unixfs.data or b""
-    if len(unixfs.blocksizes) != len(node.links):
-        raise InvalidEncoding(f"UnixFS node {cid} has {len(node.links)} links but {len(unixfs.blocksizes)} blocksizes")
-    total = len(inline) + sum(unixfs.blocksizes)
-    if unixfs.filesize is not None and unixfs.filesize != total:
-        raise InvalidEncoding(
-            f"UnixFS node {cid} records filesize {unixfs.filesize} but its data and blocksizes add up to {total}"
-        )
-    if expected is not None and total != expected:
-        raise InvalidEncoding(f"UnixFS node {cid} holds {total} bytes but its parent records {expected}")
-    if inline:
-        yield inline
-    for link, size in zip(node.links, unixfs.blocksizes):
-        yield from _iter_node(link.hash, get_block, size, depth + 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,18 +25,11 @@ from ledger.core.unixfs import (
     MAX_LINKS,
     Block,
     FileDagBuilder,
-    PBLink,
-    PBNode,
-    UnixFSData,
     decode_pbnode,
-    decode_unixfs_data,
-    encode_pbnode,
-    encode_unixfs_file_data,
     file_cid,
     iter_file_blocks,
     iter_file_bytes,
 )
-from ledger.errors import InvalidEncoding
 from tests.support.paths import VECTORS
 
 JS_IPFS_VECTORS = VECTORS / "unixfs" / "js_ipfs_add_cidv1.json"
@@ -325,119 +318,9 @@ def test_builder_misuse() -> None:
         FileDagBuilder(max_links=1)
 
 
-# ----------------------------------------------------------------------------------------
-# dag-pb and UnixFS Data decoding
-# ----------------------------------------------------------------------------------------
+def test_ledger_core_unixfs_still_offers_every_name_of_a_file_dag() -> None:
+    from ledger.core import dagpb, unixfs, unixfs_data, unixfs_reader
 
-
-def test_pbnode_round_trip_and_absent_fields() -> None:
-    link = PBLink(CID.of(RAW, b"x"), None, None)
-    named = PBLink(CID.of(RAW, b"y"), "name", 7)
-    for node in [PBNode(), PBNode((), b""), PBNode((), b"data"), PBNode((link,), None), PBNode((named, link), b"d")]:
-        assert decode_pbnode(encode_pbnode(node)) == node
-
-
-@settings(max_examples=200, deadline=None)
-@given(data=st.binary(max_size=200), chunk_size=st.integers(1, 20))
-def test_every_internal_node_round_trips(data: bytes, chunk_size: int) -> None:
-    for block in iter_file_blocks(data, chunk_size=chunk_size, max_links=3):
-        if block.cid.codec == DAG_PB:
-            assert encode_pbnode(decode_pbnode(block.data)) == block.data
-
-
-def _root_block() -> bytes:
-    return list(iter_file_blocks(bytes(CHUNK_SIZE + 1)))[-1].data
-
-
-@pytest.mark.parametrize(
-    ("mutate", "message"),
-    [
-        (lambda b: b + b"\x0a\x00", "second Data"),
-        (lambda b: b + b"\x12\x00", "after Data"),
-        (lambda b: b + b"\x1a\x00", "unexpected field 3"),
-        (lambda b: b[:-1], "says 12 bytes"),
-        (lambda b: b"\x12\x80\x00" + b[2:], "not minimally encoded"),
-        (lambda b: b"\x12\xac", "truncated varint"),
-        (lambda b: b"\x12\x02\x12\x00" + b, "no Hash"),
-        (lambda b: b"\x12\x04\x12\x00\x0a\x00" + b, "out of order"),
-        (lambda b: b"\x12\x03\x0a\x01\x01" + b, "not a valid CID"),
-        (lambda b: b"\x12\x02\x20\x00" + b, "unexpected PBLink field 4"),
-    ],
-)
-def test_decode_pbnode_refuses_malformed_blocks(mutate: Callable[[bytes], bytes], message: str) -> None:
-    with pytest.raises(InvalidEncoding, match=message):
-        decode_pbnode(mutate(_root_block()))
-
-
-@settings(max_examples=300, deadline=None)
-@given(position=st.integers(0, 103), bit=st.integers(0, 7))
-def test_bit_flips_never_decode_to_the_same_node(position: int, bit: int) -> None:
-    original = _root_block()
-    flipped = bytearray(original)
-    flipped[position] ^= 1 << bit
-    try:
-        node = decode_pbnode(bytes(flipped))
-    except InvalidEncoding:
-        return
-    assert node != decode_pbnode(original)
-    assert encode_pbnode(node) == bytes(flipped)
-
-
-def test_unixfs_data_decoding() -> None:
-    assert decode_unixfs_data(encode_unixfs_file_data(5, [2, 3])) == UnixFSData(2, None, 5, (2, 3))
-    # packed blocksizes, inline data, unknown fields (mode=7, fixed64, fixed32) are accepted
-    packed = b"\x08\x02\x12\x02hi\x18\x05\x22\x02\x01\x02\x38\xa4\x03\x49" + bytes(8) + b"\x4d" + bytes(4)
-    assert decode_unixfs_data(packed) == UnixFSData(2, b"hi", 5, (1, 2))
-    with pytest.raises(InvalidEncoding, match="Type"):
-        decode_unixfs_data(b"\x18\x05")
-    with pytest.raises(InvalidEncoding, match="truncated"):
-        decode_unixfs_data(b"\x08\x02\x49\x00")
-
-
-# ----------------------------------------------------------------------------------------
-# Reading files back
-# ----------------------------------------------------------------------------------------
-
-
-def _node(links: list[tuple[CID, int]], data: bytes) -> tuple[CID, bytes]:
-    block = encode_pbnode(PBNode(tuple(PBLink(cid, "", size) for cid, size in links), data))
-    return CID.of(DAG_PB, block), block
-
-
-def test_iter_file_bytes_checks_every_size() -> None:
-    leaf = b"abc"
-    leaf_cid = CID.of(RAW, leaf)
-    store = {leaf_cid.bytes: leaf}
-
-    def get(cid: CID) -> bytes:
-        return store[cid.bytes]
-
-    def make(links: list[tuple[CID, int]], data: bytes) -> CID:
-        cid, block = _node(links, data)
-        store[cid.bytes] = block
-        return cid
-
-    good = make([(leaf_cid, 3)], encode_unixfs_file_data(3, [3]))
-    assert b"".join(iter_file_bytes(good, get)) == b"abc"
-    # inline data (a dag-pb leaf, as CIDv0 imports make) is read too
-    inline = make([], b"\x08\x02\x12\x03xyz\x18\x03")
-    assert b"".join(iter_file_bytes(inline, get)) == b"xyz"
-    cases = {
-        "parent records 4": make([(leaf_cid, 3)], encode_unixfs_file_data(4, [4])),
-        "but its data and blocksizes add up": make([(leaf_cid, 3)], encode_unixfs_file_data(9, [3])),
-        "1 links but 2 blocksizes": make([(leaf_cid, 3)], encode_unixfs_file_data(6, [3, 3])),
-        "not a file": make([], b"\x08\x01"),
-    }
-    no_data = encode_pbnode(PBNode((PBLink(leaf_cid, "", 3),), None))
-    cases["no Data field"] = CID.of(DAG_PB, no_data)
-    store[cases["no Data field"].bytes] = no_data
-    for message, cid in cases.items():
-        with pytest.raises(InvalidEncoding, match=message):
-            b"".join(iter_file_bytes(cid, get))
-    # a child claiming the wrong size inside a good-looking parent
-    middle = make([(leaf_cid, 3)], encode_unixfs_file_data(3, [3]))
-    liar = make([(middle, 100)], encode_unixfs_file_data(5, [5]))
-    with pytest.raises(InvalidEncoding, match="holds 3 bytes but its parent records 5"):
-        b"".join(iter_file_bytes(liar, get))
-    with pytest.raises(InvalidEncoding, match="dag-cbor"):
-        list(iter_file_bytes(CID.of(0x71, b"\xa0"), get))
+    for module in (dagpb, unixfs_data, unixfs_reader):
+        for name in module.__all__:
+            assert getattr(unixfs, name) is getattr(module, name) and name in unixfs.__all__
