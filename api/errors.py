@@ -13,7 +13,8 @@ where (``path``, empty for the request as a whole) and what. Statuses, most spec
     InvalidSeatInput, InvalidScope, InvalidNumber,
     request validation                                   → 422
     malformed Authorization header, bad or expired token → 401 (WWW-Authenticate: Bearer)
-    Forbidden (wrong role, submitter ≠ session)          → 403
+    Forbidden (wrong role, level, organisation or
+    assignment; submitter ≠ session)                     → 403
     NotFound, unknown route                              → 404
     ConflictingSubmission                                → 409
     body too large, PhotoTooLarge                        → 413
@@ -41,7 +42,6 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from ledger.app import (
-    Forbidden,
     InvalidScope,
     InvalidSeatInput,
     PhotoTooLarge,
@@ -55,6 +55,7 @@ from ledger.errors import (
     ChainError,
     ConflictingSubmission,
     ContentStoreError,
+    Forbidden,
     InvalidCID,
     InvalidEncoding,
     InvalidProof,

@@ -9,6 +9,8 @@
     ├── ConflictingSubmission (ValueError) a submission id was reused with different content
     ├── NotFound (LookupError)             a record, block, unit or batch is unknown
     │   └── BlockNotFound                  the content store lacks a block
+    ├── Forbidden (PermissionError)        this caller (their role, level, organisation or
+    │                                      assignments) may not do this
     ├── ContentStoreError (OSError)        the content store (disk or IPFS node) failed
     ├── KeystoreError (ValueError)         a key file is missing, malformed or the password is wrong
     └── ChainError (ConnectionError)       the JSON-RPC endpoint failed or refused
@@ -43,6 +45,7 @@ __all__ = [
     "ConflictingSubmission",
     "NotFound",
     "BlockNotFound",
+    "Forbidden",
     "ContentStoreError",
     "ChainError",
     "KeystoreError",
@@ -61,6 +64,11 @@ class NotFound(LedgerError, LookupError):
 
 class BlockNotFound(NotFound):
     pass
+
+
+class Forbidden(LedgerError, PermissionError):
+    """The one "not allowed": good credentials (or a known person), but what their role,
+    level, organisation or assignments allow does not include this."""
 
 
 class ContentStoreError(LedgerError, OSError):

@@ -64,7 +64,7 @@ from ledger.core.signing import to_checksum_address
 from ledger.core.strict import InvalidNumber, parse_decimal
 from ledger.core.timefmt import format_time_seconds
 from ledger.election import Election
-from ledger.errors import InvalidSignature, LedgerError, NotFound
+from ledger.errors import Forbidden, InvalidSignature, LedgerError, NotFound
 from ledger.people.roles import ANONYMOUS, KEY_ROLES, RELAYING_ROLES, ROLES, VOLUNTEER
 from ledger.plaintext import check_plain_text
 from ledger.store import AuthChallenge, Database, Principal, Volunteer
@@ -109,10 +109,6 @@ ORGANISATION_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
 class Unauthenticated(LedgerError, PermissionError):
     """No credentials where some are needed, or credentials that are not (or no longer) good."""
-
-
-class Forbidden(LedgerError, PermissionError):
-    """Good credentials, but this caller may not do this."""
 
 
 class InvalidScope(LedgerError, ValueError):

@@ -38,7 +38,7 @@ from ledger.election import Election
 from ledger.election.counting import countable
 from ledger.election.unit_list import UnitListRow
 from ledger.election.validation import validate_decision
-from ledger.errors import FieldError, InvalidSignature, InvalidTally, LedgerError, NotFound
+from ledger.errors import FieldError, Forbidden, InvalidSignature, InvalidTally, LedgerError, NotFound
 from ledger.intake.photos import hamming_distance, hash_bands, taken_at_of
 from ledger.intake.service import Accepted, Ledger, Prepared
 from ledger.people.access import ORGANISATION_ID_PATTERN, Caller
@@ -77,8 +77,8 @@ ORGANISATION_KINDS = ("civil_society", "party", "university", "local_government"
 FLAG_AFTER_REJECTIONS = 3
 
 
-class NotPermitted(LedgerError, PermissionError):
-    """A person acting outside what their level, organisation or assignments allow."""
+NotPermitted = Forbidden
+"""The former name of ``ledger.errors.Forbidden`` (the same class), for importers not yet moved."""
 
 
 def _now() -> datetime:
@@ -247,13 +247,13 @@ class ReviewService:
 
     def create_organisation(self, *, organisation_id: str, name: str, kind: str) -> Organisation:
         if not ORGANISATION_ID_PATTERN.match(organisation_id or ""):
-            raise NotPermitted("an organisation id is 2-40 characters of lowercase letters, digits and '-', like 'civic-watch'")
+            raise Forbidden("an organisation id is 2-40 characters of lowercase letters, digits and '-', like 'civic-watch'")
         if kind not in ORGANISATION_KINDS:
-            raise NotPermitted(f"organisation kind must be one of {', '.join(ORGANISATION_KINDS)}")
+            raise Forbidden(f"organisation kind must be one of {', '.join(ORGANISATION_KINDS)}")
         check_plain_text(name, field="name")
         with self.database.session() as session:
             if session.get(Organisation, organisation_id) is not None:
-                raise NotPermitted(f"organisation {organisation_id!r} exists already")
+                raise Forbidden(f"organisation {organisation_id!r} exists already")
             row = Organisation(id=organisation_id, name=name, kind=kind, created_at=self.clock())
             session.add(row)
         return row
@@ -278,21 +278,21 @@ class ReviewService:
         appoints levels 2 and 3; a coordinator (``acting_role``) registers level 1 only."""
         address = to_checksum_address(address)
         if level not in LEVEL_ROLES:
-            raise NotPermitted("level must be 1 (unit volunteer), 2 (constituency head) or 3 (war room)")
+            raise Forbidden("level must be 1 (unit volunteer), 2 (constituency head) or 3 (war room)")
         if acting_role != ADMIN and level != 1:
-            raise NotPermitted(
+            raise Forbidden(
                 f"only the admin appoints level-{level} members; a {acting_role} registers level-1 "
                 "volunteers of their organisation"
             )
         if level == 1 and not organisation_id:
-            raise NotPermitted("a level-1 volunteer belongs to an organisation")
+            raise Forbidden("a level-1 volunteer belongs to an organisation")
         check_plain_text(name, field="name")
         check_plain_text(contact, field="contact", what="contacts")
         with self.database.session() as session:
             if organisation_id is not None and session.get(Organisation, organisation_id) is None:
                 raise NotFound(f"no organisation {organisation_id!r}")
             if session.get(Member, address) is not None:
-                raise NotPermitted(f"{address} is registered already")
+                raise Forbidden(f"{address} is registered already")
             row = Member(
                 address=address,
                 public_id="v-" + secrets.token_hex(6),
@@ -337,24 +337,24 @@ class ReviewService:
         role = acting_role or (COORDINATOR if organisation_id is not None else ADMIN)
         member = self.member(address)
         if role not in ASSIGNING_ROLES:
-            raise NotPermitted(f"assignments are made by the admin, the war room or a coordinator, not by {role}")
+            raise Forbidden(f"assignments are made by the admin, the war room or a coordinator, not by {role}")
         if role == COORDINATOR:
             if member.level != 1:
-                raise NotPermitted(
+                raise Forbidden(
                     f"{member.public_id} is a level-{member.level} {LEVEL_ROLES[member.level]}: only the admin or the war room "
                     "may change the areas of level-2 heads and level-3 members; a coordinator assigns polling units "
                     "to level-1 volunteers of their organisation"
                 )
             if organisation_id is None or member.organisation_id != organisation_id:
-                raise NotPermitted(f"{member.public_id} belongs to {member.organisation_id}, not to {organisation_id}")
+                raise Forbidden(f"{member.public_id} belongs to {member.organisation_id}, not to {organisation_id}")
             not_units = [area for area in areas if not _is_unit_id(area)]
             if not_units:
-                raise NotPermitted(
+                raise Forbidden(
                     f"{not_units[0]} is not a polling unit: a coordinator assigns polling units (like "
                     "BKK_1-0001) to level-1 volunteers; constituencies are for heads, appointed by the admin"
                 )
         if member.level == 3:
-            raise NotPermitted("the war room covers the whole country; it has no assignments")
+            raise Forbidden("the war room covers the whole country; it has no assignments")
         rows = []
         for area in areas:
             if member.level == 1:
@@ -389,11 +389,11 @@ class ReviewService:
             row = session.get(Member, to_checksum_address(address))
         return LEVEL_ROLES[row.level] if row is not None else None
 
-    def _may_report(self, requests: list[tuple[str, str]]) -> list[bool | NotPermitted]:
+    def _may_report(self, requests: list[tuple[str, str]]) -> list[bool | Forbidden]:
         """Whether each (checksummed address, unit) may be reported, in one query (it runs
         on every submission): a volunteer only their units, a head their constituencies'
         units (corrected tallies), the war room any. Per pair: True if allowed, a
-        ``NotPermitted`` (counted on the member) if refused, False when the address is not a
+        ``Forbidden`` (counted on the member) if refused, False when the address is not a
         member at all. A member and a unit that does not exist is True: validation reports
         the unit with its path."""
         units: dict[str, Any] = {}
@@ -416,7 +416,7 @@ class ReviewService:
                 levels[row.address] = (row.level, row.public_id)
                 if row.area is not None:
                     assigned.add((row.address, row.area))
-        answers: list[bool | NotPermitted] = []
+        answers: list[bool | Forbidden] = []
         refused: list[str] = []
         for address, unit_id in requests:
             unit = units[unit_id]
@@ -433,9 +433,7 @@ class ReviewService:
                 continue
             refused.append(address)
             answers.append(
-                NotPermitted(
-                    f"volunteer {public_id} is not assigned to polling unit {unit.id}; ask your coordinator to assign it"
-                )
+                Forbidden(f"volunteer {public_id} is not assigned to polling unit {unit.id}; ask your coordinator to assign it")
             )
         if refused:
             with self.database.session() as session:
@@ -534,10 +532,10 @@ class ReviewService:
                     pass  # validation reports the malformed address with its field path
         if asking:
             for (position, who, _), allowed in zip(asking, self._may_report([(w, u) for _, w, u in asking]), strict=True):
-                if isinstance(allowed, NotPermitted):
+                if isinstance(allowed, Forbidden):
                     answers[position] = allowed
                 elif not allowed and not self.open_reporting:
-                    answers[position] = NotPermitted(
+                    answers[position] = Forbidden(
                         f"{who} is not a member of the coalition's hierarchy; "
                         "a coordinator registers volunteers and assigns their units"
                     )
@@ -938,7 +936,7 @@ class ReviewService:
         node = validate_decision(submission, election=self.election)
         decider = str(node["decider"])
         if signed_in_as is not None and to_checksum_address(signed_in_as) != decider:
-            raise NotPermitted(f"this decision is signed by {decider}, but you are signed in as {signed_in_as}")
+            raise Forbidden(f"this decision is signed by {decider}, but you are signed in as {signed_in_as}")
         if decider not in members:
             try:
                 members[decider] = self.member(decider)
@@ -949,14 +947,14 @@ class ReviewService:
             raise member
         role = LEVEL_ROLES[member.level]
         if node["role"] != role:
-            raise NotPermitted(f"{member.public_id} is a {role}, but the decision says {node['role']}")
+            raise Forbidden(f"{member.public_id} is a {role}, but the decision says {node['role']}")
         subject = str(node["subject"])
         if role == CONSTITUENCY_HEAD:
             constituency = self.election.polling_unit(subject).constituency_id
             if constituency not in self.assigned_areas(decider):
-                raise NotPermitted(f"head {member.public_id} does not oversee constituency {constituency}")
+                raise Forbidden(f"head {member.public_id} does not oversee constituency {constituency}")
         elif role == VOLUNTEER:
-            raise NotPermitted("unit volunteers report counts; decisions are for heads and the war room")
+            raise Forbidden("unit volunteers report counts; decisions are for heads and the war room")
         return node
 
     def _touches(self, node: Mapping[str, object]) -> set[str]:
@@ -1034,7 +1032,7 @@ class ReviewService:
         and flags, then units still waiting for a second organisation."""
         member = self.member(address)
         if member.level != 2:
-            raise NotPermitted("the review queue is for constituency heads")
+            raise Forbidden("the review queue is for constituency heads")
         return self.constituency_queue(sorted(self.assigned_areas(member.address)), limit=limit)
 
     def constituency_queue(self, constituencies: list[str], *, limit: int = 100) -> list[dict[str, Any]]:

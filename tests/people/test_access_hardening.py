@@ -12,10 +12,10 @@ import pytest
 from api.main import create_app
 from api.state import AppState
 from ledger.core.cid import CID, RAW
+from ledger.errors import Forbidden
 from ledger.people.access import LEGACY_SESSION_PREFIX as SESSION_PREFIX
-from ledger.people.access import Forbidden, SessionSigner, Unauthenticated, check_submitter
+from ledger.people.access import SessionSigner, Unauthenticated, check_submitter
 from ledger.plaintext import InvalidText, check_plain_text, plain_text_problem
-from ledger.review.service import NotPermitted
 from tests.support.api import VOLUNTEER, TestClient, sign_in
 from tests.support.factories import VOLUNTEER_KEY, signed_tally, tally_json
 from wallets.custodial import CustodialWallets
@@ -240,16 +240,16 @@ def test_the_ledger_itself_refuses_a_coordinator_widening_a_head(api_state: AppS
     war_room = "0x" + "a4" * 20
     review.register_member(address=war_room, level=3, name="war room", organisation_id="civic-watch")
     for member in (head, war_room):
-        with pytest.raises(NotPermitted, match="only the admin or the war room"):
+        with pytest.raises(Forbidden, match="only the admin or the war room"):
             review.assign(address=member, areas=["BKK_2"], acting_role="coordinator", organisation_id="civic-watch")
-    with pytest.raises(NotPermitted, match="only the admin or the war room"):
+    with pytest.raises(Forbidden, match="only the admin or the war room"):
         review.assign(address=head, areas=["BKK_2"], organisation_id="civic-watch")  # a coordinator, by its organisation
-    with pytest.raises(NotPermitted, match="coordinator"):
+    with pytest.raises(Forbidden, match="coordinator"):
         review.assign(address=head, areas=["BKK_2"], acting_role="newsroom")
     assert review.assigned_areas(head) == set()
     assert review.assign(address=head, areas=["BKK_2"], acting_role="war_room") == ["BKK_2"]
     # nor does the ledger let a coordinator appoint a head (the route refused it already)
-    with pytest.raises(NotPermitted, match="only the admin appoints level-2"):
+    with pytest.raises(Forbidden, match="only the admin appoints level-2"):
         review.register_member(
             address="0x" + "a5" * 20, level=2, name="head", organisation_id="civic-watch", acting_role="coordinator"
         )

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from ledger.core.decision import DecisionRefused
 from ledger.core.proof import check_proof_document
 from ledger.election import Election
-from ledger.errors import InvalidTally, NotFound
+from ledger.errors import Forbidden, InvalidTally, NotFound
 from ledger.results.aggregates import Aggregates
-from ledger.review.service import NotPermitted, ReviewService
+from ledger.review.service import ReviewService
 from ledger.sealing.batches import Batcher
 from ledger.store.review_models import UnitReview
 from tests.support.review import CONSTITUENCY, VERIFIER_KEY, address, decide, key, photo, tally
@@ -110,15 +110,15 @@ def test_permissions(service: ReviewService, election: Election) -> None:
     units = [u.id for u in election.polling_units(CONSTITUENCY)]
     stranger_unit = "BKK_1-0001"
     # the wrong volunteer: a unit not assigned to them is refused, and the attempt counted
-    with pytest.raises(NotPermitted, match="not assigned to polling unit BKK_1-0001"):
+    with pytest.raises(Forbidden, match="not assigned to polling unit BKK_1-0001"):
         service.submit_report(tally(service, "org-a", stranger_unit))
     assert service.member(address("org-a")).refused_attempts == 1
     # the wrong organisation's coordinator
-    with pytest.raises(NotPermitted, match="belongs to org-b, not to org-a"):
+    with pytest.raises(Forbidden, match="belongs to org-b, not to org-a"):
         service.assign(address=address("org-b"), areas=[units[9]], organisation_id="org-a")
     # a head outside their constituency
     record = service.submit_report(tally(service, "org-a", units[0])).receipt["record_cid"]
-    with pytest.raises(NotPermitted, match="does not oversee constituency MSN_1"):
+    with pytest.raises(Forbidden, match="does not oversee constituency MSN_1"):
         decide(service, "other-head", "accept", units[0], record=record)
     # a decision signed by one person but sent by another
     decision = sign_decision(
@@ -133,10 +133,10 @@ def test_permissions(service: ReviewService, election: Election) -> None:
         key("head"),
         election,
     )
-    with pytest.raises(NotPermitted, match="signed in as"):
+    with pytest.raises(Forbidden, match="signed in as"):
         service.decide(decision, signed_in_as=address("org-a"))
     # a volunteer cannot decide; an unknown person is not a member
-    with pytest.raises(NotPermitted, match="the decision says constituency_head"):
+    with pytest.raises(Forbidden, match="the decision says constituency_head"):
         service.decide(sign_decision({**decision, "decision_id": "vol-00001"}, key("org-a"), election))
     with pytest.raises(NotFound, match="not a registered member"):
         service.decide(sign_decision({**decision, "decision_id": "who-00001"}, key("nobody"), election))
@@ -209,7 +209,7 @@ def test_reports_committed_as_a_group_are_answered_one_by_one(service: ReviewSer
     assert answers[0].created and not answers[4].created  # type: ignore[union-attr]
     assert answers[4].receipt == answers[0].receipt  # type: ignore[union-attr]
     assert isinstance(answers[1], InvalidTally) and "constituency.invalid" in str(answers[1])
-    assert isinstance(answers[2], NotPermitted)
+    assert isinstance(answers[2], Forbidden)
     assert answers[3].created  # type: ignore[union-attr]
     assert service.member(address("org-c")).refused_attempts == 1
     # the created units were screened (inline here: screening is not deferred), the refused one was not
