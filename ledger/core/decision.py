@@ -138,6 +138,19 @@ class Replay:
         self.decisions[decision_cid] = (str(decision.get("action")), str(decision.get("subject")))
 
     def _apply(self, decision: Mapping[str, Any], *, dry_run: bool) -> None:
+        action, subject, record = self._check_entry(decision)
+        decision_id = str(decision.get("decision_id"))
+        if action == "certify_constituency":
+            self._certify_constituency(subject, decision_id, dry_run=dry_run)
+        elif action == "reopen":
+            self._reopen(subject, link_text(decision.get("reopens")), decision_id, dry_run=dry_run)
+        else:
+            self._decide_unit(action, subject, record, decision_id, dry_run=dry_run)
+
+    @staticmethod
+    def _check_entry(decision: Mapping[str, Any]) -> tuple[str, str, str | None]:
+        """The rules any decision follows, whatever the state: its format, action, the role
+        that may take it, its reason and record; returns (action, subject, record)."""
         action, role, subject = decision.get("action"), decision.get("role"), str(decision.get("subject"))
         if decision.get("format") != DECISION_FORMAT:
             raise DecisionRefused(f"not a {DECISION_FORMAT} entry")
@@ -150,41 +163,42 @@ class Replay:
         record = link_text(decision.get("record"))
         if action in RECORD_REQUIRED and not record:
             raise DecisionRefused(f"{action} needs the record it concerns")
-        decision_id = str(decision.get("decision_id"))
+        return str(action), subject, record
 
-        if action == "certify_constituency":
+    def _certify_constituency(self, subject: str, decision_id: str, *, dry_run: bool) -> None:
+        state = self.constituency(subject)
+        if state.certified:
+            raise DecisionRefused(f"constituency {subject} is already certified")
+        pending = [u for u in self._units_of(subject) if self.unit(u).status not in ("certified", "excluded")]
+        if pending:
+            raise DecisionRefused(
+                f"constituency {subject} has {len(pending)} units neither certified nor excluded, e.g. {pending[0]}"
+            )
+        if not dry_run:
+            state.certified, state.last_decision = True, decision_id
+
+    def _reopen(self, subject: str, reopens: str | None, decision_id: str, *, dry_run: bool) -> None:
+        reopened = self.decisions.get(reopens or "")
+        if reopened is None:
+            raise DecisionRefused("reopen must name an earlier decision (reopens) of this ledger")
+        reopened_action, reopened_subject = reopened
+        if reopened_action == "certify_constituency":
             state = self.constituency(subject)
-            if state.certified:
-                raise DecisionRefused(f"constituency {subject} is already certified")
-            pending = [u for u in self._units_of(subject) if self.unit(u).status not in ("certified", "excluded")]
-            if pending:
-                raise DecisionRefused(
-                    f"constituency {subject} has {len(pending)} units neither certified nor excluded, e.g. {pending[0]}"
-                )
+            if not state.certified:
+                raise DecisionRefused(f"constituency {subject} is not certified")
             if not dry_run:
-                state.certified, state.last_decision = True, decision_id
+                state.certified, state.last_decision = False, decision_id
             return
-        if action == "reopen":
-            reopened = self.decisions.get(link_text(decision.get("reopens")) or "")
-            if reopened is None:
-                raise DecisionRefused("reopen must name an earlier decision (reopens) of this ledger")
-            reopened_action, reopened_subject = reopened
-            if reopened_action == "certify_constituency":
-                state = self.constituency(subject)
-                if not state.certified:
-                    raise DecisionRefused(f"constituency {subject} is not certified")
-                if not dry_run:
-                    state.certified, state.last_decision = False, decision_id
-                return
-            unit = self.unit(subject)
-            if reopened_subject != subject:
-                raise DecisionRefused("reopen's subject must be the subject of the decision it reopens")
-            if unit.status == "open":
-                raise DecisionRefused(f"unit {subject} is already open")
-            if not dry_run:
-                unit.status, unit.accepted, unit.certified, unit.last_decision = "open", None, None, decision_id
-            return
+        unit = self.unit(subject)
+        if reopened_subject != subject:
+            raise DecisionRefused("reopen's subject must be the subject of the decision it reopens")
+        if unit.status == "open":
+            raise DecisionRefused(f"unit {subject} is already open")
+        if not dry_run:
+            unit.status, unit.accepted, unit.certified, unit.last_decision = "open", None, None, decision_id
 
+    def _decide_unit(self, action: str, subject: str, record: str | None, decision_id: str, *, dry_run: bool) -> None:
+        """accept, correct, reject, escalate, certify or exclude, on the unit ``subject``."""
         unit = self.unit(subject)
         if record is not None and action != "correct" and self._record_unit(record) != subject:
             raise DecisionRefused(f"record {record} is not a report of unit {subject}")

@@ -349,6 +349,24 @@ def load_standard_v1(dump: object) -> LoadedTree:
     Raises :class:`InvalidEncoding` for the shape and :class:`InvalidProof` for hashes that
     do not match, naming the failing path (``values[3].treeIndex``, ``tree[7]``).
     """
+    dump = _checked_header(dump)
+    nodes = _dump_nodes(dump["tree"])
+    entries = dump["values"]
+    if not isinstance(entries, list):
+        raise InvalidEncoding(f"values must be a list, got {type(entries).__name__}")
+    count = len(entries)
+    if count == 0:
+        raise InvalidEncoding("values is empty; a standard-v1 tree has at least one leaf")
+    if len(nodes) != 2 * count - 1:
+        raise InvalidEncoding(f"tree has {len(nodes)} nodes; {count} values need exactly {2 * count - 1}")
+    values, tree_indices = _dump_values(entries)
+    _check_dump_hashes(nodes, values, tree_indices)
+    return LoadedTree(tuple(values), MerkleTree(nodes, tree_indices))
+
+
+def _checked_header(dump: object) -> Mapping[str, object]:
+    """``dump``, once it is an object of exactly the keys ``_DUMP_KEYS``, of format
+    ``standard-v1`` and the ``tally-leaf-v1`` leaf encoding."""
     if not isinstance(dump, Mapping):
         raise InvalidEncoding(f"a standard-v1 dump must be a JSON object, got {type(dump).__name__}")
     missing = [key for key in _DUMP_KEYS if key not in dump]
@@ -362,8 +380,11 @@ def load_standard_v1(dump: object) -> LoadedTree:
     encoding = dump["leafEncoding"]
     if not isinstance(encoding, (list, tuple)) or tuple(encoding) != LEAF_ENCODING:
         raise InvalidEncoding(f"leafEncoding must be {list(LEAF_ENCODING)!r} (tally-leaf-v1), got {encoding!r}")
+    return dump
 
-    raw_nodes = dump["tree"]
+
+def _dump_nodes(raw_nodes: object) -> list[bytes]:
+    """The dump's ``tree``: a list of ``0x`` + 64 lowercase hex digits, as bytes."""
     if not isinstance(raw_nodes, list):
         raise InvalidEncoding(f"tree must be a list of 0x-prefixed hex nodes, got {type(raw_nodes).__name__}")
     nodes: list[bytes] = []
@@ -371,16 +392,13 @@ def load_standard_v1(dump: object) -> LoadedTree:
         if not isinstance(node, str) or not _HEX_NODE.fullmatch(node):
             raise InvalidEncoding(f"tree[{position}] must be '0x' + 64 lowercase hex digits, got {node!r}")
         nodes.append(bytes.fromhex(node[2:]))
+    return nodes
 
-    entries = dump["values"]
-    if not isinstance(entries, list):
-        raise InvalidEncoding(f"values must be a list, got {type(entries).__name__}")
+
+def _dump_values(entries: list[object]) -> tuple[list[LeafValues], list[int]]:
+    """The dump's ``values`` (a non-empty list, for a tree of ``2 * len(entries) - 1``
+    nodes): each a valid leaf value at its own leaf ``treeIndex``."""
     count = len(entries)
-    if count == 0:
-        raise InvalidEncoding("values is empty; a standard-v1 tree has at least one leaf")
-    if len(nodes) != 2 * count - 1:
-        raise InvalidEncoding(f"tree has {len(nodes)} nodes; {count} values need exactly {2 * count - 1}")
-
     first_leaf, last = count - 1, 2 * count - 2
     values: list[LeafValues] = []
     tree_indices: list[int] = []
@@ -406,7 +424,13 @@ def load_standard_v1(dump: object) -> LoadedTree:
             raise InvalidEncoding(f"{where}.value.{exc}") from None
         values.append((value[0], value[1], value[2]))
         tree_indices.append(tree_index)
+    return values, tree_indices
 
+
+def _check_dump_hashes(nodes: list[bytes], values: list[LeafValues], tree_indices: list[int]) -> None:
+    """The leaves are sorted, each value hashes to its leaf, each internal node to its children."""
+    count = len(values)
+    first_leaf, last = count - 1, 2 * count - 2
     for tree_index in range(first_leaf, last):
         if nodes[tree_index] < nodes[tree_index + 1]:
             raise InvalidEncoding(
@@ -430,4 +454,3 @@ def load_standard_v1(dump: object) -> LoadedTree:
             expected_root=expected_root,
             computed_root=_hex(rebuilt[0]),
         )
-    return LoadedTree(tuple(values), MerkleTree(nodes, tree_indices))
