@@ -138,126 +138,156 @@ def _valid_file(size: int, values: list[tuple[str, str, str]], tree: MerkleTree)
     return document
 
 
-def _adversarial_file(rng: random.Random, trees: dict[int, tuple[list[tuple[str, str, str]], MerkleTree]]) -> dict[str, Any]:
+Values = list[tuple[str, str, str]]
+Trees = dict[int, tuple[Values, MerkleTree]]
+
+
+def _adversarial_file(rng: random.Random, trees: Trees) -> dict[str, Any]:
     cases: list[dict[str, Any]] = []
-    other_root = trees[5][1].root
     for size in (33, 5, 2):
         values, tree = trees[size]
-        picks = sorted(rng.sample(range(size), 2))
-        for index in picks:
-            value, leaf, proof, root = values[index], tree.leaf(index), tree.proof(index), tree.root
-            label = f"size-{size}/value-{index}"
-            position = rng.randrange(len(proof))
-            bit = rng.randrange(256)
-            flipped = list(proof)
-            flipped[position] = _flip_bit(proof[position], bit)
-            cases.append(
-                _case(
-                    f"{label}/flipped-sibling-bit",
-                    value,
-                    leaf,
-                    flipped,
-                    root,
-                    "invalid",
-                    f"bit {bit} of proof[{position}] flipped: the path leads to another root",
-                )
-            )
-            bit = rng.randrange(256)
-            cases.append(
-                _case(
-                    f"{label}/flipped-leaf-bit",
-                    value,
-                    _flip_bit(leaf, bit),
-                    proof,
-                    root,
-                    "invalid",
-                    f"bit {bit} of the leaf flipped (leaf != leaf_hash(value)): a changed leaf cannot reuse the proof",
-                )
-            )
-            tampered = (value[0], value[1] + "1", value[2])
-            cases.append(
-                _case(
-                    f"{label}/tampered-value",
-                    tampered,
-                    leaf_hash(tampered),
-                    proof,
-                    root,
-                    "invalid",
-                    "the polling unit was changed after sealing: the new value's leaf does not verify with the old proof",
-                )
-            )
-            other = (index + 1 + rng.randrange(size - 1)) % size
-            cases.append(
-                _case(
-                    f"{label}/wrong-index",
-                    value,
-                    leaf,
-                    tree.proof(other),
-                    root,
-                    "invalid",
-                    f"the proof of value {other} (another leaf) presented for value {index}",
-                )
-            )
-            cases.append(
-                _case(
-                    f"{label}/truncated-path",
-                    value,
-                    leaf,
-                    proof[:-1],
-                    root,
-                    "invalid",
-                    f"the last of {len(proof)} siblings dropped: the path ends at an internal node, not the root",
-                )
-            )
-            extra = rng.randbytes(32)
-            cases.append(
-                _case(
-                    f"{label}/extra-sibling",
-                    value,
-                    leaf,
-                    [*proof, extra],
-                    root,
-                    "invalid",
-                    "a 32-byte sibling appended: the path climbs past the root",
-                )
-            )
-            cases.append(
-                _case(
-                    f"{label}/swapped-root",
-                    value,
-                    leaf,
-                    proof,
-                    other_root if size != 5 else trees[33][1].root,
-                    "invalid",
-                    "a valid leaf and proof checked against the root of another batch",
-                )
-            )
-            cases.append(
-                _case(
-                    f"{label}/empty-proof",
-                    value,
-                    leaf,
-                    [],
-                    root,
-                    "invalid",
-                    f"no siblings in a {size}-leaf tree: the leaf is not the root",
-                )
-            )
-            if len(proof) > 1:
-                cases.append(
-                    _case(
-                        f"{label}/reversed-path",
-                        value,
-                        leaf,
-                        proof[::-1],
-                        root,
-                        "invalid",
-                        "the right siblings in the wrong order: pair hashes commute within a level, not across levels",
-                    )
-                )
+        other_root = trees[5][1].root if size != 5 else trees[33][1].root  # another batch's root
+        for index in sorted(rng.sample(range(size), 2)):
+            cases += _tampered_proofs(rng, values, tree, index)
+            cases += _misshapen_proofs(rng, values, tree, index, other_root)
+    cases += _internal_node_cases(trees[33][1])
+    cases += _one_leaf_cases(rng, trees[1])
+    document = _envelope("Proofs that must fail, and why; plus controls that must pass. Each case carries its own root.")
+    document["cases"] = cases
+    return document
 
-    # The second-preimage forgery: present two internal nodes, concatenated, as a leaf.
-    values, tree = trees[33]
+
+def _tampered_proofs(rng: random.Random, values: Values, tree: MerkleTree, index: int) -> list[dict[str, Any]]:
+    """A bit flipped in a sibling or in the leaf, a changed value, another leaf's proof."""
+    size = len(values)
+    value, leaf, proof, root = values[index], tree.leaf(index), tree.proof(index), tree.root
+    label = f"size-{size}/value-{index}"
+    cases: list[dict[str, Any]] = []
+    position = rng.randrange(len(proof))
+    bit = rng.randrange(256)
+    flipped = list(proof)
+    flipped[position] = _flip_bit(proof[position], bit)
+    cases.append(
+        _case(
+            f"{label}/flipped-sibling-bit",
+            value,
+            leaf,
+            flipped,
+            root,
+            "invalid",
+            f"bit {bit} of proof[{position}] flipped: the path leads to another root",
+        )
+    )
+    bit = rng.randrange(256)
+    cases.append(
+        _case(
+            f"{label}/flipped-leaf-bit",
+            value,
+            _flip_bit(leaf, bit),
+            proof,
+            root,
+            "invalid",
+            f"bit {bit} of the leaf flipped (leaf != leaf_hash(value)): a changed leaf cannot reuse the proof",
+        )
+    )
+    tampered = (value[0], value[1] + "1", value[2])
+    cases.append(
+        _case(
+            f"{label}/tampered-value",
+            tampered,
+            leaf_hash(tampered),
+            proof,
+            root,
+            "invalid",
+            "the polling unit was changed after sealing: the new value's leaf does not verify with the old proof",
+        )
+    )
+    other = (index + 1 + rng.randrange(size - 1)) % size
+    cases.append(
+        _case(
+            f"{label}/wrong-index",
+            value,
+            leaf,
+            tree.proof(other),
+            root,
+            "invalid",
+            f"the proof of value {other} (another leaf) presented for value {index}",
+        )
+    )
+    return cases
+
+
+def _misshapen_proofs(
+    rng: random.Random, values: Values, tree: MerkleTree, index: int, other_root: bytes
+) -> list[dict[str, Any]]:
+    """Paths cut short, extended, reversed or empty, and the right proof against another root."""
+    size = len(values)
+    value, leaf, proof, root = values[index], tree.leaf(index), tree.proof(index), tree.root
+    label = f"size-{size}/value-{index}"
+    cases: list[dict[str, Any]] = []
+    cases.append(
+        _case(
+            f"{label}/truncated-path",
+            value,
+            leaf,
+            proof[:-1],
+            root,
+            "invalid",
+            f"the last of {len(proof)} siblings dropped: the path ends at an internal node, not the root",
+        )
+    )
+    extra = rng.randbytes(32)
+    cases.append(
+        _case(
+            f"{label}/extra-sibling",
+            value,
+            leaf,
+            [*proof, extra],
+            root,
+            "invalid",
+            "a 32-byte sibling appended: the path climbs past the root",
+        )
+    )
+    cases.append(
+        _case(
+            f"{label}/swapped-root",
+            value,
+            leaf,
+            proof,
+            other_root,
+            "invalid",
+            "a valid leaf and proof checked against the root of another batch",
+        )
+    )
+    cases.append(
+        _case(
+            f"{label}/empty-proof",
+            value,
+            leaf,
+            [],
+            root,
+            "invalid",
+            f"no siblings in a {size}-leaf tree: the leaf is not the root",
+        )
+    )
+    if len(proof) > 1:
+        cases.append(
+            _case(
+                f"{label}/reversed-path",
+                value,
+                leaf,
+                proof[::-1],
+                root,
+                "invalid",
+                "the right siblings in the wrong order: pair hashes commute within a level, not across levels",
+            )
+        )
+    return cases
+
+
+def _internal_node_cases(tree: MerkleTree) -> list[dict[str, Any]]:
+    """The second-preimage forgery: present two internal nodes, concatenated, as a leaf."""
+    cases: list[dict[str, Any]] = []
     for internal in (1, 5):
         left, right = tree.nodes[2 * internal + 1], tree.nodes[2 * internal + 2]
         preimage = left + right if left < right else right + left
@@ -292,9 +322,13 @@ def _adversarial_file(rng: random.Random, trees: dict[int, tuple[list[tuple[str,
                 "A verifier must derive the leaf from a value with leaf_hash and never accept a raw 32-byte leaf from outside",
             )
         )
+    return cases
 
-    # A one-leaf tree: its root is its leaf and its proof is empty.
-    values, tree = trees[1]
+
+def _one_leaf_cases(rng: random.Random, one_leaf: tuple[Values, MerkleTree]) -> list[dict[str, Any]]:
+    """A one-leaf tree: its root is its leaf and its proof is empty."""
+    values, tree = one_leaf
+    cases: list[dict[str, Any]] = []
     cases.append(
         _case(
             "size-1/value-0/extra-sibling",
@@ -328,10 +362,7 @@ def _adversarial_file(rng: random.Random, trees: dict[int, tuple[list[tuple[str,
             "CONTROL: a one-leaf tree's root is its leaf; the empty proof verifies",
         )
     )
-
-    document = _envelope("Proofs that must fail, and why; plus controls that must pass. Each case carries its own root.")
-    document["cases"] = cases
-    return document
+    return cases
 
 
 def _internal_path(tree: MerkleTree, tree_index: int) -> list[bytes]:
@@ -346,7 +377,7 @@ def _internal_path(tree: MerkleTree, tree_index: int) -> list[bytes]:
 def generate() -> dict[str, str]:
     """Every vector file, as ``{file name: JSON text}``."""
     rng = random.Random(SEED)
-    trees: dict[int, tuple[list[tuple[str, str, str]], MerkleTree]] = {}
+    trees: Trees = {}
     files: dict[str, str] = {}
     for size in SIZES:
         values = _values(rng, size)
