@@ -24,7 +24,7 @@ opened again by another process (a block store, a CAR file once imported, an IPF
 a gateway).
 
 The chain is read through ``ChainReader``: reading batches and roots is all the auditor
-may do there (``ledger.chain.evidence.EvidenceAnchorClient`` is one, given no signer).
+may do there (``ledger.chain.reader.EvidenceAnchorReader`` is one).
 """
 
 from __future__ import annotations
@@ -53,14 +53,14 @@ from ledger.election import Election
 from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
-    from ledger.chain.evidence import AnchoredBatch
+    from ledger.chain.reader import AnchoredBatch
 
 __all__ = ["Auditor", "ChainReader"]
 
 
 class ChainReader(Protocol):
     """What the auditor reads from the chain, and all it may do there: it never sends a
-    transaction. ``ledger.chain.evidence.EvidenceAnchorClient`` (without a signer) is one."""
+    transaction. ``ledger.chain.reader.EvidenceAnchorReader`` is one."""
 
     deploy_block: int
 

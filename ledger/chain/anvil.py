@@ -1,51 +1,23 @@
 """The embedded local chain: one anvil process per data directory.
 
-anvil comes from node_modules (``@foundry-rs/anvil``, pinned in package.json), listens on
-127.0.0.1 only and keeps everything in ``settings.chain_dir``:
-
-    chain/anvil-state.json       the chain (accounts, blocks, receipts, logs) as of the last
-                                 start or clean stop; anvil only reads it (``--load-state``)
-    chain/anvil-state.dump.json  what anvil writes every ``state_interval_seconds`` and on a
-                                 clean stop (``--dump-state``); promoted to anvil-state.json
-                                 at the next start or stop
-    chain/anvil-genesis.json     ``tally-anvil-genesis-v1``: the chain id and the timestamp of
-                                 block 0, so that every start builds the same genesis block
-    chain/anvil-cache/           anvil's state cache (instead of ~/.foundry)
-    chain/anvil.pid              "<pid> <port>" of the running process
-    chain/anvil.log              its output
-
-Why it is done so (anvil 1.7.1):
-
-- anvil builds a genesis block from the clock at every start, then adds the blocks of the
-  state it loads, and dumps both. With ``--state`` alone each restart added one more block
-  0 to the file, and which one the node served changed from start to start (a "new chain"
-  to the deployment check). Every start here passes the genesis timestamp of this chain
-  (``--timestamp``), so the genesis block it builds is the one in the state file, and then
-  sets the node's clock back to the wall clock (``evm_setTime``). A state file that an
-  older version left with several blocks 0 is repaired at start: the earliest is the chain's
-  (every later one was built by a later start), the others are dropped.
-- anvil rewrites its dump in place (truncate, then write). Reading one file and dumping to
-  another keeps a complete state on disk at every moment: a kill -9 loses at most the last
-  ``state_interval_seconds`` of blocks, or, if it strikes while the dump is being written,
-  the blocks since the last start. The chain is then a shorter version of the same chain
-  (same genesis): the deployment is re-sent from its recorded signed transaction
-  (:mod:`ledger.chain.deploy`) and the anchoring worker re-anchors the batches the contract
-  no longer holds (:mod:`ledger.sealing.anchoring`).
+anvil comes from node_modules (``@foundry-rs/anvil``, pinned in package.json; found by
+``ledger.chain.anvil_binary``), listens on 127.0.0.1 only and keeps everything in
+``settings.chain_dir``: its state files (``ledger.chain.anvil_state``, which also says why
+every start passes the chain's genesis timestamp and reads one file while dumping to
+another), ``anvil.pid`` ("<pid> <port>" of the running process) and ``anvil.log``.
 
 Several processes of the ledger (API, worker, CLI) may share one anvil: :meth:`AnvilNode.start`
 adopts a running anvil whose pid file is in the same chain directory, and refuses a port
 held by anything else. Only the process that started an anvil stops it (``with AnvilNode(...)``
 or ``stop()``); a start that fails stops the process it launched.
+
+``python -m ledger.chain.anvil start|stop|status`` runs it from the shell.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import os
-import platform
-import shutil
 import signal
 import subprocess
 import time
@@ -53,40 +25,15 @@ from pathlib import Path
 
 import requests
 
+from ledger.chain.anvil_binary import find_anvil_binary
+from ledger.chain.anvil_state import GENESIS_FORMAT, AnvilState, repair_state_document
 from ledger.errors import ChainError
 from ledger.settings import Settings
 
 __all__ = ["DEFAULT_CHAIN_ID", "GENESIS_FORMAT", "AnvilNode", "find_anvil_binary", "repair_state_document"]
 
-log = logging.getLogger("tally.chain")
 
 DEFAULT_CHAIN_ID = 31337
-GENESIS_FORMAT = "tally-anvil-genesis-v1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-_PLATFORM_PACKAGES = {
-    ("Linux", "x86_64"): "anvil-linux-amd64",
-    ("Linux", "aarch64"): "anvil-linux-arm64",
-    ("Darwin", "x86_64"): "anvil-darwin-amd64",
-    ("Darwin", "arm64"): "anvil-darwin-arm64",
-    ("Windows", "AMD64"): "anvil-win32-amd64",
-}
-
-
-def find_anvil_binary(node_modules: Path = REPO_ROOT / "node_modules") -> Path:
-    """The anvil executable from ``@foundry-rs/anvil-<platform>``, else ``anvil`` on PATH."""
-    package = _PLATFORM_PACKAGES.get((platform.system(), platform.machine()))
-    if package is not None:
-        name = "anvil.exe" if platform.system() == "Windows" else "anvil"
-        candidate = node_modules / "@foundry-rs" / package / "bin" / name
-        if candidate.is_file():
-            return candidate
-    on_path = shutil.which("anvil")
-    if on_path is not None:
-        return Path(on_path)
-    raise ChainError(
-        f"anvil was not found in {node_modules}/@foundry-rs/{package or '<platform package>'}/bin "
-        "nor on PATH; run `npm ci` in the repository root (scripts/setup.sh does)"
-    )
 
 
 class AnvilNode:
@@ -122,16 +69,21 @@ class AnvilNode:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def state(self) -> AnvilState:
+        """The state files of this node's chain directory (``ledger.chain.anvil_state``)."""
+        return AnvilState(self.chain_dir, self.chain_id)
+
+    @property
     def state_file(self) -> Path:
-        return self.chain_dir / "anvil-state.json"
+        return self.state.state_file
 
     @property
     def dump_file(self) -> Path:
-        return self.chain_dir / "anvil-state.dump.json"
+        return self.state.dump_file
 
     @property
     def genesis_file(self) -> Path:
-        return self.chain_dir / "anvil-genesis.json"
+        return self.state.genesis_file
 
     @property
     def pid_file(self) -> Path:
@@ -256,98 +208,15 @@ class AnvilNode:
             )
         self.pid_file.unlink(missing_ok=True)
         self._process = None
-        self._promote_dump()
+        self.state.promote_dump()
         return True
 
     # -- the state files ----------------------------------------------------------------
 
     def prepare_state(self) -> tuple[int, bool]:
-        """Before a start: the genesis timestamp of this chain, and whether there is a state to load.
-
-        Promotes a complete dump to the state file, repairs a state file holding several
-        blocks 0, and records the genesis timestamp (a new chain takes the clock's).
-        Raises ChainError if the state file is unreadable.
-        """
-        self._promote_dump()
-        document = None
-        if self.state_file.exists():
-            document = _read_state(self.state_file)
-            if document is None:
-                raise ChainError(
-                    f"{self.state_file} is not a complete anvil state (truncated or not JSON); restore it "
-                    f"from a backup, or move it away to start the chain again from its genesis block"
-                )
-            repaired, dropped = repair_state_document(document)
-            if dropped:
-                backup = self.state_file.with_name("anvil-state.before-repair.json")
-                shutil.copy2(self.state_file, backup)
-                _write_json_atomically(self.state_file, repaired)
-                log.warning(
-                    "%s held %s blocks 0; kept the chain's own (timestamp %s), dropped %s (copy kept in %s)",
-                    self.state_file,
-                    dropped + 1,
-                    _genesis_timestamp(repaired),
-                    dropped,
-                    backup.name,
-                )
-            document = repaired
-        recorded = self._recorded_genesis_timestamp()
-        if document is not None:
-            genesis_timestamp = _genesis_timestamp(document)
-        elif recorded is not None:
-            genesis_timestamp = recorded  # the state was lost: the same chain, from its genesis again
-            log.warning("%s is missing: anvil starts this chain again from its genesis block", self.state_file)
-        else:
-            genesis_timestamp = int(time.time())
-        if recorded != genesis_timestamp:
-            _write_json_atomically(
-                self.genesis_file,
-                {"format": GENESIS_FORMAT, "chain_id": self.chain_id, "genesis_timestamp": genesis_timestamp},
-            )
-        return genesis_timestamp, document is not None
-
-    def _recorded_genesis_timestamp(self) -> int | None:
-        try:
-            document = json.loads(self.genesis_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as error:
-            raise ChainError(f"{self.genesis_file}: unreadable ({error}); move it away to start afresh") from error
-        if not isinstance(document, dict) or document.get("format") != GENESIS_FORMAT:
-            raise ChainError(f"{self.genesis_file}: expected format {GENESIS_FORMAT!r}")
-        if document.get("chain_id") != self.chain_id:
-            raise ChainError(
-                f"{self.genesis_file} records chain id {document.get('chain_id')}, but this node runs chain id "
-                f"{self.chain_id}; set TALLY_CHAIN_ID={document.get('chain_id')} or use another data directory"
-            )
-        timestamp = document.get("genesis_timestamp")
-        if not isinstance(timestamp, int) or isinstance(timestamp, bool) or timestamp <= 0:
-            raise ChainError(f"{self.genesis_file}: genesis_timestamp must be a positive integer, not {timestamp!r}")
-        return timestamp
-
-    def _promote_dump(self) -> None:
-        """A complete dump becomes the state file; a torn one (kill -9 while writing) is set aside."""
-        if not self.dump_file.exists():
-            return
-        document = _read_state(self.dump_file)
-        if document is None:
-            torn = self.dump_file.with_name("anvil-state.dump.torn.json")
-            os.replace(self.dump_file, torn)
-            log.warning(
-                "%s is incomplete (anvil was killed while writing it); set aside as %s, the chain restarts from %s",
-                self.dump_file,
-                torn.name,
-                self.state_file,
-            )
-            return
-        repaired, dropped = repair_state_document(document)
-        if dropped:
-            _write_json_atomically(self.state_file, repaired)
-            self.dump_file.unlink()
-        else:
-            with self.dump_file.open("rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(self.dump_file, self.state_file)
+        """Before a start: the genesis timestamp of this chain, and whether there is a state
+        to load (``AnvilState.prepare``: promotes a dump, repairs, records the genesis)."""
+        return self.state.prepare()
 
     def _check_genesis(self, genesis_timestamp: int) -> None:
         block = self.rpc("eth_getBlockByNumber", ["0x0", False])
@@ -437,61 +306,6 @@ def _is_live_anvil(pid: int) -> bool:
             return False
         return bool(argv) and Path(argv[0].decode(errors="replace")).name.startswith("anvil")
     return True
-
-
-def repair_state_document(document: dict[str, object]) -> tuple[dict[str, object], int]:
-    """The state with one block 0, the earliest, and how many others were dropped.
-
-    Each start of anvil before this module passed ``--timestamp`` built a new genesis block
-    from the clock and dumped it beside the loaded ones; the chain's own is the earliest.
-    """
-    blocks = document.get("blocks")
-    if not isinstance(blocks, list):
-        return document, 0
-    genesis = [block for block in blocks if _block_number(block) == 0]
-    if len(genesis) <= 1:
-        return document, 0
-    keep = min(genesis, key=lambda block: int(block["header"]["timestamp"], 16))
-    repaired = dict(document)
-    repaired["blocks"] = [block for block in blocks if _block_number(block) != 0 or block is keep]
-    return repaired, len(genesis) - 1
-
-
-def _block_number(block: object) -> int | None:
-    try:
-        return int(block["header"]["number"], 16)  # type: ignore[index]
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _genesis_timestamp(document: dict[str, object]) -> int:
-    blocks = document.get("blocks")
-    for block in blocks if isinstance(blocks, list) else []:
-        if _block_number(block) == 0:
-            return int(block["header"]["timestamp"], 16)
-    raise ChainError("the anvil state holds no genesis block")
-
-
-def _read_state(path: Path) -> dict[str, object] | None:
-    """The parsed anvil state, or None if it is not a complete one."""
-    try:
-        document = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(document, dict) or not isinstance(document.get("blocks"), list):
-        return None
-    if not any(_block_number(block) == 0 for block in document["blocks"]):
-        return None
-    return document
-
-
-def _write_json_atomically(path: Path, document: object) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(document, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -1,4 +1,4 @@
-"""Client for the EvidenceAnchor contract (contracts/EvidenceAnchor.sol) on web3 7.
+"""Sending anchors to the EvidenceAnchor contract (contracts/EvidenceAnchor.sol) on web3 7.
 
 Built for a crash-safe anchoring worker:
 
@@ -10,12 +10,14 @@ Built for a crash-safe anchoring worker:
   sends again. :meth:`~EvidenceAnchorClient.anchor` does both in one call.
 * **Explicit nonces and replacement.** Pass ``nonce=`` to pin it; :meth:`replace` re-signs
   the same call at the same nonce with fees raised by at least 12.5 % (nodes ask for 10 %).
-* **Finding what was sent.** :meth:`get_root` reads the contract's ``batch(N)`` (None if
-  not anchored); :meth:`get_batch` adds the ``BatchAnchored`` event of batch N (record
-  count, manifest CID, transaction, block number and hash), found by its batch-id topic
-  from the deployment block on; :meth:`anchored_events` scans a block range.
 * **Inclusion and reorgs.** :meth:`get_inclusion` gives block number and block hash of a
   mined transaction; :meth:`confirmations` is 0 once that block left the canonical chain.
+
+The client is an :class:`ledger.chain.reader.EvidenceAnchorReader` too (roots, events,
+``verify``; without a signer it only reads). The rest of the chain room, whose names stay
+importable from here: ``ledger.chain.artifacts`` (``load_artifact``), ``ledger.chain.reverts``
+(``ContractReverted``, ``decode_revert``, ``translate_errors``) and ``ledger.chain.connection``
+(``connect``, ``is_local_url``).
 
 Every web3 / HTTP failure becomes :class:`ledger.errors.ChainError`; a refusal by the
 contract becomes :class:`ContractReverted` (a ChainError) naming the Solidity error and its
@@ -25,36 +27,25 @@ from :meth:`get_batch` and :class:`ledger.errors.NotFound` from :meth:`verify`.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
-from typing import Any, cast
-from urllib.parse import urlparse
+from typing import Any
 
-import requests
-from eth_abi.abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import (
-    BlockNotFound,
-    ContractCustomError,
-    ContractLogicError,
-    TransactionNotFound,
-    Web3Exception,
-)
-from web3.middleware import ExtraDataToPOAMiddleware
+from web3.exceptions import BlockNotFound, TransactionNotFound
 
-from ledger.errors import ChainError, LedgerError, NotFound
+from ledger.chain.artifacts import ARTIFACTS_DIR, load_artifact
+from ledger.chain.connection import connect, is_local_url
+from ledger.chain.reader import ANCHORER_ROLE, AnchoredBatch, EvidenceAnchorReader, check_bytes32, to_0x_hex
+from ledger.chain.reverts import ContractReverted, decode_revert, translate_errors
+from ledger.errors import ChainError
 from ledger.settings import Settings
 
 __all__ = [
+    "ANCHORER_ROLE",
     "ARTIFACTS_DIR",
     "AnchoredBatch",
     "ContractReverted",
@@ -69,40 +60,13 @@ __all__ = [
     "translate_errors",
 ]
 
-ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "contracts" / "build"
-ANCHORER_ROLE = keccak(b"ANCHORER_ROLE")
 # How geth, anvil, Nethermind and Besu say "I have this transaction already" (spaces removed).
 _ALREADY_SENT = ("alreadyknown", "alreadyimported", "knowntransaction")
 GWEI = 10**9
 _UINT64_MAX = 2**64 - 1
 
 
-class ContractReverted(ChainError):
-    """The contract refused a call or transaction with Solidity error ``error_name(arguments)``."""
-
-    def __init__(self, action: str, error_name: str, arguments: dict[str, object]):
-        self.action = action
-        self.error_name = error_name
-        self.arguments = arguments
-        shown = ", ".join(f"{key}={_show(value)}" for key, value in arguments.items())
-        super().__init__(f"{action}: the contract refused with {error_name}({shown})")
-
-
 # -- data -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AnchoredBatch:
-    """One ``BatchAnchored`` log: an anchored batch and where its transaction sits on the chain."""
-
-    batch_id: int
-    root: bytes
-    record_count: int
-    manifest_cid: str
-    tx_hash: str
-    block_number: int
-    block_hash: str
-    log_index: int
 
 
 @dataclass(frozen=True)
@@ -182,102 +146,10 @@ class Inclusion:
     effective_gas_price: int
 
 
-# -- helpers ----------------------------------------------------------------------------
-
-
-def load_artifact(name: str = "EvidenceAnchor", directory: Path = ARTIFACTS_DIR) -> dict[str, Any]:
-    """The committed compiler output ``contracts/build/<name>.json`` (abi, bytecode, ...)."""
-    path = directory / f"{name}.json"
-    try:
-        artifact = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ChainError(f"cannot read the contract artifact {path}: {error}; run scripts/build_contracts.py") from error
-    return cast(dict[str, Any], artifact)
-
-
-def is_local_url(url: str | None) -> bool:
-    """True for the embedded chain (``None``) and for URLs on a loopback address."""
-    if url is None:
-        return True
-    host = urlparse(url).hostname or ""
-    return host == "localhost" or host == "::1" or host.startswith("127.")
-
-
-def connect(url: str, *, expected_chain_id: int | None = None, timeout: float = 30.0) -> Web3:
-    """A Web3 on ``url`` that answered; checks the chain id when one is expected."""
-    web3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
-    # Harmless on other chains; needed to read blocks of proof-of-authority chains.
-    web3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
-    with translate_errors(f"connect to {url}"):
-        chain_id = web3.eth.chain_id
-    if expected_chain_id is not None and chain_id != expected_chain_id:
-        raise ChainError(f"{url} serves chain id {chain_id}, but TALLY_CHAIN_ID is {expected_chain_id}")
-    return web3
-
-
-def _error_table(abi: Sequence[dict[str, Any]]) -> dict[bytes, tuple[str, list[str], list[str]]]:
-    table = {
-        bytes.fromhex("08c379a0"): ("Error", ["message"], ["string"]),
-        bytes.fromhex("4e487b71"): ("Panic", ["code"], ["uint256"]),
-    }
-    for entry in abi:
-        if entry.get("type") == "error":
-            types = [item["type"] for item in entry["inputs"]]
-            selector = keccak(f"{entry['name']}({','.join(types)})".encode())[:4]
-            table[selector] = (entry["name"], [item["name"] for item in entry["inputs"]], types)
-    return table
-
-
-def decode_revert(abi: Sequence[dict[str, Any]], data: bytes) -> tuple[str, dict[str, object]]:
-    """Names the Solidity error in revert ``data``: ``("BatchOutOfOrder", {"expected": 2, "given": 3})``."""
-    if len(data) < 4:
-        return "UnknownRevert", {"data": "0x" + data.hex()}
-    known = _error_table(abi).get(data[:4])
-    if known is None:
-        return "UnknownRevert", {"data": "0x" + data.hex()}
-    name, names, types = known
-    try:
-        values = abi_decode(types, data[4:])
-    except Exception:  # malformed arguments: show the bytes rather than fail
-        return name, {"data": "0x" + data[4:].hex()}
-    return name, dict(zip(names, values, strict=True))
-
-
-def _show(value: object) -> str:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _hex(value: bytes | str) -> str:
-    return HexBytes(value).to_0x_hex()
-
-
-@contextmanager
-def translate_errors(action: str, abi: Sequence[dict[str, Any]] = ()) -> Iterator[None]:
-    """Turns web3 / HTTP errors raised inside into ChainError (reverts into ContractReverted)."""
-    try:
-        yield
-    except LedgerError:
-        raise
-    except ContractCustomError as error:
-        name, arguments = decode_revert(abi, bytes(HexBytes(str(error.data))))
-        raise ContractReverted(action, name, arguments) from error
-    except ContractLogicError as error:
-        data = error.data if isinstance(error.data, str) and error.data.startswith("0x") else None
-        if data is not None and len(data) >= 10:
-            name, arguments = decode_revert(abi, bytes(HexBytes(data)))
-        else:
-            name, arguments = "Error", {"message": error.message or str(error)}
-        raise ContractReverted(action, name, arguments) from error
-    except (Web3Exception, requests.RequestException, OSError, ValueError) as error:
-        raise ChainError(f"{action}: {error}") from error
-
-
 # -- client -----------------------------------------------------------------------------
 
 
-class EvidenceAnchorClient:
+class EvidenceAnchorClient(EvidenceAnchorReader):
     """Reads and writes one deployed EvidenceAnchor. Writing needs a ``signer``."""
 
     def __init__(
@@ -293,16 +165,12 @@ class EvidenceAnchorClient:
         confirmations: int = 1,
         deploy_block: int = 0,
     ) -> None:
-        self.web3 = web3
-        self.deploy_block = deploy_block
-        self.address = to_checksum_address(address)
+        super().__init__(web3, address, abi=abi, deploy_block=deploy_block)
         self.signer = signer
-        self.abi = list(abi if abi is not None else load_artifact()["abi"])
         self.gas_limit = gas_limit
         self.max_fee_per_gas = max_fee_per_gas
         self.max_priority_fee_per_gas = max_priority_fee_per_gas
         self.confirmations_required = confirmations
-        self.contract = web3.eth.contract(address=self.address, abi=self.abi)
 
     @classmethod
     def from_settings(
@@ -328,88 +196,6 @@ class EvidenceAnchorClient:
             max_priority_fee_per_gas=_gwei(settings.priority_fee_gwei),
             confirmations=settings.confirmations,
         )
-
-    # -- reads -----------------------------------------------------------------------
-
-    @cached_property
-    def chain_id(self) -> int:
-        with translate_errors("read the chain id"):
-            return int(self.web3.eth.chain_id)
-
-    def head_block(self) -> int:
-        with translate_errors("read the head block number"):
-            return int(self.web3.eth.block_number)
-
-    def next_batch_id(self) -> int:
-        with translate_errors("read nextBatchId()", self.abi):
-            return int(self.contract.functions.nextBatchId().call())
-
-    def get_root(self, batch_id: int) -> bytes | None:
-        """The anchored root of ``batch_id`` (the contract's ``batch(id)``), or None if not anchored."""
-        try:
-            with translate_errors(f"read batch({batch_id})", self.abi):
-                root = self.contract.functions.batch(batch_id).call()
-        except ContractReverted as error:
-            if error.error_name == "UnknownBatch":
-                return None
-            raise
-        return bytes(root)
-
-    def get_batch(self, batch_id: int, *, from_block: int | None = None) -> AnchoredBatch | None:
-        """Batch ``batch_id`` as anchored (root from storage, the rest from its event), or None.
-
-        Searches logs from ``from_block`` (default: the deployment block) to the head.
-        """
-        root = self.get_root(batch_id)
-        if root is None:
-            return None
-        start = self.deploy_block if from_block is None else from_block
-        for event in self.anchored_events(start, batch_id=batch_id):
-            if event.root == root:
-                return event
-        raise ChainError(
-            f"batch {batch_id} is anchored with root 0x{root.hex()} but no BatchAnchored event for it was "
-            f"found from block {start} on; search from an earlier block, or the node's log index is incomplete"
-        )
-
-    def verify(self, batch_id: int, leaf: bytes, proof: Sequence[bytes]) -> bool:
-        """The contract's answer: does ``proof`` lead from ``leaf`` to batch ``batch_id``'s root?
-
-        Raises NotFound if the batch is not anchored.
-        """
-        _check_bytes32(leaf, "leaf")
-        for index, sibling in enumerate(proof):
-            _check_bytes32(sibling, f"proof[{index}]")
-        try:
-            with translate_errors(f"call verify({batch_id}, ...)", self.abi):
-                return bool(self.contract.functions.verify(batch_id, leaf, list(proof)).call())
-        except ContractReverted as error:
-            if error.error_name == "UnknownBatch":
-                raise NotFound(f"batch {batch_id} is not anchored on chain {self.chain_id} at {self.address}") from error
-            raise
-
-    def has_anchorer_role(self, account: str) -> bool:
-        with translate_errors("read hasRole(ANCHORER_ROLE, ...)", self.abi):
-            return bool(self.contract.functions.hasRole(ANCHORER_ROLE, to_checksum_address(account)).call())
-
-    def anchored_events(
-        self, from_block: int, to_block: int | None = None, *, batch_id: int | None = None, max_range: int = 10_000
-    ) -> list[AnchoredBatch]:
-        """``BatchAnchored`` events in ``[from_block, to_block]`` (default: up to the head), oldest first.
-
-        Queried in chunks of ``max_range`` blocks, the limit many RPC providers impose.
-        """
-        last = self.head_block() if to_block is None else to_block
-        filters = {"batchId": batch_id} if batch_id is not None else None
-        events: list[AnchoredBatch] = []
-        start = from_block
-        while start <= last:
-            end = min(start + max_range - 1, last)
-            with translate_errors(f"read BatchAnchored logs in blocks {start}-{end}", self.abi):
-                logs = self.contract.events.BatchAnchored.get_logs(from_block=start, to_block=end, argument_filters=filters)
-            events.extend(_event(log) for log in logs)
-            start = end + 1
-        return events
 
     # -- fees and nonces ---------------------------------------------------------------
 
@@ -476,7 +262,7 @@ class EvidenceAnchorClient:
             nonce=nonce,
             fees=fees,
             gas_limit=gas_limit,
-            tx_hash=_hex(signed.hash),
+            tx_hash=to_0x_hex(signed.hash),
             raw_transaction=bytes(signed.raw_transaction),
         )
 
@@ -562,9 +348,9 @@ class EvidenceAnchorClient:
             except TransactionNotFound:
                 return None
         return Inclusion(
-            tx_hash=_hex(receipt["transactionHash"]),
+            tx_hash=to_0x_hex(receipt["transactionHash"]),
             block_number=int(receipt["blockNumber"]),
-            block_hash=_hex(receipt["blockHash"]),
+            block_hash=to_0x_hex(receipt["blockHash"]),
             succeeded=receipt["status"] == 1,
             gas_used=int(receipt["gasUsed"]),
             effective_gas_price=int(receipt.get("effectiveGasPrice", 0)),
@@ -577,7 +363,7 @@ class EvidenceAnchorClient:
                 block = self.web3.eth.get_block(block_number)
             except BlockNotFound:
                 return False
-        return _hex(block["hash"]) == HexBytes(block_hash).to_0x_hex()
+        return to_0x_hex(block["hash"]) == HexBytes(block_hash).to_0x_hex()
 
     def confirmations(self, inclusion: Inclusion) -> int:
         """Blocks on top of the inclusion block, counting it; 0 if it was reorganised away."""
@@ -607,20 +393,6 @@ class EvidenceAnchorClient:
         return self.signer
 
 
-def _event(log: Any) -> AnchoredBatch:
-    arguments = log["args"]
-    return AnchoredBatch(
-        batch_id=int(arguments["batchId"]),
-        root=bytes(arguments["root"]),
-        record_count=int(arguments["recordCount"]),
-        manifest_cid=str(arguments["manifestCid"]),
-        tx_hash=_hex(log["transactionHash"]),
-        block_number=int(log["blockNumber"]),
-        block_hash=_hex(log["blockHash"]),
-        log_index=int(log["logIndex"]),
-    )
-
-
 def _bump(wei: int) -> int:
     return (wei * 9 + 7) // 8  # ceil(wei * 1.125), in integers
 
@@ -629,16 +401,11 @@ def _gwei(value: float | None) -> int | None:
     return None if value is None else round(value * GWEI)
 
 
-def _check_bytes32(value: object, name: str) -> None:
-    if not isinstance(value, bytes | bytearray) or len(value) != 32:
-        raise ValueError(f"{name} must be 32 bytes, got {value!r}")
-
-
 def _check_anchor_arguments(batch_id: int, root: bytes, record_count: int, manifest_cid: str) -> None:
     """The contract's own preconditions, checked before anything is signed."""
     if batch_id < 1:
         raise ValueError(f"batch_id must be 1 or more (batches start at 1), got {batch_id}")
-    _check_bytes32(root, "root")
+    check_bytes32(root, "root")
     if not any(root):
         raise ValueError(f"root of batch {batch_id} is zero; the contract refuses zero roots")
     if not 1 <= record_count <= _UINT64_MAX:

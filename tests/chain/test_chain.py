@@ -20,7 +20,8 @@ from ledger.chain.deploy import (
     manifest_path,
     read_manifest,
 )
-from ledger.chain.evidence import ContractReverted, Fees, SignedAnchor
+from ledger.chain.evidence import Fees, SignedAnchor
+from ledger.chain.reverts import ContractReverted
 from ledger.errors import ChainError, NotFound
 from ledger.settings import Settings
 from tests.support.chain import HAVE_ANVIL, MANIFEST_CID, open_client, tree_of

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from ledger.chain.anvil import AnvilNode, find_anvil_binary
+from ledger.chain.anvil import AnvilNode
+from ledger.chain.anvil_binary import find_anvil_binary
 from ledger.chain.deploy import (
     connect_from_settings,
     create_address,
