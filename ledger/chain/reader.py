@@ -20,20 +20,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
+from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
 
 from ledger.chain.artifacts import load_artifact
 from ledger.chain.reverts import ContractReverted, translate_errors
+from ledger.core.hashing import checksum_address, keccak256
 from ledger.errors import ChainError, NotFound
 
 __all__ = ["ANCHORER_ROLE", "AnchoredBatch", "EvidenceAnchorReader", "check_bytes32", "to_0x_hex"]
 
-ANCHORER_ROLE = keccak(b"ANCHORER_ROLE")
+ANCHORER_ROLE = keccak256(b"ANCHORER_ROLE")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class EvidenceAnchorReader:
     ) -> None:
         self.web3 = web3
         self.deploy_block = deploy_block
-        self.address = to_checksum_address(address)
+        self.address = cast(ChecksumAddress, checksum_address(address))
         self.abi = list(abi if abi is not None else load_artifact()["abi"])
         self.contract = web3.eth.contract(address=self.address, abi=self.abi)
 
@@ -126,7 +126,7 @@ class EvidenceAnchorReader:
 
     def has_anchorer_role(self, account: str) -> bool:
         with translate_errors("read hasRole(ANCHORER_ROLE, ...)", self.abi):
-            return bool(self.contract.functions.hasRole(ANCHORER_ROLE, to_checksum_address(account)).call())
+            return bool(self.contract.functions.hasRole(ANCHORER_ROLE, checksum_address(account)).call())
 
     def anchored_events(
         self, from_block: int, to_block: int | None = None, *, batch_id: int | None = None, max_range: int = 10_000

@@ -10,10 +10,10 @@ from typing import Any
 
 import requests
 from eth_abi.abi import decode as abi_decode
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
+from ledger.core.hashing import keccak256
 from ledger.errors import ChainError, LedgerError
 
 __all__ = ["ContractReverted", "decode_revert", "translate_errors"]
@@ -38,7 +38,7 @@ def _error_table(abi: Sequence[dict[str, Any]]) -> dict[bytes, tuple[str, list[s
     for entry in abi:
         if entry.get("type") == "error":
             types = [item["type"] for item in entry["inputs"]]
-            selector = keccak(f"{entry['name']}({','.join(types)})".encode())[:4]
+            selector = keccak256(f"{entry['name']}({','.join(types)})".encode())[:4]
             table[selector] = (entry["name"], [item["name"] for item in entry["inputs"]], types)
     return table
 
