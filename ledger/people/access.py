@@ -51,20 +51,20 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 
 from ledger.core.signing import to_checksum_address
 from ledger.core.strict import InvalidNumber, parse_decimal
 from ledger.core.timefmt import format_time_seconds
 from ledger.election import Election
 from ledger.errors import Forbidden, InvalidSignature, LedgerError, NotFound
+from ledger.people.registry import ORGANISATION_ID_PATTERN, PeopleRegistry
 from ledger.people.roles import ANONYMOUS, KEY_ROLES, RELAYING_ROLES, ROLES, VOLUNTEER
 from ledger.plaintext import check_plain_text
 from ledger.store import AuthChallenge, Database, Principal, Volunteer
@@ -101,7 +101,6 @@ SESSION_PREFIX = "tvs2."
 LEGACY_SESSION_PREFIX = "tvs1."
 """Tokens issued before session generations: generation 0, accepted until they expire."""
 _ID_PATTERN = re.compile(r"^[A-Z0-9_]{1,32}$")
-ORGANISATION_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
 
 # -- errors ------------------------------------------------------------------------
@@ -434,6 +433,7 @@ class AccessService:
         self.sessions = sessions
         self.challenge_lifetime = timedelta(seconds=challenge_lifetime_seconds)
         self.clock = clock
+        self.registry = PeopleRegistry(database=database, clock=lambda: self.clock())
         self._principals = _TTLCache(cache_seconds)
         self._volunteers = _TTLCache(cache_seconds)
         self._generation_floor: dict[str, int] = {}
@@ -446,10 +446,10 @@ class AccessService:
     def _check_scope(self, scope: Mapping[str, Any] | None) -> dict[str, Any] | None:
         if scope is None:
             return None
-        known: dict[str, Mapping[str, object]] = {
+        known: dict[str, Collection[str]] = {
             "constituencies": self.election.constituencies,
             "provinces": self.election.provinces,
-            "organisations": self._organisations(),
+            "organisations": self.registry.organisation_ids(),
         }
         checked: dict[str, list[str]] = {}
         for kind, ids in scope.items():
@@ -461,12 +461,6 @@ class AccessService:
                     raise InvalidScope(f"scope.{kind}[{position}]: {area!r} is not one of this election's {kind}")
             checked[kind] = sorted(set(ids))
         return checked
-
-    def _organisations(self) -> dict[str, object]:
-        from ledger.store.review_models import Organisation
-
-        with self.database.session() as session:
-            return {row: True for row in session.scalars(select(Organisation.id))}
 
     def create_principal(
         self, *, role: str, name: str, scope: Mapping[str, Any] | None = None, created_by: int | None = None
@@ -515,28 +509,13 @@ class AccessService:
     def register_volunteer(
         self, *, address: str, name: str | None = None, registered_by: int | None = None
     ) -> tuple[Volunteer, bool]:
-        """Register (or re-admit a revoked) volunteer address; returns the row and whether it changed."""
-        address = to_checksum_address(address)
-        check_plain_text(name, field="name")
-        try:
-            with self.database.session() as session:
-                row = session.get(Volunteer, address)
-                if row is not None:
-                    if row.revoked_at is None:
-                        return row, False
-                    row.revoked_at = None
-                    row.name = name or row.name
-                else:
-                    row = Volunteer(address=address, name=name, registered_at=self.clock(), registered_by=registered_by)
-                    session.add(row)
-        except IntegrityError:  # registered concurrently by another request
-            with self.database.session() as session:
-                existing = session.get(Volunteer, address)
-            assert existing is not None
-            return existing, False
-        self._volunteers.clear()
-        self._session_roles.clear()
-        return row, True
+        """Register (or re-admit a revoked) volunteer address (``ledger.people.registry``);
+        returns the row and whether it changed."""
+        row, changed = self.registry.register_volunteer(address=address, name=name, registered_by=registered_by)
+        if changed:
+            self._volunteers.clear()
+            self._session_roles.clear()
+        return row, changed
 
     def volunteers(self, *, offset: int = 0, limit: int = 1000) -> list[Volunteer]:
         with self.database.session() as session:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -41,7 +40,8 @@ from ledger.election.validation import validate_decision
 from ledger.errors import FieldError, Forbidden, InvalidSignature, InvalidTally, LedgerError, NotFound
 from ledger.intake.photos import hamming_distance, hash_bands, taken_at_of
 from ledger.intake.service import Accepted, Ledger, Prepared
-from ledger.people.access import ORGANISATION_ID_PATTERN, Caller
+from ledger.people.access import Caller
+from ledger.people.registry import PeopleRegistry
 from ledger.people.roles import (
     ADMIN,
     ASSIGNING_ROLES,
@@ -52,7 +52,6 @@ from ledger.people.roles import (
     REPORTER_VIEWERS,
     VOLUNTEER,
 )
-from ledger.plaintext import check_plain_text
 from ledger.results.aggregates import Aggregates
 from ledger.review.screening import Assessment, Lookalike, PhotoEvidence, Report, assess_unit
 from ledger.store import (
@@ -66,14 +65,12 @@ from ledger.store import (
     PhotoUse,
     UnitLocation,
     UnitReview,
-    Volunteer,
 )
 
 __all__ = ["LEVEL_ROLES", "NotPermitted", "ReviewService"]
 
 PHOTO_USES = PhotoUse.__table__
 log = logging.getLogger("tally.review")
-ORGANISATION_KINDS = ("civil_society", "party", "university", "local_government", "media", "other")
 FLAG_AFTER_REJECTIONS = 3
 
 
@@ -119,6 +116,7 @@ class ReviewService:
         self._pending_units: set[str] = set()
         self._pending_lock = threading.Lock()
         self.clock = clock
+        self.people = PeopleRegistry(database=self.database, clock=lambda: self.clock())
         self._lock = threading.RLock()
         self.replay = self._new_replay()
         self._record_units: dict[str, str] = {}
@@ -246,77 +244,17 @@ class ReviewService:
     # -- people -------------------------------------------------------------------
 
     def create_organisation(self, *, organisation_id: str, name: str, kind: str) -> Organisation:
-        if not ORGANISATION_ID_PATTERN.match(organisation_id or ""):
-            raise Forbidden("an organisation id is 2-40 characters of lowercase letters, digits and '-', like 'civic-watch'")
-        if kind not in ORGANISATION_KINDS:
-            raise Forbidden(f"organisation kind must be one of {', '.join(ORGANISATION_KINDS)}")
-        check_plain_text(name, field="name")
-        with self.database.session() as session:
-            if session.get(Organisation, organisation_id) is not None:
-                raise Forbidden(f"organisation {organisation_id!r} exists already")
-            row = Organisation(id=organisation_id, name=name, kind=kind, created_at=self.clock())
-            session.add(row)
-        return row
+        return self.people.create_organisation(organisation_id=organisation_id, name=name, kind=kind)
 
     def organisations(self) -> list[Organisation]:
-        with self.database.session() as session:
-            return list(session.scalars(select(Organisation).order_by(Organisation.id)))
+        return self.people.organisations()
 
-    def register_member(
-        self,
-        *,
-        address: str,
-        level: int,
-        name: str,
-        organisation_id: str | None,
-        contact: str | None = None,
-        custodial: bool = False,
-        registered_by: str | None = None,
-        acting_role: str = ADMIN,
-    ) -> Member:
-        """Register a person at ``level``. Level 1 needs an organisation. The admin
-        appoints levels 2 and 3; a coordinator (``acting_role``) registers level 1 only."""
-        address = to_checksum_address(address)
-        if level not in LEVEL_ROLES:
-            raise Forbidden("level must be 1 (unit volunteer), 2 (constituency head) or 3 (war room)")
-        if acting_role != ADMIN and level != 1:
-            raise Forbidden(
-                f"only the admin appoints level-{level} members; a {acting_role} registers level-1 "
-                "volunteers of their organisation"
-            )
-        if level == 1 and not organisation_id:
-            raise Forbidden("a level-1 volunteer belongs to an organisation")
-        check_plain_text(name, field="name")
-        check_plain_text(contact, field="contact", what="contacts")
-        with self.database.session() as session:
-            if organisation_id is not None and session.get(Organisation, organisation_id) is None:
-                raise NotFound(f"no organisation {organisation_id!r}")
-            if session.get(Member, address) is not None:
-                raise Forbidden(f"{address} is registered already")
-            row = Member(
-                address=address,
-                public_id="v-" + secrets.token_hex(6),
-                organisation_id=organisation_id,
-                level=level,
-                name=name,
-                contact=contact,
-                custodial=custodial,
-                registered_at=self.clock(),
-                registered_by=registered_by,
-                refused_attempts=0,
-                rejected_reports=0,
-            )
-            session.add(row)
-            if session.get(Volunteer, address) is None:  # members sign in like volunteers; their level sets the role
-                session.add(Volunteer(address=address, name=None, registered_at=self.clock()))
-        return row
+    def register_member(self, **member: Any) -> Member:
+        """``PeopleRegistry.register_member``: a person at a level, by who may register them."""
+        return self.people.register_member(**member)
 
     def member(self, address: str) -> Member:
-        with self.database.session() as session:
-            row = session.get(Member, to_checksum_address(address))
-        if row is None:
-            raise NotFound(f"{address} is not a registered member of the coalition")
-        return row
+        return self.people.member(address)
 
     def assign(
         self,
@@ -385,9 +323,7 @@ class ReviewService:
             return set(session.scalars(select(Assignment.area).where(Assignment.address == to_checksum_address(address))))
 
     def role_of(self, address: str) -> str | None:
-        with self.database.session() as session:
-            row = session.get(Member, to_checksum_address(address))
-        return LEVEL_ROLES[row.level] if row is not None else None
+        return self.people.role_of(address)
 
     def _may_report(self, requests: list[tuple[str, str]]) -> list[bool | Forbidden]:
         """Whether each (checksummed address, unit) may be reported, in one query (it runs
