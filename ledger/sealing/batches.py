@@ -18,8 +18,6 @@ from datetime import datetime
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import func, select, update
-
 from ledger.core import merkle
 from ledger.core.cid import CID
 from ledger.core.leaf import LEAF_ENCODING, LEAF_FORMAT, leaf_hash
@@ -28,7 +26,8 @@ from ledger.core.proof import PROOF_FORMAT
 from ledger.errors import NotFound
 from ledger.intake.service import Ledger
 from ledger.quarantine import Quarantine
-from ledger.store import Batch, Entry
+from ledger.store import batches as store
+from ledger.store.batches import BatchRow
 
 __all__ = ["Batcher", "SealedBatch"]
 
@@ -66,12 +65,7 @@ class Batcher:
         now = now or ledger.clock()
         set_aside = [item.entry for item in self.quarantine.items() if item.stage == "sealing"]
         with self._seal_lock, ledger.database.session() as session:
-            query = select(Entry.id, Entry.cid, Entry.polling_unit, Entry.signer, Entry.received_at).where(
-                Entry.batch_id.is_(None)
-            )
-            if set_aside:  # rows that cannot be sealed must not hold back those behind them
-                query = query.where(Entry.cid.not_in(set_aside))
-            pending = session.execute(query.order_by(Entry.id).limit(ledger.batch_max_records)).all()
+            pending = store.pending_entries(session, limit=ledger.batch_max_records, leave_out=set_aside)
             if not pending:
                 return None
             full = len(pending) >= ledger.batch_max_records
@@ -89,46 +83,34 @@ class Batcher:
             pending = sealable
             if not pending:
                 return None
-            batch_id = (session.scalar(select(func.max(Batch.id))) or 0) + 1
+            batch_id = store.next_batch_id(session)
             values = [(row.cid, row.polling_unit, row.signer) for row in pending]
             tree = merkle.build_tree(leaves)
             manifest = encode_manifest(batch_id=batch_id, election=ledger.election.id, root=tree.root, records=values)
             manifest_cid = ledger.content.add_file(manifest)
-            session.add(
-                Batch(
-                    id=batch_id,
-                    root="0x" + tree.root.hex(),
-                    record_count=len(values),
-                    sealed_at=now,
-                    manifest_cid=str(manifest_cid),
-                    tree=b"".join(tree.nodes),
-                    status="sealed",
-                )
-            )
-            session.flush()
-            session.execute(
-                update(Entry),
-                [
-                    {"id": row.id, "batch_id": batch_id, "batch_position": position, "tree_index": tree.tree_indices[position]}
-                    for position, row in enumerate(pending)
-                ],
+            store.insert_batch(
+                session,
+                batch_id=batch_id,
+                root="0x" + tree.root.hex(),
+                sealed_at=now,
+                manifest_cid=str(manifest_cid),
+                tree=b"".join(tree.nodes),
+                members=[(row.id, tree.tree_indices[position]) for position, row in enumerate(pending)],
             )
         return SealedBatch(batch_id, "0x" + tree.root.hex(), len(values), str(manifest_cid))
 
     # -- reading ------------------------------------------------------------------
 
-    def batch(self, batch_id: int) -> Batch:
-        with self.ledger.database.session() as session:
-            row = session.get(Batch, batch_id)
+    def batch(self, batch_id: int) -> BatchRow:
+        row = store.get_batch(self.ledger.database, batch_id)
         if row is None:
             raise NotFound(f"no batch {batch_id}")
         return row
 
-    def batches(self, *, offset: int = 0, limit: int = 100) -> list[Batch]:
-        with self.ledger.database.session() as session:
-            return list(session.scalars(select(Batch).order_by(Batch.id).offset(offset).limit(limit)))
+    def batches(self, *, offset: int = 0, limit: int = 100) -> list[BatchRow]:
+        return store.list_batches(self.ledger.database, offset=offset, limit=limit)
 
-    def _tree(self, batch: Batch) -> merkle.MerkleTree:
+    def _tree(self, batch: BatchRow) -> merkle.MerkleTree:
         """The stored node array of a sealed batch (trees never change, so they are cached)."""
         with self._cache_lock:
             tree = self._trees.get(batch.id)
@@ -173,15 +155,7 @@ class Batcher:
             "position": entry.batch_position,
         }
         document["proof"] = ["0x" + node.hex() for node in path]
-        if batch.status == "anchored":
-            document["anchor"] = {
-                "chain_id": batch.anchor_chain_id,
-                "contract": batch.anchor_contract,
-                "batch_id": batch.id,
-                "tx_hash": batch.anchor_tx,
-                "block_number": batch.anchor_block,
-                "block_hash": batch.anchor_block_hash,
-            }
+        document["anchor"] = batch.anchor
         return document
 
     def oz_dump(self, batch_id: int) -> dict[str, Any]:
