@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.ipfs_peer import start_ipfs_peer  # noqa: E402
+from tests.support.ipfs_peer import start_ipfs_peer  # noqa: E402
 
 OUTPUT = ROOT / "tests" / "vectors" / "unixfs" / "js_ipfs_add_cidv1.json"
 FORMAT = "tally-unixfs-vectors-v1"
