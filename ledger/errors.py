@@ -16,7 +16,7 @@
     └── ChainError (ConnectionError)       the JSON-RPC endpoint failed or refused
         ├── ChainWiped                     the chain no longer holds our deployment
         ├── AnchorMismatch                 the chain holds a different root than our batch
-        └── ContractReverted               (ledger.chain.evidence) the contract refused, with its error
+        └── ContractReverted               (ledger.chain.reverts) the contract refused, with its error
 
 The API maps these to HTTP statuses in one place (api/errors.py); ledger code never
 raises HTTP errors.

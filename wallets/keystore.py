@@ -23,7 +23,7 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.chain.evidence import is_local_url
+from ledger.chain.connection import is_local_url
 from ledger.core.hashing import checksum_address
 from ledger.errors import KeystoreError
 from ledger.settings import Settings

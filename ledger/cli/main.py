@@ -152,8 +152,9 @@ def _auditor(
     import httpx
 
     from ledger.audit import Auditor, open_source
+    from ledger.chain.connection import connect
     from ledger.chain.deploy import connect_from_settings, manifest_path, read_manifest
-    from ledger.chain.evidence import EvidenceAnchorClient, connect
+    from ledger.chain.reader import EvidenceAnchorReader
     from ledger.election import load_election
     from ledger.settings import Settings
 
@@ -165,7 +166,7 @@ def _auditor(
         if manifest is None:
             raise typer.BadParameter("no --contract given and no deployment manifest in the data directory")
         contract, deploy_block = manifest.evidence_anchor.address, manifest.evidence_anchor.deploy_block
-    client = EvidenceAnchorClient(web3, contract, deploy_block=deploy_block)
+    client = EvidenceAnchorReader(web3, contract, deploy_block=deploy_block)  # the auditor only reads
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     http = httpx.Client(timeout=60, headers=headers) if api else None
     source_spec = content or api or f"blocks:{settings.blocks_dir}"
