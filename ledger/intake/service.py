@@ -29,6 +29,7 @@ from ledger.errors import ConflictingSubmission, NotFound
 from ledger.intake.photos import ACCEPTED_MEDIA_TYPES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PhotoInfo, hash_bands, ingest_photo
 from ledger.intake.preparer import IndexRows, Prepared, Preparer
 from ledger.store import Base, Database, Entry, Photo, PhotoHashBand
+from ledger.store.entries import EntryRow, get_entry
 
 __all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "Preparer"]
 
@@ -334,9 +335,8 @@ class Ledger:
 
     # -- reading ------------------------------------------------------------------
 
-    def entry(self, cid: str) -> Entry:
-        with self.database.session() as session:
-            row = session.scalars(select(Entry).where(Entry.cid == cid)).one_or_none()
+    def entry(self, cid: str) -> EntryRow:
+        row = get_entry(self.database, cid)
         if row is None:
             raise NotFound(f"no record {cid} in this ledger")
         return row

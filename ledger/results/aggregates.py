@@ -24,8 +24,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from ledger.core.timefmt import format_time_micro
 from ledger.election import Constituency, Election
 from ledger.election.counting import UnitResult, VectorLayout, layout_of
@@ -33,7 +31,7 @@ from ledger.errors import NotFound
 from ledger.quarantine import Quarantine
 from ledger.results.house import project_house
 from ledger.results.seats import allocate_party_list
-from ledger.store import Entry
+from ledger.store.entries import tallies_after
 from ledger.views import RenderedAggregate, strong_etag
 
 __all__ = ["VIEWS", "AggregateView", "Aggregates", "UnitResult"]
@@ -427,12 +425,7 @@ class Aggregates:
             read = 0
             while True:
                 with self.database.session() as session:
-                    rows = session.execute(
-                        select(Entry.id, Entry.cid, Entry.polling_unit, Entry.constituency_id, Entry.document)
-                        .where(Entry.id > self._cursor, Entry.kind == "tally")
-                        .order_by(Entry.id)
-                        .limit(_PAGE)
-                    ).all()
+                    rows = tallies_after(session, self._cursor, limit=_PAGE)
                 if not rows:
                     return read
                 unofficial = self._views["unofficial"]

@@ -3,49 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ledger.store import Database, Entry
 from ledger.store import batches as store
-
-WHEN = datetime(2023, 5, 14, 11, 0, tzinfo=UTC)
-SIGNER = "0x" + "11" * 20
-
-
-def _entries(database: Database, count: int) -> None:
-    with database.session() as session:
-        for number in range(count):
-            session.add(
-                Entry(
-                    cid=f"bafy-{number}",
-                    kind="tally",
-                    election="th2566",
-                    polling_unit=f"BKK_1-{number + 1:04d}",
-                    constituency_id="BKK_1",
-                    signer=SIGNER,
-                    submission_id=f"s-{number}",
-                    content_digest="0x" + "00" * 32,
-                    leaf_hash="0x" + "00" * 32,
-                    received_at=WHEN + timedelta(seconds=number),
-                    seal_deadline=WHEN + timedelta(minutes=5),
-                    document={},
-                    receipt={},
-                )
-            )
+from tests.store.conftest import SIGNER, WHEN, add_entries
 
 
 def test_pending_entries_come_oldest_first_without_those_left_out(database: Database) -> None:
-    _entries(database, 4)
+    add_entries(database, 4)
     with database.session() as session:
-        pending = store.pending_entries(session, limit=3, leave_out=["bafy-1"])
-    assert [entry.cid for entry in pending] == ["bafy-0", "bafy-2", "bafy-3"]
+        pending = store.pending_entries(session, limit=3, leave_out=["bafy-tally-1"])
+    assert [entry.cid for entry in pending] == ["bafy-tally-0", "bafy-tally-2", "bafy-tally-3"]
     assert pending[0].received_at == WHEN and pending[0].signer == SIGNER
 
 
 def test_a_written_batch_reads_back_as_a_frozen_row_with_its_members(database: Database) -> None:
-    _entries(database, 3)
+    add_entries(database, 3)
     with database.session() as session:
         pending = store.pending_entries(session, limit=10)
         batch_id = store.next_batch_id(session)
