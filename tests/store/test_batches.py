@@ -8,7 +8,7 @@ import pytest
 
 from ledger.store import Database, Entry
 from ledger.store import batches as store
-from tests.store.conftest import SIGNER, WHEN, add_entries
+from tests.support.store import SIGNER, WHEN, add_entries
 
 
 def test_pending_entries_come_oldest_first_without_those_left_out(database: Database) -> None:

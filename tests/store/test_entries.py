@@ -8,7 +8,7 @@ import pytest
 
 from ledger.store import Database
 from ledger.store.entries import get_entry, tallies_after
-from tests.store.conftest import SIGNER, WHEN, add_entries
+from tests.support.store import SIGNER, WHEN, add_entries
 
 
 def test_an_entry_reads_back_whole_and_frozen(database: Database) -> None:

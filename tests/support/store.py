@@ -1,4 +1,4 @@
-"""Entries written straight into the store, for the tests of its queries."""
+"""Entries written straight into the store, for the tests of its queries (tests/store)."""
 
 from __future__ import annotations
 
