@@ -224,7 +224,7 @@ async def decide(request: Request, caller: CallerDep, state: StateDep) -> Respon
 async def custodial_tally(body: CustodialTallyCreate, caller: CallerDep, state: StateDep) -> Response:
     """A coordinator relays the count of a custodial level-1 volunteer of an organisation
     their key is scoped to; the ledger signs it with that key and submits it. Any other
-    key, or another organisation's volunteer, is 403 (``ledger.people.access.check_relay``)."""
+    key, or another organisation's volunteer, is 403 (``ledger.people.callers.check_relay``)."""
     accepted = await state.ledger_app.relay_tally(caller, body.volunteer, body.tally)
     state.feed.notify()
     return receipt_response(accepted)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,12 +27,14 @@ from ledger.core.signing import to_checksum_address
 from ledger.errors import Forbidden, NotFound
 from ledger.people.roles import ADMIN, LEVEL_ROLES
 from ledger.plaintext import check_plain_text
-from ledger.store import Database, Member, Organisation, Volunteer
+from ledger.store import Database, Entry, Member, Organisation, Volunteer
 
-__all__ = ["ORGANISATION_ID_PATTERN", "ORGANISATION_KINDS", "Membership", "PeopleRegistry", "Registered"]
+__all__ = ["FLAG_AFTER_REJECTIONS", "ORGANISATION_ID_PATTERN", "ORGANISATION_KINDS", "Membership", "PeopleRegistry", "Registered"]
 
 ORGANISATION_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 ORGANISATION_KINDS = ("civil_society", "party", "university", "local_government", "media", "other")
+FLAG_AFTER_REJECTIONS = 3
+"""A member is flagged after this many rejected reports, if they are half of their reports or more."""
 
 
 @dataclass(frozen=True)
@@ -221,3 +223,22 @@ class PeopleRegistry:
         with self.database.session() as session:
             row = session.get(Member, to_checksum_address(address))
         return LEVEL_ROLES[row.level] if row is not None else None
+
+    def count_rejection(self, record_cid: str) -> None:
+        """Count a rejected report on the member who signed it, and flag a member whose
+        reports keep being rejected (their pending reports are then held)."""
+        with self.database.session() as session:
+            signer = session.scalar(select(Entry.signer).where(Entry.cid == record_cid))
+            if signer is None:
+                return
+            member = session.get(Member, signer)
+            if member is None:
+                return
+            member.rejected_reports += 1
+            total = session.scalar(select(func.count()).select_from(Entry).where(Entry.signer == signer, Entry.kind == "tally"))
+            if (
+                member.rejected_reports >= FLAG_AFTER_REJECTIONS
+                and member.rejected_reports * 2 >= (total or 0)
+                and member.flagged_at is None
+            ):
+                member.flagged_at = self.clock()
