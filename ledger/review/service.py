@@ -47,7 +47,7 @@ from ledger.people.registry import PeopleRegistry
 from ledger.people.roles import LEVEL_ROLES
 from ledger.results.aggregates import Aggregates
 from ledger.review.decisions import Decisions
-from ledger.review.evidence import Evidence, informative_band
+from ledger.review.evidence import Evidence
 from ledger.review.locations import UnitLocations
 from ledger.review.queues import PRIVATE_RECORD_FIELDS, Queues, public_flags
 from ledger.review.replay import DecisionReplay
@@ -68,8 +68,6 @@ __all__ = [
 
 NotPermitted = Forbidden
 """The former name of ``ledger.errors.Forbidden`` (the same class), for importers not yet moved."""
-_informative_band = informative_band
-"""The former name of ``ledger.review.evidence.informative_band``."""
 
 
 def _now() -> datetime:

@@ -413,7 +413,7 @@ def test_the_public_unit_review_shows_no_address_next_to_a_volunteer(api_state: 
 
 
 def test_public_flags_name_no_address() -> None:
-    from ledger.review.service import public_flags as review_public_flags
+    from ledger.review.queues import public_flags as review_public_flags
 
     flags = [{"code": "held_submitter", "record_cid": "bafy", "detail": f"{VOLUNTEER} is flagged for repeated rejections"}]
     assert review_public_flags(flags) == [

@@ -86,7 +86,7 @@ def test_the_screening_of_photos_never_scans_a_growing_table(review: ReviewServi
 def test_flat_bands_are_not_looked_up() -> None:
     """The bands of flat regions are shared by countless photos: looking them up would read
     a growing share of the index for every photo screened."""
-    from ledger.review.service import _informative_band
+    from ledger.review.evidence import informative_band
 
-    assert [_informative_band(part) for part in (0x0000, 0xFFFF, 0x0003, 0xFFFC)] == [False] * 4
-    assert all(_informative_band(part) for part in (0x0007, 0x0F0F, 0xA5A5, 0x1FFF))
+    assert [informative_band(part) for part in (0x0000, 0xFFFF, 0x0003, 0xFFFC)] == [False] * 4
+    assert all(informative_band(part) for part in (0x0007, 0x0F0F, 0xA5A5, 0x1FFF))
