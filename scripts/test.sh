@@ -20,7 +20,7 @@ echo "== lint, format, types and layering"
 .venv/bin/ruff format --check .
 .venv/bin/mypy ledger/core ledger/audit
 .venv/bin/lint-imports
-.venv/bin/python scripts/check_layout.py --report-only
+.venv/bin/python scripts/check_layout.py
 echo "== contract artifacts reproduce byte for byte"
 .venv/bin/python scripts/build_contracts.py --check
 echo "== contract tests (Ape, local anvil)"
