@@ -30,14 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
-
 from ledger.chain.evidence import AnchoredBatch, EvidenceAnchorClient, Inclusion, SignedAnchor
 from ledger.content.store import ContentStore
 from ledger.core.backoff import Backoff
 from ledger.core.cid import CID
 from ledger.errors import AnchorMismatch, ChainError
-from ledger.store import Batch, Database
+from ledger.store import Database
+from ledger.store import anchors as store
+from ledger.store.anchors import UnanchoredBatch
 
 __all__ = ["AnchorWorker", "StepResult"]
 
@@ -73,8 +73,7 @@ class AnchorWorker:
 
     def step(self) -> StepResult:
         """Advance the lowest unanchored batch by one move. Raises ``ChainError`` on RPC faults."""
-        with self.database.session() as session:
-            batch = session.scalars(select(Batch).where(Batch.status != "anchored").order_by(Batch.id).limit(1)).first()
+        batch = store.lowest_unanchored_batch(self.database)
         if batch is None:
             return self._check_still_held()
         on_chain_next = self.client.next_batch_id()
@@ -84,7 +83,7 @@ class AnchorWorker:
             return self._rewind(on_chain_next)
         return self._send(batch)
 
-    def _confirm(self, batch: Batch) -> StepResult:
+    def _confirm(self, batch: UnanchoredBatch) -> StepResult:
         """The chain holds this batch: check it is ours, and record it once it is final."""
         event = self.client.get_batch(batch.id, from_block=self.client.deploy_block)
         if event is None:
@@ -99,28 +98,25 @@ class AnchorWorker:
             self._note_sent(batch, event)
             return StepResult("waiting", batch.id, f"{self.client.confirmations(inclusion)} confirmations")
         with self.database.session() as session:
-            row = session.get(Batch, batch.id)
-            assert row is not None
-            row.status = "anchored"
-            row.anchor_chain_id = self.client.chain_id
-            row.anchor_contract = self.client.address
-            row.anchor_tx = event.tx_hash
-            row.anchor_block = event.block_number
-            row.anchor_block_hash = event.block_hash
-            row.anchored_at = self.clock()
-            row.anchor_pending = None
+            store.record_anchor_confirmed(
+                session,
+                batch.id,
+                chain_id=self.client.chain_id,
+                contract=self.client.address,
+                tx_hash=event.tx_hash,
+                block_number=event.block_number,
+                block_hash=event.block_hash,
+                anchored_at=self.clock(),
+            )
         mine = batch.anchor_pending is not None and batch.anchor_pending.get("tx_hash") == event.tx_hash
         log.info("batch %s anchored in tx %s block %s", batch.id, event.tx_hash, event.block_number)
         return StepResult("confirmed" if mine else "adopted", batch.id, event.tx_hash)
 
-    def _note_sent(self, batch: Batch, event: AnchoredBatch) -> None:
+    def _note_sent(self, batch: UnanchoredBatch, event: AnchoredBatch) -> None:
         if batch.anchor_tx == event.tx_hash and batch.status == "sending":
             return
         with self.database.session() as session:
-            row = session.get(Batch, batch.id)
-            assert row is not None
-            row.status = "sending"
-            row.anchor_tx = event.tx_hash
+            store.record_anchor_seen(session, batch.id, tx_hash=event.tx_hash)
 
     def _check_still_held(self) -> StepResult:
         """Nothing left to send: the chain must still hold every batch recorded as anchored.
@@ -128,8 +124,7 @@ class AnchorWorker:
         A local chain restarted from an older state (anvil killed before its state dump) or a
         deep reorg loses the newest anchors; they are rolled back and anchored again.
         """
-        with self.database.session() as session:
-            last_anchored = session.scalar(select(func.max(Batch.id)).where(Batch.status == "anchored"))
+        last_anchored = store.last_anchored_batch_id(self.database)
         if last_anchored is not None:
             on_chain_next = self.client.next_batch_id()
             if last_anchored >= on_chain_next:
@@ -139,16 +134,13 @@ class AnchorWorker:
     def _rewind(self, on_chain_next: int) -> StepResult:
         """The chain holds fewer batches than we thought (a deep reorg or a reset chain)."""
         with self.database.session() as session:
-            rows = session.scalars(select(Batch).where(Batch.id >= on_chain_next, Batch.status == "anchored")).all()
-            for row in rows:
-                row.status = "sending" if row.anchor_pending else "sealed"
-                row.anchor_tx = row.anchor_block = row.anchor_block_hash = row.anchored_at = None
-        if not rows:
+            rolled_back = store.roll_back_anchors(session, from_batch_id=on_chain_next)
+        if not rolled_back:
             raise ChainError(f"the chain expects batch {on_chain_next} next, but this ledger has not sealed it")
-        log.warning("chain holds batches below %s only; %s anchors rolled back", on_chain_next, len(rows))
-        return StepResult("rewound", on_chain_next, f"{len(rows)} batches")
+        log.warning("chain holds batches below %s only; %s anchors rolled back", on_chain_next, rolled_back)
+        return StepResult("rewound", on_chain_next, f"{rolled_back} batches")
 
-    def _send(self, batch: Batch) -> StepResult:
+    def _send(self, batch: UnanchoredBatch) -> StepResult:
         """Batch ``batch.id`` is next on chain: send (or re-send, or replace) its anchor."""
         now = self.clock()
         if batch.anchor_pending:
@@ -196,16 +188,13 @@ class AnchorWorker:
         return StepResult("sent", batch.id, signed.tx_hash)
 
     def _store_pending(self, batch_id: int, signed: SignedAnchor, now: datetime) -> None:
+        """Commit the signed transaction, before it is sent: a crash after this re-sends it."""
         with self.database.session() as session:
-            row = session.get(Batch, batch_id)
-            assert row is not None
-            row.status = "sending"
-            row.anchor_pending = signed.to_json()
-            row.anchor_tx = signed.tx_hash
-            row.anchor_nonce = signed.nonce
-            row.anchor_sent_at = now
+            store.record_anchor_signed(
+                session, batch_id, anchor_pending=signed.to_json(), tx_hash=signed.tx_hash, nonce=signed.nonce, sent_at=now
+            )
 
-    def _ensure_manifest(self, batch: Batch) -> None:
+    def _ensure_manifest(self, batch: UnanchoredBatch) -> None:
         manifest = CID.parse(batch.manifest_cid)
         if not self.content.has_block(manifest):
             raise ChainError(f"batch {batch.id}: manifest {manifest} is missing from the content store; refusing to anchor it")
