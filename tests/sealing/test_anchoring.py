@@ -15,7 +15,7 @@ from ledger.errors import AnchorMismatch, ChainError
 from ledger.intake.service import Ledger
 from ledger.sealing.batches import Batcher
 from ledger.settings import Settings
-from ledger.store import Batch
+from ledger.store.batches import list_batches
 from tests.support.chain import HAVE_ANVIL, open_client
 from tests.support.intake import Clock
 from tests.support.sealing import fill, worker
@@ -84,8 +84,7 @@ def test_a_worker_killed_mid_anchor_never_anchors_twice_or_skips(
     restarted = worker(ledger, open_client(settings), clock)
     assert restarted.drain() == 2  # batches 2 and 3
     assert events_by_batch(client) == [1, 2, 3]
-    with ledger.database.session() as session:
-        assert {b.status for b in session.query(Batch)} == {"anchored"}
+    assert {batch.status for batch in list_batches(ledger.database)} == {"anchored"}
 
 
 def test_receipt_never_recorded_is_adopted_from_the_chain(
