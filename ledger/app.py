@@ -73,7 +73,7 @@ from ledger.review.service import ReviewService
 from ledger.sealing.batches import Batcher
 from ledger.settings import Settings
 from ledger.store import Batch, Database, Entry, Photo, Principal, Volunteer
-from ledger.store.review_models import Member
+from ledger.store.people import MemberRow, VolunteerRow
 from ledger.views import (
     BatchView,
     ChallengeView,
@@ -429,7 +429,7 @@ def principal_view(row: Principal) -> PrincipalView:
     )
 
 
-def volunteer_view(row: Volunteer) -> VolunteerView:
+def volunteer_view(row: Volunteer | VolunteerRow) -> VolunteerView:
     return VolunteerView(
         address=row.address,
         name=row.name,
@@ -443,7 +443,7 @@ def sessions_ended_view(row: Volunteer) -> SessionsEndedView:
     return SessionsEndedView(address=row.address, sessions_ended_at=format_time(row.sessions_ended_at))
 
 
-def member_view(row: Member) -> MemberView:
+def member_view(row: MemberRow) -> MemberView:
     return MemberView(
         address=row.address,
         public_id=row.public_id,

@@ -11,20 +11,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
-
 from ledger.core.signing import to_checksum_address
 from ledger.election import Election
 from ledger.errors import Forbidden, NotFound
 from ledger.people.registry import PeopleRegistry
 from ledger.people.roles import ADMIN, ASSIGNING_ROLES, COORDINATOR, LEVEL_ROLES
-from ledger.store import Assignment, Database, Member
+from ledger.store import Database
+from ledger.store import people as store
 
 __all__ = ["Assignments"]
 
 
 class Assignments:
-    """The areas of members, over the database. Stateless and thread-safe."""
+    """The areas of members, over the database (``ledger.store.people``). Stateless and thread-safe."""
 
     def __init__(self, *, database: Database, election: Election, people: PeopleRegistry, clock: Callable[[], datetime]):
         self.database = database
@@ -76,27 +75,10 @@ class Assignments:
             else:
                 constituency_id = self.election.constituency(area).id
             rows.append((area, constituency_id))
-        added = []
-        with self.database.session() as session:
-            existing = set(session.scalars(select(Assignment.area).where(Assignment.address == member.address)))
-            for area, constituency_id in rows:
-                if area not in existing:
-                    session.add(
-                        Assignment(
-                            address=member.address,
-                            area=area,
-                            constituency_id=constituency_id,
-                            assigned_at=self.clock(),
-                            assigned_by=assigned_by,
-                        )
-                    )
-                    existing.add(area)
-                    added.append(area)
-        return added
+        return store.add_assignments(self.database, member.address, rows, assigned_at=self.clock(), assigned_by=assigned_by)
 
     def assigned_areas(self, address: str) -> set[str]:
-        with self.database.session() as session:
-            return set(session.scalars(select(Assignment.area).where(Assignment.address == to_checksum_address(address))))
+        return store.assigned_areas(self.database, to_checksum_address(address))
 
     def may_report(self, requests: list[tuple[str, str]]) -> list[bool | Forbidden]:
         """Whether each (checksummed address, unit) may be reported, in one query (it runs
@@ -113,18 +95,7 @@ class Assignments:
                 units[unit_id] = None
         areas = sorted({area for unit in units.values() if unit is not None for area in (unit.id, unit.constituency_id)})
         addresses = sorted({address for address, _ in requests})
-        levels: dict[str, tuple[int, str]] = {}
-        assigned: set[tuple[str, str]] = set()
-        with self.database.session() as session:
-            rows = session.execute(
-                select(Member.address, Member.level, Member.public_id, Assignment.area)
-                .outerjoin(Assignment, and_(Assignment.address == Member.address, Assignment.area.in_(areas)))
-                .where(Member.address.in_(addresses))
-            )
-            for row in rows:
-                levels[row.address] = (row.level, row.public_id)
-                if row.area is not None:
-                    assigned.add((row.address, row.area))
+        levels, assigned = store.reporting_rights(self.database, addresses, areas)
         answers: list[bool | Forbidden] = []
         refused: list[str] = []
         for address, unit_id in requests:
@@ -145,27 +116,14 @@ class Assignments:
                 Forbidden(f"volunteer {public_id} is not assigned to polling unit {unit.id}; ask your coordinator to assign it")
             )
         if refused:
-            with self.database.session() as session:
-                for address in refused:
-                    session.execute(
-                        update(Member).where(Member.address == address).values(refused_attempts=Member.refused_attempts + 1)
-                    )
+            store.count_refusals(self.database, refused)
         return answers
 
     def coverage(self, constituency_id: str | None = None) -> list[dict[str, Any]]:
         """Per constituency: units with at least one volunteer, and from how many organisations."""
-        with self.database.session() as session:
-            query = (
-                select(Assignment.constituency_id, Assignment.area, Member.organisation_id)
-                .join(Member, Member.address == Assignment.address)
-                .where(Member.level == 1)
-            )
-            if constituency_id:
-                query = query.where(Assignment.constituency_id == constituency_id)
-            rows = session.execute(query).all()
         per_unit: dict[str, set[str]] = {}
-        for row in rows:
-            per_unit.setdefault(row.area, set()).add(row.organisation_id or "")
+        for _, area, organisation_id in store.level_one_assignments(self.database, constituency_id):
+            per_unit.setdefault(area, set()).add(organisation_id or "")
         result = []
         ids = [constituency_id] if constituency_id else list(self.election.constituencies)
         for cid in ids:
@@ -187,14 +145,7 @@ class Assignments:
         return result
 
     def uncovered_units(self, constituency_id: str, *, limit: int = 1000) -> list[str]:
-        with self.database.session() as session:
-            covered = set(
-                session.scalars(
-                    select(Assignment.area)
-                    .join(Member, Member.address == Assignment.address)
-                    .where(Member.level == 1, Assignment.constituency_id == constituency_id)
-                )
-            )
+        covered = store.covered_units(self.database, constituency_id)
         return [u.id for u in self.election.polling_units(constituency_id) if u.id not in covered][:limit]
 
 

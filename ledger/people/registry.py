@@ -19,15 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from ledger.core.signing import to_checksum_address
 from ledger.errors import Forbidden, NotFound
 from ledger.people.roles import ADMIN, LEVEL_ROLES
 from ledger.plaintext import check_plain_text
-from ledger.store import Database, Entry, Member, Organisation, Volunteer
+from ledger.store import Database
+from ledger.store import people as store
+from ledger.store.people import MemberRow, OrganisationRow, VolunteerRow
 
 __all__ = ["FLAG_AFTER_REJECTIONS", "ORGANISATION_ID_PATTERN", "ORGANISATION_KINDS", "Membership", "PeopleRegistry", "Registered"]
 
@@ -55,8 +53,8 @@ class Registered:
     """What ``PeopleRegistry.register`` wrote: the volunteer, the member (with a membership),
     and whether anything changed."""
 
-    volunteer: Volunteer
-    member: Member | None
+    volunteer: VolunteerRow
+    member: MemberRow | None
     changed: bool
 
 
@@ -76,9 +74,9 @@ def check_membership(membership: Membership, *, acting_role: str) -> None:
 
 
 class PeopleRegistry:
-    """Organisations, volunteers and members, over the database. Stateless and thread-safe:
-    the services that cache what it answers (``AccessService``) drop their entries after
-    they change it."""
+    """Organisations, volunteers and members, over the database (``ledger.store.people``).
+    Stateless and thread-safe: the services that cache what it answers (``AccessService``)
+    drop their entries after they change it."""
 
     def __init__(self, *, database: Database, clock: Callable[[], datetime]):
         self.database = database
@@ -86,26 +84,22 @@ class PeopleRegistry:
 
     # -- organisations ---------------------------------------------------------------
 
-    def create_organisation(self, *, organisation_id: str, name: str, kind: str) -> Organisation:
+    def create_organisation(self, *, organisation_id: str, name: str, kind: str) -> OrganisationRow:
         if not ORGANISATION_ID_PATTERN.match(organisation_id or ""):
             raise Forbidden("an organisation id is 2-40 characters of lowercase letters, digits and '-', like 'civic-watch'")
         if kind not in ORGANISATION_KINDS:
             raise Forbidden(f"organisation kind must be one of {', '.join(ORGANISATION_KINDS)}")
         check_plain_text(name, field="name")
-        with self.database.session() as session:
-            if session.get(Organisation, organisation_id) is not None:
-                raise Forbidden(f"organisation {organisation_id!r} exists already")
-            row = Organisation(id=organisation_id, name=name, kind=kind, created_at=self.clock())
-            session.add(row)
+        row = OrganisationRow(id=organisation_id, name=name, kind=kind, created_at=self.clock())
+        if not store.add_organisation(self.database, row):
+            raise Forbidden(f"organisation {organisation_id!r} exists already")
         return row
 
-    def organisations(self) -> list[Organisation]:
-        with self.database.session() as session:
-            return list(session.scalars(select(Organisation).order_by(Organisation.id)))
+    def organisations(self) -> list[OrganisationRow]:
+        return store.organisations(self.database)
 
     def organisation_ids(self) -> set[str]:
-        with self.database.session() as session:
-            return set(session.scalars(select(Organisation.id)))
+        return store.organisation_ids(self.database)
 
     # -- registering -----------------------------------------------------------------
 
@@ -128,40 +122,28 @@ class PeopleRegistry:
         registered a plain volunteer."""
         address = to_checksum_address(address)
         check_plain_text(name, field="name")
-        try:
-            with self.database.session() as session:
-                member = None
-                if membership is not None:
-                    member = self._add_member(session, address, membership)
-                volunteer = session.get(Volunteer, address)
-                changed = member is not None
-                if volunteer is None:
-                    volunteer = Volunteer(address=address, name=name, registered_at=self.clock(), registered_by=registered_by)
-                    session.add(volunteer)
-                    changed = True
-                elif volunteer.revoked_at is not None and membership is None:
-                    volunteer.revoked_at = None
-                    volunteer.name = name or volunteer.name
-                    changed = True
-        except IntegrityError:  # registered concurrently by another request
-            if membership is not None:
-                raise
-            with self.database.session() as session:
-                existing = session.get(Volunteer, address)
-            assert existing is not None
-            return Registered(existing, None, False)
-        return Registered(volunteer, member, changed)
-
-    def _add_member(self, session: Session, address: str, membership: Membership) -> Member:
-        organisation_id = membership.organisation_id
-        if organisation_id is not None and session.get(Organisation, organisation_id) is None:
-            raise NotFound(f"no organisation {organisation_id!r}")
-        if session.get(Member, address) is not None:
+        member = None if membership is None else self._new_member(address, membership)
+        added = store.add_person(
+            self.database,
+            address=address,
+            name=name,
+            registered_at=self.clock(),
+            registered_by=registered_by,
+            member=member,
+            readmit=membership is None,
+        )
+        if added.refusal == "no_organisation":
+            raise NotFound(f"no organisation {member.organisation_id if member else None!r}")
+        if added.refusal == "member_exists":
             raise Forbidden(f"{address} is registered already")
-        row = Member(
+        assert added.volunteer is not None
+        return Registered(added.volunteer, member, added.changed)
+
+    def _new_member(self, address: str, membership: Membership) -> MemberRow:
+        return MemberRow(
             address=address,
             public_id="v-" + secrets.token_hex(6),
-            organisation_id=organisation_id,
+            organisation_id=membership.organisation_id,
             level=membership.level,
             name=membership.name,
             contact=membership.contact,
@@ -170,13 +152,12 @@ class PeopleRegistry:
             registered_by=membership.registered_by,
             refused_attempts=0,
             rejected_reports=0,
+            flagged_at=None,
         )
-        session.add(row)
-        return row
 
     def register_volunteer(
         self, *, address: str, name: str | None = None, registered_by: int | None = None
-    ) -> tuple[Volunteer, bool]:
+    ) -> tuple[VolunteerRow, bool]:
         """Register (or re-admit a revoked) plain volunteer; the row and whether it changed."""
         registered = self.register(address=address, name=name, registered_by=registered_by)
         return registered.volunteer, registered.changed
@@ -192,7 +173,7 @@ class PeopleRegistry:
         custodial: bool = False,
         registered_by: str | None = None,
         acting_role: str = ADMIN,
-    ) -> Member:
+    ) -> MemberRow:
         """Register a person at ``level``. Level 1 needs an organisation. The admin
         appoints levels 2 and 3; a coordinator (``acting_role``) registers level 1 only."""
         address = to_checksum_address(address)
@@ -211,34 +192,27 @@ class PeopleRegistry:
 
     # -- looking up ------------------------------------------------------------------
 
-    def member(self, address: str) -> Member:
-        with self.database.session() as session:
-            row = session.get(Member, to_checksum_address(address))
+    def member(self, address: str) -> MemberRow:
+        row = store.get_member(self.database, to_checksum_address(address))
         if row is None:
             raise NotFound(f"{address} is not a registered member of the coalition")
         return row
 
     def role_of(self, address: str) -> str | None:
         """The role of a member's level; ``None`` for a plain volunteer (or nobody)."""
-        with self.database.session() as session:
-            row = session.get(Member, to_checksum_address(address))
-        return LEVEL_ROLES[row.level] if row is not None else None
+        level = store.member_level(self.database, to_checksum_address(address))
+        return LEVEL_ROLES[level] if level is not None else None
 
     def count_rejection(self, record_cid: str) -> None:
         """Count a rejected report on the member who signed it, and flag a member whose
         reports keep being rejected (their pending reports are then held)."""
-        with self.database.session() as session:
-            signer = session.scalar(select(Entry.signer).where(Entry.cid == record_cid))
-            if signer is None:
-                return
-            member = session.get(Member, signer)
-            if member is None:
-                return
-            member.rejected_reports += 1
-            total = session.scalar(select(func.count()).select_from(Entry).where(Entry.signer == signer, Entry.kind == "tally"))
-            if (
-                member.rejected_reports >= FLAG_AFTER_REJECTIONS
-                and member.rejected_reports * 2 >= (total or 0)
-                and member.flagged_at is None
-            ):
-                member.flagged_at = self.clock()
+        counted = store.add_rejection(self.database, record_cid)
+        if counted is None:
+            return
+        member, total = counted
+        if (
+            member.rejected_reports >= FLAG_AFTER_REJECTIONS
+            and member.rejected_reports * 2 >= total
+            and member.flagged_at is None
+        ):
+            store.flag_member(self.database, member.address, flagged_at=self.clock())

@@ -18,7 +18,8 @@ from ledger.people.assignments import Assignments
 from ledger.people.registry import PeopleRegistry
 from ledger.people.roles import CONSTITUENCY_HEAD, LEVEL_ROLES, VOLUNTEER
 from ledger.review.replay import DecisionReplay, node_view
-from ledger.store import Entry, Member
+from ledger.store import Entry
+from ledger.store.people import MemberRow
 
 __all__ = ["Decisions"]
 
@@ -51,7 +52,7 @@ class Decisions:
         ``reopen``, which names another decision) starts a new run, after the earlier one
         is committed and replayed."""
         answers: list[Accepted | LedgerError | None] = [None] * len(decisions)
-        members: dict[str, Member | NotFound] = {}
+        members: dict[str, MemberRow | NotFound] = {}
         run: list[tuple[int, dict[str, object]]] = []
         touched: set[str] = set()
         for position, (submission, signed_in_as) in enumerate(decisions):
@@ -73,7 +74,7 @@ class Decisions:
         return done
 
     def _permitted(
-        self, submission: Mapping[str, Any], signed_in_as: str | None, members: dict[str, Member | NotFound]
+        self, submission: Mapping[str, Any], signed_in_as: str | None, members: dict[str, MemberRow | NotFound]
     ) -> dict[str, object]:
         """The decision validated, from a member who may decide it (``members`` caches look-ups)."""
         node = validate_decision(submission, election=self.election)

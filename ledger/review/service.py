@@ -54,7 +54,7 @@ from ledger.review.replay import DecisionReplay
 from ledger.review.reports import PHOTO_USES, ReportIntake
 from ledger.review.screener import Screener
 from ledger.review.screening import Assessment
-from ledger.store import Member, Organisation
+from ledger.store.people import MemberRow, OrganisationRow
 
 __all__ = [
     "LEVEL_ROLES",
@@ -178,17 +178,17 @@ class ReviewService:
 
     # -- people -------------------------------------------------------------------
 
-    def create_organisation(self, *, organisation_id: str, name: str, kind: str) -> Organisation:
+    def create_organisation(self, *, organisation_id: str, name: str, kind: str) -> OrganisationRow:
         return self.people.create_organisation(organisation_id=organisation_id, name=name, kind=kind)
 
-    def organisations(self) -> list[Organisation]:
+    def organisations(self) -> list[OrganisationRow]:
         return self.people.organisations()
 
-    def register_member(self, **member: Any) -> Member:
+    def register_member(self, **member: Any) -> MemberRow:
         """``PeopleRegistry.register_member``: a person at a level, by who may register them."""
         return self.people.register_member(**member)
 
-    def member(self, address: str) -> Member:
+    def member(self, address: str) -> MemberRow:
         return self.people.member(address)
 
     def role_of(self, address: str) -> str | None:
