@@ -6,6 +6,8 @@ committed before a receipt is returned: nothing accepted is ever lost.
 
 The pure half (validation, block, CID, receipt) is ``ledger.intake.preparer``; here is the
 writing half: ``Ledger.commit`` stores blocks and rows, the photo index, and the reads.
+Their SQL is the store's (``ledger.store.entries``, ``ledger.store.photos``), and what they
+answer are its frozen rows (``EntryRow``, ``PhotoRow``), never database rows.
 ``Prepared`` and ``Preparer`` stay importable from here.
 """
 
@@ -14,10 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, TextClause, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.content.store import ContentStore
@@ -28,8 +28,14 @@ from ledger.election import Election
 from ledger.errors import ConflictingSubmission, NotFound
 from ledger.intake.photos import ACCEPTED_MEDIA_TYPES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PhotoInfo, hash_bands, ingest_photo
 from ledger.intake.preparer import IndexRows, Prepared, Preparer
-from ledger.store import Base, Database, Entry, Photo, PhotoHashBand
-from ledger.store.entries import EntryRow, get_entry
+from ledger.store import Database
+from ledger.store import entries as entry_queries
+from ledger.store import photos as photo_queries
+from ledger.store.entries import EntryRow
+from ledger.store.photos import PhotoRow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 __all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "Preparer"]
 
@@ -62,29 +68,6 @@ class Accepted:
 
     receipt: dict[str, Any]
     created: bool
-
-
-TAKEN_CHUNK = 200
-
-
-def _index_table(table: str | Table) -> Table:
-    """The table an index row names (``Prepared`` carries table names, plain data). A
-    ``Table`` handed over as such is taken as it is."""
-    return table if isinstance(table, Table) else Base.metadata.tables[table]
-
-
-@lru_cache(maxsize=TAKEN_CHUNK)
-def _taken_statement(count: int) -> TextClause:
-    """Which of ``count`` (signer, submission id) pairs are taken: an OR of
-    ``(signer = :sN AND submission_id = :eN)``, one index probe per pair. (SQLite answers a
-    row-value IN list by scanning the whole index, per group.) Written as text, one per
-    size, because building and caching the same expression with SQLAlchemy's operators
-    for every group cost as much as the rest of the commit."""
-    table = Entry.__table__
-    where = " OR ".join(f"(signer = :s{n} AND submission_id = :e{n})" for n in range(count))
-    return text(f"SELECT signer, submission_id, content_digest, receipt FROM {table.name} WHERE {where}").columns(
-        table.c.signer, table.c.submission_id, table.c.content_digest, table.c.receipt
-    )
 
 
 class Ledger:
@@ -212,19 +195,8 @@ class Ledger:
     def _commit_group(self, group: Sequence[Prepared]) -> list[Accepted | ConflictingSubmission]:
         keys = list({prepared.key for prepared in group})
         with self.database.session() as session:
-            if session.bind is not None and session.bind.dialect.name == "postgresql":
-                # Serialize inserts so ids become visible in order: feed and aggregate
-                # cursors over ids then never skip an entry committed late.
-                session.execute(text("SELECT pg_advisory_xact_lock(2566)"))
-            known: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-            for start in range(0, len(keys), TAKEN_CHUNK):
-                chunk = keys[start : start + TAKEN_CHUNK]
-                parameters = {}
-                for position, (signer, entry_id) in enumerate(chunk):
-                    parameters[f"s{position}"] = signer
-                    parameters[f"e{position}"] = entry_id
-                for row in session.execute(_taken_statement(len(chunk)), parameters):
-                    known[(row.signer, row.submission_id)] = (row.content_digest, row.receipt)
+            entry_queries.serialize_entry_ids(session)
+            known = entry_queries.taken_submissions(session, keys)
             answers: list[Accepted | ConflictingSubmission] = []
             entries: list[dict[str, Any]] = []
             index: dict[str | Table, list[dict[str, Any]]] = {}
@@ -238,10 +210,7 @@ class Ledger:
                 for table, values in prepared.index:
                     index.setdefault(table, []).append(values)
                 answers.append(Accepted(receipt=prepared.receipt, created=True))
-            if entries:
-                session.execute(insert(Entry.__table__), entries)
-            for named, values_list in index.items():
-                session.execute(insert(_index_table(named)), values_list)
+            entry_queries.insert_entries(session, entries, index)
         return answers
 
     # -- photos -------------------------------------------------------------------
@@ -254,21 +223,21 @@ class Ledger:
         max_bytes: int,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_side: int = DEFAULT_MAX_SIDE,
-    ) -> tuple[Photo, bool]:
+    ) -> tuple[PhotoRow, bool]:
         """Ingest a photo (CID computed while it streams, type by its bytes, EXIF read) and
         index it; returns the row and whether it is new. The same bytes give the same CID."""
         info = ingest_photo(chunks, content=self.content, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side)
         return self.record_photo(info, uploader=uploader)
 
-    def record_photo(self, info: PhotoInfo, *, uploader: str | None) -> tuple[Photo, bool]:
+    def record_photo(self, info: PhotoInfo, *, uploader: str | None) -> tuple[PhotoRow, bool]:
         """Index an ingested photo (first upload wins); returns the row and whether it is new."""
         return self.record_photos([(info, uploader)])[0]
 
-    def record_photos(self, photos: Sequence[tuple[PhotoInfo, str | None]]) -> list[tuple[Photo, bool]]:
+    def record_photos(self, photos: Sequence[tuple[PhotoInfo, str | None]]) -> list[tuple[PhotoRow, bool]]:
         """Index many ingested photos in one transaction (the API's group commit); per photo,
         in order, its row (the first upload's) and whether this call created it."""
         now = self.clock()
-        values = [
+        values: list[dict[str, Any]] = [
             {
                 "cid": str(info.cid),
                 "size": info.size,
@@ -282,29 +251,27 @@ class Ledger:
             }
             for info, uploader in photos
         ]
-        answers: list[tuple[Photo, bool]] = []
+        answers: list[tuple[PhotoRow, bool]] = []
         try:
             with self.database.session() as session:
-                known = {row.cid: row for row in session.scalars(select(Photo).where(Photo.cid.in_({v["cid"] for v in values})))}
+                known = photo_queries.photos_by_cid(session, {value["cid"] for value in values})
                 new = []
                 for value in values:
                     existing = known.get(value["cid"])
                     if existing is not None:
                         answers.append((existing, False))
                         continue
-                    known[value["cid"]] = row = Photo(**value)
+                    known[value["cid"]] = row = PhotoRow(**value)
                     new.append(value)
                     answers.append((row, True))
                 if new:
-                    session.execute(insert(Photo.__table__), new)
                     bands = [
                         {"band": band, "value": value, "photo_cid": row["cid"], "perceptual_hash": row["perceptual_hash"]}
                         for row in new
                         if row["perceptual_hash"]
                         for band, value in enumerate(hash_bands(row["perceptual_hash"]))
                     ]
-                    if bands:
-                        session.execute(insert(PhotoHashBand.__table__), bands)
+                    photo_queries.insert_photos(session, new, bands)
         except IntegrityError:  # uploaded concurrently by another process: settle one by one
             if len(photos) == 1:
                 return [(self.photo(values[0]["cid"]), False)]
@@ -318,17 +285,10 @@ class Ledger:
 
     def image_photos(self, cids: Iterable[str]) -> set[str]:
         """Which of ``cids`` are uploaded photos of an image type, in one query (by primary key)."""
-        wanted = sorted(set(cids))
-        if not wanted:
-            return set()
-        with self.database.session() as session:
-            return set(
-                session.scalars(select(Photo.cid).where(Photo.cid.in_(wanted), Photo.media_type.in_(ACCEPTED_MEDIA_TYPES)))
-            )
+        return photo_queries.image_photos(self.database, cids, media_types=ACCEPTED_MEDIA_TYPES)
 
-    def photo(self, cid: str) -> Photo:
-        with self.database.session() as session:
-            row = session.get(Photo, cid)
+    def photo(self, cid: str) -> PhotoRow:
+        row = photo_queries.get_photo(self.database, cid)
         if row is None:
             raise NotFound(f"no photo {cid} was uploaded here")
         return row
@@ -336,7 +296,7 @@ class Ledger:
     # -- reading ------------------------------------------------------------------
 
     def entry(self, cid: str) -> EntryRow:
-        row = get_entry(self.database, cid)
+        row = entry_queries.get_entry(self.database, cid)
         if row is None:
             raise NotFound(f"no record {cid} in this ledger")
         return row
@@ -351,26 +311,20 @@ class Ledger:
         if view not in ("unofficial", "certified"):
             raise NotFound(f"no feed view {view!r}; views are unofficial, certified")
         with self.database.session() as session:
-            query = select(Entry).where(Entry.id > after)
             high = after
             if view == "certified":
                 # Filtered in the database, up to the newest entry now visible (ids become
                 # visible in order), so the cursor moves past everything that was looked at.
-                high = session.scalar(select(func.max(Entry.id))) or after
-                query = query.where(
-                    Entry.id <= high, Entry.kind == "decision", Entry.document["action"].as_string().in_(CERTIFIED_FEED_ACTIONS)
-                )
-            rows = session.scalars(query.order_by(Entry.id).limit(limit)).all()
+                high = entry_queries.newest_entry_id(session) or after
+                rows = entry_queries.entries_after(session, after, limit=limit, up_to=high, actions=CERTIFIED_FEED_ACTIONS)
+            else:
+                rows = entry_queries.entries_after(session, after, limit=limit)
             certified = [
                 str((row.document.get("record") or {}).get("/"))
                 for row in rows
                 if view == "certified" and row.document.get("action") == "certify"
             ]
-            documents = (
-                dict(session.execute(select(Entry.cid, Entry.document).where(Entry.cid.in_(certified))).tuples().all())
-                if certified
-                else {}
-            )
+            documents = entry_queries.entry_documents(session, certified)
         items: list[dict[str, Any]] = []
         for row in rows:
             item = {
@@ -394,7 +348,6 @@ class Ledger:
             return items, (rows[-1].id if rows else after)
         return items, max(high, after)
 
-    def unit_entries(self, unit_id: str) -> list[Entry]:
+    def unit_entries(self, unit_id: str) -> list[EntryRow]:
         unit = self.election.polling_unit(unit_id)
-        with self.database.session() as session:
-            return list(session.scalars(select(Entry).where(Entry.polling_unit == unit.id).order_by(Entry.id)))
+        return entry_queries.unit_entries(self.database, unit.id)

@@ -195,3 +195,19 @@ def test_photos_indexed_as_a_group_keep_the_first_upload(ledger: Ledger) -> None
     assert [row.cid for row, _ in answers] == [str(first.cid), str(second.cid), str(third.cid), str(second.cid)]
     assert answers[0][0].uploader == "0x" + "11" * 20  # the first upload wins
     assert ledger.photo(str(second.cid)).uploader == "0x" + "22" * 20
+
+
+def test_the_ledger_answers_frozen_rows_that_outlive_their_session(ledger: Ledger, election: Election) -> None:
+    import dataclasses
+
+    from ledger.store.entries import EntryRow
+    from ledger.store.photos import PhotoRow
+
+    ledger.submit_tally(signed_tally(election))
+    (entry,) = ledger.unit_entries("BKK_1-0001")
+    photo = ledger.photo(str(CID.of(RAW, b"board")))
+    assert isinstance(entry, EntryRow) and isinstance(photo, PhotoRow) and photo.media_type == "image/jpeg"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        photo.uploader = "0x" + "22" * 20  # type: ignore[misc]
+    with pytest.raises(NotFound, match="no photo bafy-nothing was uploaded here"):
+        ledger.photo("bafy-nothing")
