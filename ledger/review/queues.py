@@ -8,8 +8,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
-
 from ledger.core.timefmt import format_time_micro
 from ledger.election import Election
 from ledger.errors import Forbidden
@@ -18,13 +16,15 @@ from ledger.people.callers import Caller
 from ledger.people.registry import PeopleRegistry
 from ledger.people.roles import CONSTITUENCY_HEAD, REPORTER_VIEWERS
 from ledger.review.replay import DecisionReplay
-from ledger.store import Database, Entry, Member, PhotoUse, UnitReview
+from ledger.store import Database
+from ledger.store import reviews as store
+from ledger.store.reviews import UnitReviewRow
 
 __all__ = ["PRIVATE_RECORD_FIELDS", "Queues", "public_flags"]
 
 
 class Queues:
-    """Read views of the review, over the database and the replay."""
+    """Read views of the review, over the database (``ledger.store.reviews``) and the replay."""
 
     def __init__(
         self,
@@ -51,28 +51,13 @@ class Queues:
 
     def constituency_queue(self, constituencies: list[str], *, limit: int = 100) -> list[dict[str, Any]]:
         """Units needing a decision in these constituencies (a head signed in with an API key)."""
-        with self.database.session() as session:
-            rows = session.scalars(
-                select(UnitReview)
-                .where(
-                    UnitReview.constituency_id.in_(constituencies),
-                    UnitReview.status == "open",
-                    UnitReview.outcome.in_(("needs_review", "waiting")),
-                )
-                .order_by(UnitReview.first_report_at)
-                .limit(limit * 2)
-            ).all()
+        rows = store.open_units(self.database, constituencies, limit=limit * 2)
         ordered = sorted(rows, key=lambda r: (r.outcome != "needs_review", r.first_report_at))[:limit]
         return [_review_json(r) for r in ordered]
 
     def war_room_queue(self, *, limit: int = 100) -> dict[str, Any]:
-        with self.database.session() as session:
-            escalated = session.scalars(
-                select(UnitReview).where(UnitReview.status == "escalated").order_by(UnitReview.updated_at).limit(limit)
-            ).all()
-            to_certify = session.scalars(
-                select(UnitReview).where(UnitReview.status == "accepted").order_by(UnitReview.updated_at).limit(limit)
-            ).all()
+        escalated = store.units_of_status(self.database, "escalated", limit=limit)
+        to_certify = store.units_of_status(self.database, "accepted", limit=limit)
         ready = [
             cid
             for cid in self.election.constituencies
@@ -94,8 +79,7 @@ class Queues:
             return True
         if caller.role != CONSTITUENCY_HEAD:
             return False
-        with self.database.session() as session:
-            units = set(session.scalars(select(PhotoUse.unit).where(PhotoUse.photo_cid == photo_cid)))
+        units = store.photo_units(self.database, photo_cid)
         return any(self.may_see_reporters(caller, unit) for unit in units)
 
     def may_see_reporters(self, caller: Caller, unit_id: str) -> bool:
@@ -123,14 +107,8 @@ class Queues:
         id is shown with. The full view, for the people who judge the reports
         (``may_see_reporters``), adds the volunteer id and the record as signed."""
         unit = self.election.polling_unit(unit_id)
-        with self.database.session() as session:
-            review = session.get(UnitReview, unit.id)
-            rows = session.execute(
-                select(Entry, Member.organisation_id, Member.public_id)
-                .outerjoin(Member, Member.address == Entry.signer)
-                .where(Entry.polling_unit == unit.id)
-                .order_by(Entry.id)
-            ).all()
+        review = store.unit_review(self.database, unit.id)
+        entries = store.unit_entries(self.database, unit.id)
         state = self._decisions.replay.unit(unit.id)
         return {
             "unit": unit.id,
@@ -145,19 +123,19 @@ class Queues:
             "reports": [
                 {
                     "record_cid": e.cid,
-                    "organisation": org,
-                    "volunteer": public_id,
+                    "organisation": e.organisation_id,
+                    "volunteer": e.public_id,
                     "received_at": format_time_micro(e.received_at),
                     "document": e.document,
                 }
                 if full
                 else {
                     "record_cid": e.cid,
-                    "organisation": org,
+                    "organisation": e.organisation_id,
                     "received_at": format_time_micro(e.received_at),
                     "document": {k: v for k, v in e.document.items() if k not in PRIVATE_RECORD_FIELDS},
                 }
-                for e, org, public_id in rows
+                for e in entries
                 if e.kind == "tally"
             ],
             "view": "full" if full else "public",
@@ -169,17 +147,13 @@ class Queues:
                     "reason": e.document.get("reason"),
                     "decided_at": e.document.get("decided_at"),
                 }
-                for e, _org, _public_id in rows
+                for e in entries
                 if e.kind == "decision"
             ],
         }
 
     def flagged_members(self, organisation_id: str | None = None) -> list[dict[str, Any]]:
-        with self.database.session() as session:
-            query = select(Member).where(Member.flagged_at.is_not(None))
-            if organisation_id:
-                query = query.where(Member.organisation_id == organisation_id)
-            rows = session.scalars(query).all()
+        rows = store.flagged_members(self.database, organisation_id)
         return [
             {
                 "volunteer": m.public_id,
@@ -204,7 +178,7 @@ def public_flags(flags: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{**flag, "detail": _ADDRESS.sub("the submitter", str(flag.get("detail", "")))} for flag in flags]
 
 
-def _review_json(row: UnitReview) -> dict[str, Any]:
+def _review_json(row: UnitReviewRow) -> dict[str, Any]:
     return {
         "unit": row.unit,
         "constituency_id": row.constituency_id,

@@ -36,9 +36,11 @@ __all__ = [
     "get_member",
     "level_one_assignments",
     "member_level",
+    "member_row",
     "organisation_ids",
     "organisations",
     "reporting_rights",
+    "volunteer_row",
 ]
 
 
@@ -83,6 +85,10 @@ class MemberRow:
 
 def _frozen(kind: Any, row: Any) -> Any:
     return kind(**{field.name: getattr(row, field.name) for field in fields(kind)})
+
+
+def member_row(row: Member) -> MemberRow:
+    return _frozen(MemberRow, row)  # type: ignore[no-any-return]
 
 
 def volunteer_row(row: Volunteer) -> VolunteerRow:
