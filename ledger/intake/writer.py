@@ -29,7 +29,7 @@ from ledger.intake.bridge import settle
 from ledger.intake.photos import PhotoInfo
 from ledger.intake.prepare import PrepareAnswer
 from ledger.intake.service import Accepted
-from ledger.store import Photo
+from ledger.store.photos import PhotoRow
 
 __all__ = ["Writer"]
 
@@ -66,7 +66,7 @@ class Writer:
     def __init__(
         self,
         submit_reports: SubmitReports,
-        record_photos: Callable[[list[tuple[PhotoInfo, str | None]]], list[tuple[Photo, bool]]] | None = None,
+        record_photos: Callable[[list[tuple[PhotoInfo, str | None]]], list[tuple[PhotoRow, bool]]] | None = None,
         decide_many: Callable[[list[tuple[Mapping[str, Any], str | None]]], list[Accepted | LedgerError]] | None = None,
         *,
         max_group: int = 256,
@@ -95,7 +95,7 @@ class Writer:
         committed with whatever else is waiting."""
         return await self._put("report", (submission, reporter, prepared))  # type: ignore[no-any-return]
 
-    async def photo(self, info: PhotoInfo, uploader: str | None) -> tuple[Photo, bool]:
+    async def photo(self, info: PhotoInfo, uploader: str | None) -> tuple[PhotoRow, bool]:
         """Index one stored photo (first upload wins); returns its row and whether it is new."""
         return await self._put("photo", (info, uploader))  # type: ignore[no-any-return]
 
