@@ -72,7 +72,8 @@ from ledger.results.seats import InvalidSeatInput
 from ledger.review.service import ReviewService
 from ledger.sealing.batches import Batcher
 from ledger.settings import Settings
-from ledger.store import Batch, Database, Entry, Photo, Principal, Volunteer
+from ledger.store import Batch, Database, Entry, Photo
+from ledger.store.access import PrincipalRow
 from ledger.store.people import MemberRow, VolunteerRow
 from ledger.views import (
     BatchView,
@@ -417,7 +418,7 @@ def batch_view(batch: Batch) -> BatchView:
     )
 
 
-def principal_view(row: Principal) -> PrincipalView:
+def principal_view(row: PrincipalRow) -> PrincipalView:
     return PrincipalView(
         id=row.id,
         role=row.role,
@@ -429,7 +430,7 @@ def principal_view(row: Principal) -> PrincipalView:
     )
 
 
-def volunteer_view(row: Volunteer | VolunteerRow) -> VolunteerView:
+def volunteer_view(row: VolunteerRow) -> VolunteerView:
     return VolunteerView(
         address=row.address,
         name=row.name,
@@ -438,7 +439,7 @@ def volunteer_view(row: Volunteer | VolunteerRow) -> VolunteerView:
     )
 
 
-def sessions_ended_view(row: Volunteer) -> SessionsEndedView:
+def sessions_ended_view(row: VolunteerRow) -> SessionsEndedView:
     assert row.sessions_ended_at is not None
     return SessionsEndedView(address=row.address, sessions_ended_at=format_time(row.sessions_ended_at))
 

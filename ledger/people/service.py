@@ -12,8 +12,6 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-
 from ledger.core.signing import to_checksum_address
 from ledger.election import Election
 from ledger.errors import Forbidden, NotFound
@@ -24,7 +22,10 @@ from ledger.people.registry import ORGANISATION_ID_PATTERN, PeopleRegistry
 from ledger.people.roles import KEY_ROLES, VOLUNTEER
 from ledger.people.sessions import SessionSigner, challenge_message, is_session_token, recover_personal_sign
 from ledger.plaintext import check_plain_text
-from ledger.store import AuthChallenge, Database, Principal, Volunteer
+from ledger.store import Database
+from ledger.store import access as store
+from ledger.store.access import ChallengeRow, PrincipalRow
+from ledger.store.people import VolunteerRow
 
 __all__ = ["AccessService"]
 
@@ -67,7 +68,7 @@ class _TTLCache:
 
 
 class AccessService:
-    """Principals, volunteers, challenges and sessions, over the database. Thread-safe."""
+    """Principals, volunteers, challenges and sessions, over the database (``ledger.store.access``). Thread-safe."""
 
     def __init__(
         self,
@@ -120,14 +121,15 @@ class AccessService:
 
     def create_principal(
         self, *, role: str, name: str, scope: Mapping[str, Any] | None = None, created_by: int | None = None
-    ) -> tuple[Principal, str]:
+    ) -> tuple[PrincipalRow, str]:
         """Make an API key for ``role``; returns the row and the key (the only time it is seen)."""
         if role not in KEY_ROLES:
             hint = " (volunteers sign in with their own key at POST /v1/auth/challenge)" if role == VOLUNTEER else ""
             raise InvalidScope(f"role {role!r} cannot hold an API key{hint}; roles: {', '.join(KEY_ROLES)}")
         check_plain_text(name, field="name")
         token = new_api_key()
-        row = Principal(
+        row = store.add_principal(
+            self.database,
             role=role,
             name=name,
             scope=self._check_scope(scope),
@@ -136,27 +138,18 @@ class AccessService:
             created_at=self.clock(),
             created_by=created_by,
         )
-        with self.database.session() as session:
-            session.add(row)
         return row, token
 
-    def principals(self, *, include_revoked: bool = False) -> list[Principal]:
-        with self.database.session() as session:
-            query = select(Principal).order_by(Principal.id)
-            if not include_revoked:
-                query = query.where(Principal.revoked_at.is_(None))
-            return list(session.scalars(query))
+    def principals(self, *, include_revoked: bool = False) -> list[PrincipalRow]:
+        return store.list_principals(self.database, include_revoked=include_revoked)
 
-    def revoke_principal(self, principal_id: int, *, revoked_by: int | None = None) -> Principal:
+    def revoke_principal(self, principal_id: int, *, revoked_by: int | None = None) -> PrincipalRow:
         """Revoke a key. An admin cannot revoke the key they are using (so one always remains)."""
         if revoked_by is not None and revoked_by == principal_id:
             raise Forbidden("you cannot revoke the key you are using; another admin can")
-        with self.database.session() as session:
-            row = session.get(Principal, principal_id)
-            if row is None:
-                raise NotFound(f"no principal {principal_id}")
-            if row.revoked_at is None:
-                row.revoked_at = self.clock()
+        row = store.revoke_principal(self.database, principal_id, revoked_at=self.clock())
+        if row is None:
+            raise NotFound(f"no principal {principal_id}")
         self._principals.clear()
         return row
 
@@ -164,7 +157,7 @@ class AccessService:
 
     def register_volunteer(
         self, *, address: str, name: str | None = None, registered_by: int | None = None
-    ) -> tuple[Volunteer, bool]:
+    ) -> tuple[VolunteerRow, bool]:
         """Register (or re-admit a revoked) volunteer address (``ledger.people.registry``);
         returns the row and whether it changed."""
         row, changed = self.registry.register_volunteer(address=address, name=name, registered_by=registered_by)
@@ -173,19 +166,14 @@ class AccessService:
             self._session_roles.clear()
         return row, changed
 
-    def volunteers(self, *, offset: int = 0, limit: int = 1000) -> list[Volunteer]:
-        with self.database.session() as session:
-            query = select(Volunteer).order_by(Volunteer.registered_at, Volunteer.address).offset(offset).limit(limit)
-            return list(session.scalars(query))
+    def volunteers(self, *, offset: int = 0, limit: int = 1000) -> list[VolunteerRow]:
+        return store.list_volunteers(self.database, offset=offset, limit=limit)
 
-    def revoke_volunteer(self, address: str) -> Volunteer:
+    def revoke_volunteer(self, address: str) -> VolunteerRow:
         address = to_checksum_address(address)
-        with self.database.session() as session:
-            row = session.get(Volunteer, address)
-            if row is None:
-                raise NotFound(f"{address} is not a registered volunteer")
-            if row.revoked_at is None:
-                row.revoked_at = self.clock()
+        row = store.revoke_volunteer(self.database, address, revoked_at=self.clock())
+        if row is None:
+            raise NotFound(f"{address} is not a registered volunteer")
         self._volunteers.clear()
         self._session_roles.clear()
         return row
@@ -198,35 +186,25 @@ class AccessService:
         a registered volunteer. Cached; ``end_sessions`` drops the entry at once."""
         hit, generation = self._volunteers.get(address)
         if not hit:
-            with self.database.session() as session:
-                row = session.get(Volunteer, address)
-                generation = (row.session_generation or 0) if row is not None and row.revoked_at is None else None
+            generation = store.session_generation(self.database, address)
             self._volunteers.put(address, generation)
         if generation is None:
             return None
         return max(int(generation), self._generation_floor.get(address, 0))
 
-    def end_sessions(self, address: str) -> Volunteer:
+    def end_sessions(self, address: str) -> VolunteerRow:
         """End every session of ``address`` (its tokens so far stop working), by moving its
         session generation on; ``NotFound`` when it is not a registered volunteer."""
         address = to_checksum_address(address)
-        with self.database.session() as session:
-            if session.get(Volunteer, address) is None:
-                raise NotFound(f"{address} is not a registered volunteer")
-            session.execute(
-                update(Volunteer)
-                .where(Volunteer.address == address)
-                .values(session_generation=Volunteer.session_generation + 1, sessions_ended_at=self.clock())
-            )
-        with self.database.session() as session:
-            row = session.get(Volunteer, address)
-        assert row is not None
-        self._generation_floor[address] = row.session_generation or 0
+        row = store.end_sessions(self.database, address, ended_at=self.clock())
+        if row is None:
+            raise NotFound(f"{address} is not a registered volunteer")
+        self._generation_floor[address] = row.session_generation
         self._volunteers.discard(address)
         self._session_roles.discard(address)
         return row
 
-    def sign_out(self, caller: Caller) -> Volunteer:
+    def sign_out(self, caller: Caller) -> VolunteerRow:
         """End every session of the signed-in caller (all their devices: a lost phone's too)."""
         if caller.address is None:
             raise Forbidden(
@@ -246,13 +224,13 @@ class AccessService:
 
     # -- sign-in -------------------------------------------------------------------
 
-    def issue_challenge(self, address: str) -> AuthChallenge:
+    def issue_challenge(self, address: str) -> ChallengeRow:
         """A one-time sign-in message for ``address`` (expired challenges are swept here)."""
         address = to_checksum_address(address)
         now = self.clock()
         nonce = secrets.token_hex(16)
         expires = now + self.challenge_lifetime
-        row = AuthChallenge(
+        row = ChallengeRow(
             nonce=nonce,
             address=address,
             message=challenge_message(
@@ -260,10 +238,9 @@ class AccessService:
             ),
             issued_at=now,
             expires_at=expires,
+            used_at=None,
         )
-        with self.database.session() as session:
-            session.execute(delete(AuthChallenge).where(AuthChallenge.expires_at < now - timedelta(hours=1)))
-            session.add(row)
+        store.add_challenge(self.database, row, sweep_before=now - timedelta(hours=1))
         return row
 
     def open_session(self, *, address: str, nonce: str, signature: str) -> tuple[str, datetime, str]:
@@ -274,24 +251,20 @@ class AccessService:
         """
         address = to_checksum_address(address)
         now = self.clock()
-        with self.database.session() as session:
-            challenge = session.get(AuthChallenge, nonce) if isinstance(nonce, str) and len(nonce) <= 64 else None
-            if challenge is None or challenge.address != address:
-                raise Unauthenticated(
-                    f"no sign-in challenge {nonce!r} was issued to {address}; ask for one at POST /v1/auth/challenge"
-                )
-            if challenge.used_at is not None:
-                raise Unauthenticated("this challenge was already used; ask for a new one")
-            if challenge.expires_at <= now:
-                raise Unauthenticated("this challenge has expired; ask for a new one")
-            signer = recover_personal_sign(challenge.message, signature)
-            if not hmac.compare_digest(signer, address):
-                raise Unauthenticated(f"the challenge was signed by {signer}, not by {address}")
-            used = session.execute(
-                update(AuthChallenge).where(AuthChallenge.nonce == nonce, AuthChallenge.used_at.is_(None)).values(used_at=now)
+        challenge = store.get_challenge(self.database, nonce) if isinstance(nonce, str) and len(nonce) <= 64 else None
+        if challenge is None or challenge.address != address:
+            raise Unauthenticated(
+                f"no sign-in challenge {nonce!r} was issued to {address}; ask for one at POST /v1/auth/challenge"
             )
-            if used.rowcount != 1:  # type: ignore[attr-defined]
-                raise Unauthenticated("this challenge was already used; ask for a new one")
+        if challenge.used_at is not None:
+            raise Unauthenticated("this challenge was already used; ask for a new one")
+        if challenge.expires_at <= now:
+            raise Unauthenticated("this challenge has expired; ask for a new one")
+        signer = recover_personal_sign(challenge.message, signature)
+        if not hmac.compare_digest(signer, address):
+            raise Unauthenticated(f"the challenge was signed by {signer}, not by {address}")
+        if not store.use_challenge(self.database, nonce, used_at=now):
+            raise Unauthenticated("this challenge was already used; ask for a new one")
         generation = self._session_generation(address)
         if generation is None:
             raise Forbidden(f"{address} is not a registered volunteer; ask your coordinator to register it")
@@ -337,8 +310,7 @@ class AccessService:
         hit, caller = self._principals.get(digest)
         if hit:
             return caller  # type: ignore[no-any-return]
-        with self.database.session() as session:
-            row = session.scalars(select(Principal).where(Principal.token_hash == digest)).one_or_none()
+        row = store.principal_by_token_hash(self.database, digest)
         if row is None or row.revoked_at is not None:
             raise Unauthenticated("this API key is not valid" + (" (revoked)" if row is not None else ""))
         caller = Caller(role=row.role, rate_key=f"key:{row.id}", name=row.name, principal_id=row.id, scope=row.scope)
