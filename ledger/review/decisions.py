@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
-
 from ledger.core.decision import DecisionRefused
 from ledger.core.signing import to_checksum_address
 from ledger.election.validation import validate_decision
@@ -18,7 +16,7 @@ from ledger.people.assignments import Assignments
 from ledger.people.registry import PeopleRegistry
 from ledger.people.roles import CONSTITUENCY_HEAD, LEVEL_ROLES, VOLUNTEER
 from ledger.review.replay import DecisionReplay, node_view
-from ledger.store import Entry
+from ledger.store import reviews as store
 from ledger.store.people import MemberRow
 
 __all__ = ["Decisions"]
@@ -120,7 +118,7 @@ class Decisions:
                 except DecisionRefused as refused:
                     # A retry of a decision already applied is refused by the rules as they
                     # stand now; the ledger answers it with its first receipt (or 409 if it differs).
-                    if self._existing_decision(str(node["decider"]), str(node["decision_id"])) is None:
+                    if not self._existing_decision(str(node["decider"]), str(node["decision_id"])):
                         answers[position] = refused
                         continue
                 subject = str(node["subject"])
@@ -146,8 +144,5 @@ class Decisions:
             if created:
                 self._decisions.load()
 
-    def _existing_decision(self, decider: str, decision_id: str) -> Entry | None:
-        with self.database.session() as session:
-            return session.scalars(
-                select(Entry).where(Entry.kind == "decision", Entry.signer == decider, Entry.submission_id == decision_id)
-            ).one_or_none()
+    def _existing_decision(self, decider: str, decision_id: str) -> bool:
+        return store.decision_exists(self.database, decider, decision_id)

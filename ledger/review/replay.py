@@ -10,13 +10,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from ledger.core.cid import CID
 from ledger.core.decision import Replay, link_text
 from ledger.election import Election
 from ledger.results.aggregates import Aggregates
-from ledger.store import ConstituencyReview, Database, Entry, UnitReview
+from ledger.store import Database
+from ledger.store import reviews as store
 
 __all__ = ["DecisionReplay", "node_view"]
 
@@ -55,11 +54,11 @@ class DecisionReplay:
         )
 
     def _load_record(self, cid: str) -> tuple[str | None, list[str]]:
-        with self.database.session() as session:
-            row = session.scalars(select(Entry).where(Entry.cid == cid, Entry.kind == "tally")).one_or_none()
-        if row is None:
+        found = store.tally_record(self.database, cid)
+        if found is None:
             return None, []
-        return row.polling_unit, self.remember_record(cid, row.polling_unit, row.document)
+        unit, document = found
+        return unit, self.remember_record(cid, unit, document)
 
     def remember_record(self, cid: str, unit: str, document: Mapping[str, Any]) -> list[str]:
         """Keep which unit a record reports and what it corrects, for the replay's rules
@@ -84,26 +83,20 @@ class DecisionReplay:
         with self.lock:
             applied = 0
             while True:
-                with self.database.session() as session:
-                    rows = session.execute(
-                        select(Entry.id, Entry.cid, Entry.document)
-                        .where(Entry.kind == "decision", Entry.id > self._decision_cursor)
-                        .order_by(Entry.id)
-                        .limit(5000)
-                    ).all()
+                rows = store.decisions_after(self.database, self._decision_cursor, limit=5000)
                 if not rows:
                     return applied
                 units: set[str] = set()
                 constituencies: set[str] = set()
                 rejected: list[str] = []
-                for row in rows:
-                    self._decision_cursor = row.id
+                for entry_id, cid, document in rows:
+                    self._decision_cursor = entry_id
                     try:
-                        decision = node_view(row.document)
-                        self.replay.apply(row.cid, decision)
+                        decision = node_view(document)
+                        self.replay.apply(cid, decision)
                     except Exception as exc:  # noqa: BLE001 - a lost or corrupt row: set aside, serve the rest
-                        subject_text = row.document.get("subject") if isinstance(row.document, Mapping) else None
-                        self.aggregates.quarantine.add("replay", row.cid, str(subject_text or ""), exc)
+                        subject_text = document.get("subject") if isinstance(document, Mapping) else None
+                        self.aggregates.quarantine.add("replay", cid, str(subject_text or ""), exc)
                         continue
                     subject = str(decision["subject"])
                     if decision["action"] == "certify_constituency" or subject in self.election.constituencies:
@@ -126,25 +119,17 @@ class DecisionReplay:
             for unit_id in units
             if (state := self.replay.unit(unit_id)).status == "certified" and state.certified
         }
-        documents: dict[str, dict[str, Any]] = {}
-        with self.database.session() as session:
-            for start in range(0, len(units), 500):
-                chunk = units[start : start + 500]
-                for row in session.scalars(select(UnitReview).where(UnitReview.unit.in_(chunk))):
-                    state = self.replay.unit(row.unit)
-                    row.status, row.accepted_cid, row.certified_cid = state.status, state.accepted, state.certified
-                    row.updated_at = now
-                wanted = [certified_records[u] for u in chunk if u in certified_records]
-                if wanted:
-                    rows = session.execute(select(Entry.cid, Entry.document).where(Entry.cid.in_(wanted)))
-                    documents.update((row.cid, row.document) for row in rows)
-            for constituency_id in constituencies:
-                certified = self.replay.constituency(constituency_id).certified
-                row = session.get(ConstituencyReview, constituency_id)
-                if row is None:
-                    session.add(ConstituencyReview(constituency_id=constituency_id, certified=certified, updated_at=now))
-                else:
-                    row.certified, row.updated_at = certified, now
+        states = {}
+        for unit_id in units:
+            state = self.replay.unit(unit_id)
+            states[unit_id] = (state.status, state.accepted, state.certified)
+        documents = store.write_review_state(
+            self.database,
+            states,
+            {constituency_id: self.replay.constituency(constituency_id).certified for constituency_id in constituencies},
+            documents_of=[certified_records[u] for u in units if u in certified_records],
+            now=now,
+        )
         for unit_id in units:
             record_cid = certified_records.get(unit_id)
             if record_cid is not None:
