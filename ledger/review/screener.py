@@ -9,8 +9,6 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
-
 from ledger.core.cid import CID
 from ledger.core.record import sign_entry
 from ledger.core.signing import address_from_private_key
@@ -23,7 +21,7 @@ from ledger.results.aggregates import Aggregates
 from ledger.review.evidence import Evidence
 from ledger.review.replay import DecisionReplay, node_view
 from ledger.review.screening import Assessment, Report, assess_unit
-from ledger.store import Entry, Member, UnitReview
+from ledger.store import screening as store
 
 __all__ = ["Screener"]
 
@@ -77,13 +75,7 @@ class Screener:
     def screen_unscreened(self) -> int:
         """Screen units whose reports outnumber what their review has seen (after a restart
         lost the in-memory queue of deferred screening)."""
-        with self.database.session() as session:
-            counts = dict(
-                session.execute(
-                    select(Entry.polling_unit, func.count()).where(Entry.kind == "tally").group_by(Entry.polling_unit)
-                ).all()
-            )
-            seen = dict(session.execute(select(UnitReview.unit, UnitReview.report_count)).all())
+        counts, seen = store.report_counts(self.database)
         stale = [unit for unit, count in counts.items() if seen.get(unit, 0) < count]
         self.screen_units(stale)
         return len(stale)
@@ -165,64 +157,29 @@ class Screener:
 
     def _reports(self, unit_ids: list[str]) -> dict[str, list[Report]]:
         found: dict[str, list[Report]] = {unit_id: [] for unit_id in unit_ids}
-        with self.database.session() as session:
-            rows = session.execute(
-                select(
-                    Entry.id,
-                    Entry.cid,
-                    Entry.signer,
-                    Entry.document,
-                    Entry.polling_unit,
-                    Member.organisation_id,
-                    Member.flagged_at,
-                )
-                .outerjoin(Member, Member.address == Entry.signer)
-                .where(Entry.polling_unit.in_(unit_ids), Entry.kind == "tally")
-                .order_by(Entry.id)
-            ).all()
-        for row in rows:
+        for row in store.unit_tallies(self.database, unit_ids):
             if row.cid not in self._decisions.replay.unit(row.polling_unit).rejected and row.cid not in self._set_aside_reports:
                 found[row.polling_unit].append(
-                    Report(row.cid, row.id, row.signer, row.organisation_id, row.document, held=row.flagged_at is not None)
+                    Report(row.cid, row.id, row.signer, row.organisation_id, row.document, held=row.flagged)
                 )
         return found
 
     def _store_assessments(self, assessments: dict[str, Assessment], report_counts: dict[str, int]) -> None:
         """Each unit's outcome, flags and state, in two statements for the whole chunk (rows
-        for new units, and updates of known ones), not an ORM object per unit."""
+        for new units, and updates of known ones: ``ledger.store.screening``)."""
         now = self.clock()
-        table = UnitReview.__table__
-        with self.database.session() as session:
-            known = set(session.scalars(select(UnitReview.unit).where(UnitReview.unit.in_(list(assessments)))))
-            new, changed = [], []
-            for unit_id, assessment in assessments.items():
-                values = {
-                    "outcome": assessment.outcome,
-                    "flags": [f.as_json() for f in assessment.flags],
-                    "report_count": report_counts[unit_id],
-                    "status": self._decisions.replay.unit(unit_id).status,
-                    "updated_at": now,
-                }
-                if unit_id in known:
-                    changed.append({"unit_id": unit_id, **values})
-                else:
-                    new.append(
-                        {
-                            "unit": unit_id,
-                            "constituency_id": self.election.polling_unit(unit_id).constituency_id,
-                            "first_report_at": now,
-                            **values,
-                        }
-                    )
-            if new:
-                session.execute(insert(table), new)
-            if changed:
-                session.execute(
-                    update(table)
-                    .where(table.c.unit == bindparam("unit_id"))
-                    .values({name: bindparam(name) for name in ("outcome", "flags", "report_count", "status", "updated_at")}),
-                    changed,
-                )
+        values = {
+            unit_id: {
+                "outcome": assessment.outcome,
+                "flags": [f.as_json() for f in assessment.flags],
+                "report_count": report_counts[unit_id],
+                "status": self._decisions.replay.unit(unit_id).status,
+                "updated_at": now,
+            }
+            for unit_id, assessment in assessments.items()
+        }
+        constituency_of = {unit_id: self.election.polling_unit(unit_id).constituency_id for unit_id in assessments}
+        store.write_assessments(self.database, values, constituency_of, now=now)
 
     def _auto_accept(self, assessments: list[Assessment]) -> None:
         """Accept agreeing units with decisions signed by the ledger's verifier key. A unit
@@ -245,14 +202,7 @@ class Screener:
                     "reason": f"{len(assessment.agreeing)} reports from {len(assessment.organisations)} organisations agree",
                 }
             )
-        with self.database.session() as session:
-            taken = set(
-                session.scalars(
-                    select(Entry.submission_id).where(
-                        Entry.signer == self.verifier, Entry.submission_id.in_([str(n["decision_id"]) for n in nodes])
-                    )
-                )
-            )
+        taken = store.taken_submission_ids(self.database, self.verifier, [str(n["decision_id"]) for n in nodes])
         group = []
         for node in nodes:
             if node["decision_id"] in taken:
