@@ -9,13 +9,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from ledger.election import Election
 from ledger.intake.photos import hamming_distance, hash_bands, taken_at_of
 from ledger.results.aggregates import Aggregates
 from ledger.review.screening import Lookalike, PhotoEvidence, Report
-from ledger.store import Database, Photo, PhotoHashBand, PhotoUse, UnitLocation
+from ledger.store import Database
+from ledger.store import screening as store
 
 __all__ = ["LOOKALIKE_CANDIDATES", "Evidence", "informative_band"]
 
@@ -61,26 +60,19 @@ class Evidence:
         photo_evidence: dict[str, PhotoEvidence] = {}
         hashes: dict[str, str] = {}
         local_zone = self.count_window[0].tzinfo or UTC
-        with self.database.session() as session:
-            for start in range(0, len(photos), 500):
-                chunk = photos[start : start + 500]
-                for use in session.execute(select(PhotoUse.photo_cid, PhotoUse.unit).where(PhotoUse.photo_cid.in_(chunk))):
-                    photo_units.setdefault(use.photo_cid, set()).add(use.unit)
-                for row in session.execute(select(Photo.cid, Photo.exif, Photo.perceptual_hash).where(Photo.cid.in_(chunk))):
-                    exif = row.exif or {}
-                    gps = exif.get("gps") or {}
-                    location = None
-                    if "lat" in gps and "lon" in gps:
-                        photo_locations[row.cid] = location = (float(gps["lat"]), float(gps["lon"]))
-                    taken_at, source = taken_at_of(exif, local_zone=local_zone)
-                    photo_evidence[row.cid] = PhotoEvidence(taken_at, location, source)
-                    if row.perceptual_hash:
-                        hashes[row.cid] = row.perceptual_hash
-            lookalikes = self._lookalikes(session, hashes)
-            locations = {
-                row.unit: (row.latitude, row.longitude)
-                for row in session.scalars(select(UnitLocation).where(UnitLocation.unit.in_(unit_ids)))
-            }
+        photo_units.update(store.units_of_photos(self.database, photos))
+        for row in store.photo_facts(self.database, photos):
+            exif = row.exif
+            gps = exif.get("gps") or {}
+            location = None
+            if "lat" in gps and "lon" in gps:
+                photo_locations[row.cid] = location = (float(gps["lat"]), float(gps["lon"]))
+            taken_at, source = taken_at_of(exif, local_zone=local_zone)
+            photo_evidence[row.cid] = PhotoEvidence(taken_at, location, source)
+            if row.perceptual_hash:
+                hashes[row.cid] = row.perceptual_hash
+        lookalikes = self._lookalikes(hashes)
+        locations = store.unit_locations(self.database, unit_ids)
         view = self.aggregates.view("unofficial")
         contexts = {}
         for unit_id in unit_ids:
@@ -96,7 +88,7 @@ class Evidence:
             }
         return contexts
 
-    def _lookalikes(self, session: Any, hashes: Mapping[str, str]) -> dict[str, list[Lookalike]]:
+    def _lookalikes(self, hashes: Mapping[str, str]) -> dict[str, list[Lookalike]]:
         """Per photo (CID to perceptual hash), the other photos at most
         ``photo_similarity_max_bits`` away and the units they were submitted for. Candidates
         share one 16-bit band whole, found through the primary key of ``photo_hash_bands``
@@ -116,25 +108,16 @@ class Evidence:
                 chunk = parts[start : start + 500]
                 # Bounded: a band value that thousands of photos share says little, and
                 # fetching them all for every photo would grow with the square of the night.
-                rows = session.execute(
-                    select(PhotoHashBand.value, PhotoHashBand.photo_cid, PhotoHashBand.perceptual_hash)
-                    .where(PhotoHashBand.band == band, PhotoHashBand.value.in_(chunk))
-                    .limit(LOOKALIKE_CANDIDATES * len(chunk))
-                )
-                for row in rows:
-                    for cid in wanted[(band, row.value)]:
-                        if row.photo_cid == cid:
+                rows = store.band_candidates(self.database, band, chunk, limit=LOOKALIKE_CANDIDATES * len(chunk))
+                for value, photo_cid, perceptual_hash in rows:
+                    for cid in wanted[(band, value)]:
+                        if photo_cid == cid:
                             continue
-                        distance = hamming_distance(hashes[cid], row.perceptual_hash)
+                        distance = hamming_distance(hashes[cid], perceptual_hash)
                         if distance <= self.photo_similarity_max_bits:
-                            found.setdefault(cid, {})[row.photo_cid] = distance
+                            found.setdefault(cid, {})[photo_cid] = distance
         others = sorted({other for near in found.values() for other in near})
-        units: dict[str, set[str]] = {}
-        for start in range(0, len(others), 500):
-            for use in session.execute(
-                select(PhotoUse.photo_cid, PhotoUse.unit).where(PhotoUse.photo_cid.in_(others[start : start + 500]))
-            ):
-                units.setdefault(use.photo_cid, set()).add(use.unit)
+        units = store.units_of_photos(self.database, others)
         return {
             cid: [
                 Lookalike(other, frozenset(units[other]), distance) for other, distance in sorted(near.items()) if other in units

@@ -1,6 +1,8 @@
-"""The queries of screening runs (``ledger.review.screener``): the reports of units with
-their signers' membership, what the review index has seen, and the index write of a
-chunk's assessments in two statements. The rules stay in the screener; the SQL is here."""
+"""The queries of screening runs (``ledger.review.screener``, ``ledger.review.evidence``):
+the reports of units with their signers' membership, what the review index has seen, the
+index write of a chunk's assessments in two statements, and the photo index's evidence
+(photo uses, EXIF, perceptual-hash bands, unit places). The rules stay in the review; the
+SQL is here."""
 
 from __future__ import annotations
 
@@ -11,11 +13,22 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from ledger.store.models import Entry
-from ledger.store.review_models import Member, UnitReview
+from ledger.store.models import Entry, Photo
+from ledger.store.review_models import Member, PhotoHashBand, PhotoUse, UnitLocation, UnitReview
 from ledger.store.session import Database
 
-__all__ = ["ScreenedEntry", "report_counts", "taken_submission_ids", "unit_tallies", "write_assessments"]
+__all__ = [
+    "PhotoFacts",
+    "ScreenedEntry",
+    "band_candidates",
+    "photo_facts",
+    "report_counts",
+    "taken_submission_ids",
+    "unit_locations",
+    "unit_tallies",
+    "units_of_photos",
+    "write_assessments",
+]
 
 _ASSESSED = ("outcome", "flags", "report_count", "status", "updated_at")
 
@@ -100,3 +113,58 @@ def taken_submission_ids(database: Database, signer: str, submission_ids: Sequen
         return set(
             session.scalars(select(Entry.submission_id).where(Entry.signer == signer, Entry.submission_id.in_(submission_ids)))
         )
+
+
+# -- evidence ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoFacts:
+    """What the photo index says of a photo: its EXIF summary and its perceptual hash."""
+
+    cid: str
+    exif: dict[str, Any]
+    perceptual_hash: str | None
+
+
+def units_of_photos(database: Database, photo_cids: Sequence[str]) -> dict[str, set[str]]:
+    """Per photo, the units reports used it for (photos no report used are left out)."""
+    units: dict[str, set[str]] = {}
+    with database.session() as session:
+        for start in range(0, len(photo_cids), 500):
+            chunk = photo_cids[start : start + 500]
+            for use in session.execute(select(PhotoUse.photo_cid, PhotoUse.unit).where(PhotoUse.photo_cid.in_(chunk))):
+                units.setdefault(use.photo_cid, set()).add(use.unit)
+    return units
+
+
+def photo_facts(database: Database, photo_cids: Sequence[str]) -> list[PhotoFacts]:
+    """The stored photos among ``photo_cids``, with their EXIF summary and perceptual hash."""
+    facts: list[PhotoFacts] = []
+    with database.session() as session:
+        for start in range(0, len(photo_cids), 500):
+            chunk = photo_cids[start : start + 500]
+            rows = session.execute(select(Photo.cid, Photo.exif, Photo.perceptual_hash).where(Photo.cid.in_(chunk)))
+            facts += [PhotoFacts(row.cid, row.exif or {}, row.perceptual_hash) for row in rows]
+    return facts
+
+
+def band_candidates(database: Database, band: int, values: Sequence[int], *, limit: int) -> list[tuple[int, str, str]]:
+    """``(band value, photo CID, perceptual hash)`` of photos whose hash has one of ``values``
+    in ``band``, through the primary key of ``photo_hash_bands``; at most ``limit`` rows."""
+    with database.session() as session:
+        rows = session.execute(
+            select(PhotoHashBand.value, PhotoHashBand.photo_cid, PhotoHashBand.perceptual_hash)
+            .where(PhotoHashBand.band == band, PhotoHashBand.value.in_(values))
+            .limit(limit)
+        )
+        return [(row.value, row.photo_cid, row.perceptual_hash) for row in rows]
+
+
+def unit_locations(database: Database, unit_ids: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """``(latitude, longitude)`` of the units among ``unit_ids`` whose place is known."""
+    with database.session() as session:
+        return {
+            row.unit: (row.latitude, row.longitude)
+            for row in session.scalars(select(UnitLocation).where(UnitLocation.unit.in_(unit_ids)))
+        }
