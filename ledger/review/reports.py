@@ -14,11 +14,11 @@ from ledger.errors import FieldError, Forbidden, InvalidSignature, InvalidTally,
 from ledger.intake.service import Accepted, Ledger, Prepared
 from ledger.people.assignments import Assignments
 from ledger.review.screener import Screener
-from ledger.store import PhotoUse
 
 __all__ = ["PHOTO_USES", "ReportIntake", "photo_links"]
 
-PHOTO_USES = PhotoUse.__table__
+PHOTO_USES = "photo_uses"
+"""The table of a tally's index rows, by name (``Ledger.commit`` resolves it once per group)."""
 
 Answers = list[Accepted | LedgerError | None]
 """One slot per report of a group, filled in as each step answers it."""
