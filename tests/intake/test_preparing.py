@@ -16,10 +16,9 @@ from sqlalchemy import select
 from api.main import create_app
 from api.state import AppState
 from ledger.core.cid import CID, RAW
-from ledger.errors import InvalidTally, LedgerError
+from ledger.errors import Forbidden, InvalidTally, LedgerError
 from ledger.intake.prepare import PreparePool, default_workers
 from ledger.intake.service import Prepared
-from ledger.review.service import NotPermitted
 from ledger.settings import Settings
 from ledger.store import PhotoUse
 from tests.support.api import OTHER_VOLUNTEER, TestClient, make_settings, sign_in
@@ -117,7 +116,7 @@ def test_permission_is_still_checked_first(pool_state: AppState) -> None:
     election = pool_state.ledger_app.election
     tally = signed_tally(election, submission_id="unpermitted")
     answers = review.submit_reports([(tally, None), (tally, None)], [InvalidTally([]), pool_state.ledger.prepare_tally(tally)])
-    assert all(isinstance(answer, NotPermitted) for answer in answers)
+    assert all(isinstance(answer, Forbidden) for answer in answers)
 
 
 def test_a_dead_worker_leaves_the_api_preparing_in_process(pool_state: AppState) -> None:
