@@ -16,7 +16,7 @@ where (``path``, empty for the request as a whole) and what. Statuses, most spec
     Forbidden (wrong role, level, organisation or
     assignment; submitter ≠ session)                     → 403
     NotFound, unknown route                              → 404
-    ConflictingSubmission                                → 409
+    ConflictingSubmission, AlreadyExists, DecisionRefused → 409
     body too large, PhotoTooLarge                        → 413
     UnsupportedPhotoType                                 → 415
     RateLimited                                          → 429 (Retry-After)
@@ -52,6 +52,7 @@ from ledger.app import (
 from ledger.core.decision import DecisionRefused
 from ledger.core.strict import InvalidNumber
 from ledger.errors import (
+    AlreadyExists,
     ChainError,
     ConflictingSubmission,
     ContentStoreError,
@@ -92,6 +93,7 @@ STATUS_BY_ERROR: dict[type[BaseException], int] = {
     Forbidden: 403,
     NotFound: 404,
     ConflictingSubmission: 409,
+    AlreadyExists: 409,  # an organisation id or a person's address is taken
     DecisionRefused: 409,  # the decision breaks the rules in the unit's current state
     PhotoTooLarge: 413,
     UnsupportedPhotoType: 415,

@@ -59,6 +59,7 @@ from ledger.people.roles import (
     NEWSROOM,
     OVERSIGHT,
     PEOPLE_MANAGERS,
+    REASON_READERS,
     RELAYING_ROLES,
     ROLES,
     SIGNED_IN_ROLES,
@@ -72,9 +73,12 @@ from ledger.results.seats import InvalidSeatInput
 from ledger.review.service import ReviewService
 from ledger.sealing.batches import Batcher
 from ledger.settings import Settings
-from ledger.store import Batch, Database, Entry, Photo
+from ledger.store import Database
 from ledger.store.access import PrincipalRow
+from ledger.store.batches import BatchRow
+from ledger.store.entries import EntryRow
 from ledger.store.people import MemberRow, VolunteerRow
+from ledger.store.photos import PhotoRow
 from ledger.views import (
     BatchView,
     ChallengeView,
@@ -106,6 +110,7 @@ __all__ = [
     "NEWSROOM",
     "OVERSIGHT",
     "PEOPLE_MANAGERS",
+    "REASON_READERS",
     "RELAYING_ROLES",
     "ROLES",
     "SIGNED_IN_ROLES",
@@ -368,7 +373,7 @@ class LedgerApp:
         self.database.dispose()
 
 
-def photo_view(row: Photo) -> PhotoView:
+def photo_view(row: PhotoRow) -> PhotoView:
     return PhotoView(
         cid=row.cid,
         size=row.size,
@@ -381,7 +386,7 @@ def photo_view(row: Photo) -> PhotoView:
     )
 
 
-def record_view(entry: Entry) -> RecordView:
+def record_view(entry: EntryRow) -> RecordView:
     return RecordView(
         record_cid=entry.cid,
         kind=entry.kind,
@@ -396,17 +401,7 @@ def record_view(entry: Entry) -> RecordView:
     )
 
 
-def batch_view(batch: Batch) -> BatchView:
-    anchor = None
-    if batch.status == "anchored":
-        anchor = {
-            "chain_id": batch.anchor_chain_id,
-            "contract": batch.anchor_contract,
-            "batch_id": batch.id,
-            "tx_hash": batch.anchor_tx,
-            "block_number": batch.anchor_block,
-            "block_hash": batch.anchor_block_hash,
-        }
+def batch_view(batch: BatchRow) -> BatchView:
     return BatchView(
         id=batch.id,
         root=batch.root,
@@ -414,7 +409,7 @@ def batch_view(batch: Batch) -> BatchView:
         sealed_at=format_time(batch.sealed_at),
         manifest_cid=batch.manifest_cid,
         status=batch.status,
-        anchor=anchor,
+        anchor=batch.anchor,
     )
 
 

@@ -7,6 +7,7 @@
     ├── InvalidSignature (ValueError)      an EIP-712 signature is missing or wrong
     ├── InvalidProof (ValueError)          a Merkle proof does not lead to the expected root
     ├── ConflictingSubmission (ValueError) a submission id was reused with different content
+    ├── AlreadyExists (ValueError)         an organisation or a person is registered already
     ├── NotFound (LookupError)             a record, block, unit or batch is unknown
     │   └── BlockNotFound                  the content store lacks a block
     ├── Forbidden (PermissionError)        this caller (their role, level, organisation or
@@ -43,6 +44,7 @@ __all__ = [
     "InvalidSignature",
     "InvalidProof",
     "ConflictingSubmission",
+    "AlreadyExists",
     "NotFound",
     "BlockNotFound",
     "Forbidden",
@@ -56,6 +58,10 @@ __all__ = [
 
 class ConflictingSubmission(LedgerError, ValueError):
     pass
+
+
+class AlreadyExists(LedgerError, ValueError):
+    """What a request would create is there already (an organisation id, a person's address)."""
 
 
 class NotFound(LedgerError, LookupError):

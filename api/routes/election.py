@@ -20,6 +20,7 @@ from api.schemas import (
     QuarantinedPublic,
     ReadyPublic,
 )
+from ledger.app import REASON_READERS
 from ledger.election import Election
 from ledger.views import strong_etag
 
@@ -131,7 +132,3 @@ async def ready(state: StateDep, caller: CallerDep) -> ReadyPublic:
         quarantined=len(quarantine),
         entries=[QuarantinedPublic(**{**item.as_json(), **({} if told else {"reason": None})}) for item in quarantine.items(100)],
     )
-
-
-REASON_READERS = ("war_room", "admin", "auditor")
-"""Who reads why an entry was set aside."""

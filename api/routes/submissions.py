@@ -15,13 +15,13 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import EVERYONE, VOLUNTEERS, CallerDep, CidPath, StateDep, access, read_json
 from api.schemas import PhotoPublic, TallyCreate, TallyReceiptPublic
 from api.state import AppState
-from ledger.app import Accepted, Caller, PhotoInfo, UnsupportedPhotoType
+from ledger.app import SIGNED_IN_ROLES, Accepted, Caller, PhotoInfo, UnsupportedPhotoType
 from ledger.core.cid import CID
 from ledger.core.strict import is_canonical_decimal
 from ledger.views import PhotoView
 
 router = APIRouter(prefix="/v1", tags=["submissions"])
-REPORTERS = ("volunteer", "constituency_head", "war_room")
+REPORTERS = SIGNED_IN_ROLES
 """Unit volunteers report their units; heads and the war room enter corrected tallies."""
 T = TypeVar("T")
 WHOLE_PHOTO_BYTES = 1 << 20

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ledger.core.signing import to_checksum_address
-from ledger.errors import Forbidden, NotFound
+from ledger.errors import AlreadyExists, Forbidden, NotFound
 from ledger.people.roles import ADMIN, LEVEL_ROLES
 from ledger.plaintext import check_plain_text
 from ledger.store import Database
@@ -92,7 +92,7 @@ class PeopleRegistry:
         check_plain_text(name, field="name")
         row = OrganisationRow(id=organisation_id, name=name, kind=kind, created_at=self.clock())
         if not store.add_organisation(self.database, row):
-            raise Forbidden(f"organisation {organisation_id!r} exists already")
+            raise AlreadyExists(f"organisation {organisation_id!r} exists already")
         return row
 
     def organisations(self) -> list[OrganisationRow]:
@@ -135,7 +135,7 @@ class PeopleRegistry:
         if added.refusal == "no_organisation":
             raise NotFound(f"no organisation {member.organisation_id if member else None!r}")
         if added.refusal == "member_exists":
-            raise Forbidden(f"{address} is registered already")
+            raise AlreadyExists(f"{address} is registered already")
         assert added.volunteer is not None
         return Registered(added.volunteer, member, added.changed)
 

@@ -40,6 +40,7 @@ __all__ = [
     "REPORTER_VIEWERS",
     "ROLES",
     "SIGNED_IN_ROLES",
+    "REASON_READERS",
     "VOLUNTEER",
     "VOLUNTEERS",
     "WAR_ROOM",
@@ -86,3 +87,5 @@ RELAYING_ROLES = (COORDINATOR,)
 """Who relays a custodial volunteer's count."""
 REPORTER_VIEWERS = (WAR_ROOM, ADMIN)
 """Who sees who reported any unit or uploaded any photo (a head: only in their constituencies)."""
+REASON_READERS = (WAR_ROOM, ADMIN, AUDITOR)
+"""Who reads why an entry was set aside (an error's text can quote the database)."""

@@ -39,7 +39,7 @@ from typing import Any
 from ledger.core.decision import DecisionRefused, Replay
 from ledger.election import Election
 from ledger.election.unit_list import UnitListRow
-from ledger.errors import Forbidden, LedgerError
+from ledger.errors import LedgerError
 from ledger.intake.service import Accepted, Ledger, Prepared
 from ledger.people.assignments import Assignments
 from ledger.people.callers import Caller
@@ -61,13 +61,9 @@ __all__ = [
     "PHOTO_USES",
     "PRIVATE_RECORD_FIELDS",
     "DecisionRefused",
-    "NotPermitted",
     "ReviewService",
     "public_flags",
 ]
-
-NotPermitted = Forbidden
-"""The former name of ``ledger.errors.Forbidden`` (the same class), for importers not yet moved."""
 
 
 def _now() -> datetime:

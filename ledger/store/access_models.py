@@ -1,5 +1,7 @@
 """Models of who may call the API: principals with API keys, registered volunteers, and
-the one-time sign-in challenges of volunteers. The rules live in ``ledger.people.access``."""
+the one-time sign-in challenges of volunteers. The rules live in ``ledger.people``
+(callers, keys, sessions, service; the one registry of people in ``ledger.people.registry``);
+the queries in ``ledger.store.access`` and ``ledger.store.people``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Models of the volunteer hierarchy and the review of counts. The rules live in
-``ledger.review.service`` and ``ledger.core.decision``; decisions themselves are ledger entries
-(``entries.kind == "decision"``), and these tables are an index over them for queues."""
+``ledger.review`` (its parts composed by ``ledger.review.service``) and ``ledger.core.decision``,
+the queries in ``ledger.store.reviews`` and ``ledger.store.screening``; decisions themselves are
+ledger entries (``entries.kind == "decision"``), and these tables are an index over them for queues."""
 
 from __future__ import annotations
 

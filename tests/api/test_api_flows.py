@@ -119,6 +119,15 @@ def test_admin_input_is_checked(world: ApiWorld) -> None:
     assert world.client.delete("/v1/admin/principals/999999", headers=admin).status_code == 404
 
 
+def test_an_organisation_registered_twice_is_a_conflict_not_a_refusal(world: ApiWorld) -> None:
+    admin = world.headers("admin")
+    body = {"id": "civic-twice", "name": "Civic", "kind": "civil_society"}
+    assert world.client.post("/v1/organisations", json=body, headers=admin).status_code == 201
+    again = world.client.post("/v1/organisations", json=body, headers=admin)
+    assert again.status_code == 409, again.text
+    assert again.json()["error"] == "already_exists" and "exists already" in again.text
+
+
 # -- tallies ---------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ledger.errors import Forbidden, NotFound
+from ledger.errors import AlreadyExists, NotFound
 from ledger.people.registry import Membership, PeopleRegistry
 from ledger.store import Database, Member, Volunteer
 
@@ -43,7 +43,7 @@ def test_a_plain_volunteer_has_no_level(registry: PeopleRegistry, database: Data
 
 def test_registering_a_member_again_or_in_an_unknown_organisation_is_refused(registry: PeopleRegistry) -> None:
     registry.register_member(address=ADDRESS, level=2, name="head", organisation_id=None)
-    with pytest.raises(Forbidden, match="registered already"):
+    with pytest.raises(AlreadyExists, match="registered already"):
         registry.register_member(address=ADDRESS, level=2, name="head", organisation_id=None)
     with pytest.raises(NotFound, match="no organisation 'nobody'"):
         registry.register_member(address="0x" + "b2" * 20, level=1, name="x", organisation_id="nobody")
