@@ -32,7 +32,7 @@ from ledger.cli.simulation import NightSimulator, TrueCount, make_photo
 from ledger.core.signing import address_from_private_key
 from ledger.core.timefmt import format_time_micro, format_time_seconds
 from ledger.election import Constituency, Election, PollingUnit
-from ledger.errors import Forbidden
+from ledger.errors import AlreadyExists
 from ledger.review.screening import numbers_of
 from ledger.sealing.anchoring import AnchorWorker
 from wallets.tally_client import sign_decision, sign_tally
@@ -101,7 +101,7 @@ class Night:
     def _register(self, key: bytes, **kwargs: Any) -> None:
         try:
             self.review.register_member(address=address_from_private_key(key), **kwargs)
-        except Forbidden:
+        except AlreadyExists:
             pass  # registered on an earlier run
 
     def setup_people(self, constituencies: list[Constituency]) -> None:
