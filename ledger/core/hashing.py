@@ -29,7 +29,7 @@ from sha3 import keccak_256 as keccak_256  # safe-pysha3: C keccak, ~5x faster p
 
 from ledger.core.errors import InvalidEncoding
 
-__all__ = ["checksum_address", "keccak256"]
+__all__ = ["address_bytes", "checksum_address", "keccak256"]
 
 # EIP-55: a hex digit of keccak256(lowercase address) that is >= 8 upper-cases the letter at
 # the same position. These masks act on ASCII bytes; subtracting 0x20 upper-cases a-f.
@@ -43,10 +43,11 @@ def keccak256(data: bytes) -> bytes:
     return digest
 
 
-def checksum_address(address: str) -> str:
-    """The EIP-55 form of ``address``, which must be ``0x`` + 40 hex digits (any case)."""
+def address_bytes(address: object, where: str = "address") -> bytes:
+    """The 20 bytes of ``address``, which must be a str of ``0x`` + 40 hex digits (any case);
+    ``where`` names it in the ``InvalidEncoding`` raised otherwise."""
     if not isinstance(address, str):
-        raise InvalidEncoding(f"address must be a str holding a 0x-prefixed address, got {type(address).__name__}")
+        raise InvalidEncoding(f"{where} must be a str holding a 0x-prefixed address, got {type(address).__name__}")
     address = str.__str__(address)  # a plain str, whatever a subclass overrides
     raw = b""
     if len(address) == 42 and address.startswith("0x"):
@@ -55,7 +56,13 @@ def checksum_address(address: str) -> str:
         except ValueError:
             pass
     if len(raw) != 20:  # fromhex skips spaces: 40 characters holding one give fewer bytes
-        raise InvalidEncoding(f"address must be a 20-byte hex address, '0x' followed by 40 hex digits, got {address!r}")
+        raise InvalidEncoding(f"{where} must be a 20-byte hex address, '0x' followed by 40 hex digits, got {address!r}")
+    return raw
+
+
+def checksum_address(address: str) -> str:
+    """The EIP-55 form of ``address``, which must be ``0x`` + 40 hex digits (any case)."""
+    raw = address_bytes(address)
     lower = raw.hex().encode("ascii")
     high_digits = keccak_256(lower).hexdigest()[:40].encode("ascii").translate(_HIGH_DIGIT_MASK)
     upper_mask = int.from_bytes(high_digits, "big") & int.from_bytes(lower.translate(_LETTER_MASK), "big")

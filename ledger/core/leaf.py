@@ -81,6 +81,7 @@ from itertools import repeat
 from typing import cast
 
 from ledger.core.errors import InvalidEncoding
+from ledger.core.hashing import address_bytes as _address_bytes
 from ledger.core.hashing import checksum_address
 from ledger.core.hashing import keccak_256 as _keccak_256  # the C hash, bound here for the hot loops below
 
@@ -115,22 +116,6 @@ _ZERO_PADDING = tuple(bytes(count) for count in range(32))
 
 def _word(number: int) -> bytes:
     return _WORDS[number] if number < 2048 else number.to_bytes(32, "big")
-
-
-def _address_bytes(signer: object, where: str) -> bytes:
-    """Check that ``signer`` is ``0x`` + 40 hex digits and return its 20 bytes."""
-    if not isinstance(signer, str):
-        raise InvalidEncoding(f"{where} must be a str holding a 0x-prefixed address, got {type(signer).__name__}")
-    signer = str.__str__(signer)  # a plain str, whatever a subclass overrides
-    raw = b""
-    if len(signer) == 42 and signer.startswith("0x"):
-        try:
-            raw = bytes.fromhex(signer[2:])
-        except ValueError:
-            pass
-    if len(raw) != 20:  # fromhex skips spaces: 40 characters holding one give fewer bytes
-        raise InvalidEncoding(f"{where} must be a 20-byte hex address, '0x' followed by 40 hex digits, got {signer!r}")
-    return raw
 
 
 def _check_checksum(signer: str, where: str) -> None:

@@ -31,7 +31,7 @@ EIP55_VECTORS = [
 
 
 def test_public_names() -> None:
-    assert hashing.__all__ == ["checksum_address", "keccak256"]
+    assert hashing.__all__ == ["address_bytes", "checksum_address", "keccak256"]
 
 
 def test_keccak256_is_ethereum_keccak_not_sha3() -> None:
