@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, TextualSelect, func, insert, select, text
+from sqlalchemy import TextualSelect, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ledger.store.models import Base, Entry
@@ -172,18 +172,12 @@ def taken_submissions(session: Session, keys: Sequence[tuple[str, str]]) -> Take
     return taken
 
 
-def _index_table(table: str | Table) -> Table:
-    """The table an index row names (``Prepared`` carries table names, plain data). A
-    ``Table`` handed over as such is taken as it is."""
-    return table if isinstance(table, Table) else Base.metadata.tables[table]
-
-
 def insert_entries(
-    session: Session, entries: Sequence[Mapping[str, Any]], index: Mapping[str | Table, Sequence[Mapping[str, Any]]]
+    session: Session, entries: Sequence[Mapping[str, Any]], index: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> None:
     """Insert ``entries`` (rows of ``entries``, in order: their ids follow it) and then the
     rows of the index tables that name them, one statement per table."""
     if entries:
         session.execute(insert(Entry.__table__), entries)
     for named, values in index.items():
-        session.execute(insert(_index_table(named)), values)
+        session.execute(insert(Base.metadata.tables[named]), values)
