@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -33,9 +33,6 @@ from ledger.store import entries as entry_queries
 from ledger.store import photos as photo_queries
 from ledger.store.entries import EntryRow
 from ledger.store.photos import PhotoRow
-
-if TYPE_CHECKING:
-    from sqlalchemy import Table
 
 __all__ = ["CERTIFIED_FEED_ACTIONS", "RECEIPT_FORMAT", "Accepted", "Ledger", "Prepared", "Preparer"]
 
@@ -199,7 +196,7 @@ class Ledger:
             known = entry_queries.taken_submissions(session, keys)
             answers: list[Accepted | ConflictingSubmission] = []
             entries: list[dict[str, Any]] = []
-            index: dict[str | Table, list[dict[str, Any]]] = {}
+            index: dict[str, list[dict[str, Any]]] = {}
             for prepared in group:
                 prior = known.get(prepared.key)
                 if prior is not None:
