@@ -52,6 +52,7 @@ import hashlib
 from collections.abc import Mapping
 
 from ledger.core import dagcbor
+from ledger.core.authority import AUTHORITY_FORMAT
 from ledger.core.cid import CID, DAG_CBOR
 from ledger.core.errors import InvalidEncoding
 from ledger.core.signing import EntryFields, check_signer, entry_digest, sign_digest
@@ -97,6 +98,8 @@ def entry_fields(node: Mapping[str, object]) -> EntryFields:
         subject, entry_id, created_at, signer = "subject", "decision_id", "decided_at", "decider"
     elif entry_format == RECEIPT_FORMAT:
         subject, entry_id, created_at, signer = "record_cid", "submission_id", "received_at", "ledger"
+    elif entry_format == AUTHORITY_FORMAT:
+        subject, entry_id, created_at, signer = "subject", "grant_id", "granted_at", "signer"
     else:
         raise InvalidEncoding(f"unknown entry format {entry_format!r}")
     try:

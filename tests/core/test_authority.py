@@ -20,6 +20,8 @@ LEDGER_KEY = address_from_private_key(bytes([7]) * 32)
 STRANGER = address_from_private_key(bytes([8]) * 32)
 UNITS = {"BKK_1-0001": "BKK_1", "BKK_1-0002": "BKK_1", "CMI_2-0001": "CMI_2"}
 _ids = itertools.count()
+GENESIS_VECTOR_CID = "bafyreid4hfua26omdqufwankurx6ncylnvz7nf55w2lvfl6f65io3ti4em"
+"""Computed once when the format was made (dag-cbor, sha2-256); a regression vector."""
 
 
 def entry(action: str, signer: str = ADMINS[0], **fields: Any) -> dict[str, Any]:
@@ -201,3 +203,37 @@ def test_check_agrees_with_apply_and_a_refusal_changes_nothing(steps: list[tuple
     for who, unit in itertools.product([HEAD, VOLUNTEER, STRANGER], sorted(UNITS)):
         assert again.may_report(who, unit) == state.may_report(who, unit)
         assert again.may_decide(who, "constituency_head", unit) == state.may_decide(who, "constituency_head", unit)
+
+
+def test_an_authority_entry_is_signed_and_encoded_like_every_ledger_entry() -> None:
+    """The EIP-712 mapping (subject, grant_id, granted_at, signer) and a fixed vector: the
+    CID of this signed genesis must never change, since anchored logs begin with one."""
+    from ledger.core.record import encode_entry, entry_fields, sign_entry, verify_entry_signature
+    from ledger.errors import InvalidSignature
+
+    node = {
+        "format": AUTHORITY_FORMAT,
+        "election": "th-2566",
+        "grant_id": "genesis-0001",
+        "granted_at": "2023-05-14T00:00:00Z",
+        "signer": ADMINS[0],
+        "action": "genesis",
+        "subject": "admins",
+        "admins": ADMINS,
+        "threshold": 2,
+    }
+    key = next(bytes([n]) * 32 for n in (1, 2, 3) if address_from_private_key(bytes([n]) * 32) == ADMINS[0])
+    signed = sign_entry(node, key)
+    fields = entry_fields(signed)
+    assert (fields.subject, fields.entry_id, fields.created_at, fields.signer) == (
+        "admins",
+        "genesis-0001",
+        "2023-05-14T00:00:00Z",
+        ADMINS[0],
+    )
+    verify_entry_signature(signed)
+    with pytest.raises(InvalidSignature):
+        verify_entry_signature({**signed, "threshold": 1})
+    cid, _ = encode_entry(signed)
+    assert str(cid) == GENESIS_VECTOR_CID
+    Authority(constituency_of=UNITS.get).apply(str(cid), signed)
