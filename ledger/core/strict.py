@@ -19,9 +19,14 @@ import re
 
 from ledger.core.errors import LedgerError
 
-__all__ = ["InvalidNumber", "is_canonical_decimal", "parse_decimal"]
+__all__ = ["ENTRY_ID_PATTERN", "InvalidNumber", "is_canonical_decimal", "parse_decimal"]
 
 _CANONICAL = re.compile(r"(?:0|[1-9][0-9]*)", re.ASCII)
+
+ENTRY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}", re.ASCII)
+"""The id a client chooses for an entry it signs (a tally's ``submission_id``, an authority
+entry's ``grant_id``): 8-64 ASCII letters, digits, ``_`` and ``-``, matched whole with
+``fullmatch`` ("$" alone would let a trailing newline through)."""
 
 
 class InvalidNumber(LedgerError, ValueError):

@@ -15,16 +15,15 @@ from typing import Any
 from ledger.core.cid import CID
 from ledger.core.record import BALLOTS, OPTIONAL_PHOTOS, REQUIRED_PHOTOS, TALLY_FORMAT, verify_entry_signature
 from ledger.core.signing import to_checksum_address
-from ledger.core.strict import is_canonical_decimal
+from ledger.core.strict import ENTRY_ID_PATTERN, is_canonical_decimal
 from ledger.core.timefmt import format_time_seconds
 from ledger.election import Election, PollingUnit
 from ledger.errors import FieldError, InvalidCID, InvalidSignature, InvalidTally, NotFound
 
-__all__ = ["SUBMISSION_ID_PATTERN", "check_stored_tally", "validate_decision", "validate_tally"]
+__all__ = ["check_stored_tally", "validate_decision", "validate_tally"]
 
-# Both are matched whole (``fullmatch``: "$" alone lets a trailing newline through) and
-# ASCII only: in a str pattern "\d" also matches Thai digits and superscripts.
-SUBMISSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}", re.ASCII)
+# Matched whole (``fullmatch``: "$" alone lets a trailing newline through) and ASCII only:
+# in a str pattern "\d" also matches Thai digits and superscripts.
 _TIME_PATTERN = re.compile(
     r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z", re.ASCII
 )
@@ -58,7 +57,7 @@ class _Errors:
 
 def _entry_id(errors: _Errors, submission: Mapping[str, Any], name: str) -> Any:
     value = submission.get(name)
-    if name in submission and (not isinstance(value, str) or not SUBMISSION_ID_PATTERN.fullmatch(value)):
+    if name in submission and (not isinstance(value, str) or not ENTRY_ID_PATTERN.fullmatch(value)):
         errors.add((name,), "must be 8 to 64 characters of letters, digits, '_' or '-'")
     return value
 
