@@ -51,6 +51,7 @@ from typing import Any
 
 from ledger.core.errors import LedgerError
 from ledger.core.hashing import checksum_address
+from ledger.core.strict import ENTRY_ID_PATTERN
 
 __all__ = [
     "ACTIONS",
@@ -73,7 +74,6 @@ SERVICE_PURPOSES = ("receipt", "auto_accept", "relay")
 custodial volunteers."""
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
-_GRANT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}", re.ASCII)
 _KEY_HASH = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
@@ -86,7 +86,10 @@ class Member:
     address: str
     organisation: str
     role: str
-    level: int
+
+    @property
+    def level(self) -> int:
+        return MEMBER_ROLES[self.role]
 
 
 @dataclass
@@ -152,7 +155,7 @@ class Authority:
         action = entry.get("action")
         if action not in ACTIONS:
             raise AuthorityRefused(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
-        if not isinstance(entry.get("grant_id"), str) or not _GRANT_ID.fullmatch(entry["grant_id"]):
+        if not isinstance(entry.get("grant_id"), str) or not ENTRY_ID_PATTERN.fullmatch(entry["grant_id"]):
             raise AuthorityRefused("grant_id must be 8-64 characters of A-Z, a-z, 0-9, _ and -")
         return str(action), _address(entry.get("signer"), "signer")
 
@@ -165,7 +168,7 @@ class Authority:
             return
         signed = self._proposals.setdefault(proposal, set())
         signed.add(signer)
-        if len(signed & self.admins) >= self.threshold:
+        if len(signed) >= self.threshold:
             self.admins, self.threshold = proposal
             self._proposals.clear()
 
@@ -179,9 +182,6 @@ class Authority:
         change(self, subject, entry, dry_run)
 
     # -- what the state answers -------------------------------------------------------------
-
-    def member(self, address: str) -> Member | None:
-        return self.members.get(address)
 
     def may_report(self, address: str, unit: str, *, open_reporting: bool = False) -> str | None:
         """None if ``address`` may report for ``unit`` now, else why not."""
@@ -271,7 +271,7 @@ def _grant_member(state: Authority, subject: str, entry: Mapping[str, Any], dry_
     if level != MEMBER_ROLES[str(role)]:
         raise AuthorityRefused(f"a {role} is at level {MEMBER_ROLES[str(role)]}")
     if not dry_run:
-        state.members[address] = Member(address, str(organisation), str(role), int(level))
+        state.members[address] = Member(address, str(organisation), str(role))
 
 
 def _grant_scope(state: Authority, subject: str, entry: Mapping[str, Any], dry_run: bool) -> None:
@@ -316,11 +316,13 @@ def _grant_api_key(state: Authority, subject: str, entry: Mapping[str, Any], dry
         state.api_keys[subject] = (role, frozenset(scope))
 
 
-def _revoke_whole(table: str) -> Callable[[Authority, str, Mapping[str, Any], bool], None]:
+def _revoke_whole(table: str, what: str) -> Callable[[Authority, str, Mapping[str, Any], bool], None]:
+    """Revoke a grant held whole under ``subject`` in ``table`` (a set or a dict of the state)."""
+
     def revoke(state: Authority, subject: str, _entry: Mapping[str, Any], dry_run: bool) -> None:
-        held = getattr(state, table)
+        held: set[str] | dict[str, Any] = getattr(state, table)
         if subject not in held:
-            raise AuthorityRefused(f"nothing to revoke: {subject} holds no {table.rstrip('s').replace('_', ' ')}")
+            raise AuthorityRefused(f"nothing to revoke: {subject} holds no {what}")
         if dry_run:
             return
         if isinstance(held, set):
@@ -357,17 +359,17 @@ _GRANTS = {
 def _revoke_member(state: Authority, subject: str, entry: Mapping[str, Any], dry_run: bool) -> None:
     """A member's revocation ends their constituencies and unit assignments with them: a key
     granted again starts with none."""
-    _revoke_whole("members")(state, subject, entry, dry_run)
+    _revoke_whole("members", "membership")(state, subject, entry, dry_run)
     if not dry_run:
         state.scopes.pop(subject, None)
         state.assignments.pop(subject, None)
 
 
 _REVOKES = {
-    "organisation": _revoke_whole("organisations"),
+    "organisation": _revoke_whole("organisations", "organisation"),
     "member": _revoke_member,
     "scope": _revoke_items("scopes", "constituencies"),
     "assignment": _revoke_items("assignments", "units"),
-    "service_key": _revoke_whole("service_keys"),
-    "api_key": _revoke_whole("api_keys"),
+    "service_key": _revoke_whole("service_keys", "service key"),
+    "api_key": _revoke_whole("api_keys", "API key"),
 }

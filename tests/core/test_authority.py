@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from ledger.core.authority import AUTHORITY_FORMAT, Authority, AuthorityRefused
 from ledger.core.signing import address_from_private_key
 
-ADMINS = sorted(address_from_private_key(bytes([n]) * 32) for n in (1, 2, 3))
+ADMIN_KEYS = {address_from_private_key(bytes([n]) * 32): bytes([n]) * 32 for n in (1, 2, 3)}
+ADMINS = sorted(ADMIN_KEYS)
 HEAD = address_from_private_key(bytes([4]) * 32)
 VOLUNTEER = address_from_private_key(bytes([5]) * 32)
 WAR_ROOM = address_from_private_key(bytes([6]) * 32)
@@ -222,8 +223,7 @@ def test_an_authority_entry_is_signed_and_encoded_like_every_ledger_entry() -> N
         "admins": ADMINS,
         "threshold": 2,
     }
-    key = next(bytes([n]) * 32 for n in (1, 2, 3) if address_from_private_key(bytes([n]) * 32) == ADMINS[0])
-    signed = sign_entry(node, key)
+    signed = sign_entry(node, ADMIN_KEYS[ADMINS[0]])
     fields = entry_fields(signed)
     assert (fields.subject, fields.entry_id, fields.created_at, fields.signer) == (
         "admins",
