@@ -25,7 +25,8 @@ and subject said; a revoke ends it, or for ``scope`` and ``assignment`` removes 
 items)::
 
     organisation  subject = organisation id
-    member        subject = member's address; organisation, role (MEMBER_ROLES), level 1|2|3
+    member        subject = member's address; role (MEMBER_ROLES), level 1|2|3, organisation
+                  (an organisation id; null allowed for levels 2 and 3)
     scope         subject = head's address; constituencies = [constituency id, ...]
     assignment    subject = volunteer's address; units = [polling unit id, ...]
     service_key   subject = purpose (SERVICE_PURPOSES); address
@@ -67,8 +68,9 @@ __all__ = [
 AUTHORITY_FORMAT = "tally-authority-v1"
 ACTIONS = ("genesis", "admins", "grant", "revoke")
 KINDS = ("organisation", "member", "scope", "assignment", "service_key", "api_key")
-MEMBER_ROLES = {"volunteer": 1, "coordinator": 1, "constituency_head": 2, "war_room": 3}
-"""The roles a member may hold, with the level each belongs to."""
+MEMBER_ROLES = {"volunteer": 1, "constituency_head": 2, "war_room": 3}
+"""The roles a member may hold, with the level each belongs to (an organisation's coordinator
+holds an API key, ``api_key``, not a membership)."""
 SERVICE_PURPOSES = ("receipt", "auto_accept", "relay")
 """The ledger's own keys: receipts, automatic acceptance of agreeing reports, relaying for
 custodial volunteers."""
@@ -84,7 +86,7 @@ class AuthorityRefused(LedgerError, ValueError):
 @dataclass(frozen=True)
 class Member:
     address: str
-    organisation: str
+    organisation: str | None
     role: str
 
     @property
@@ -187,10 +189,10 @@ class Authority:
         """None if ``address`` may report for ``unit`` now, else why not."""
         member = self.members.get(address)
         if member is None:
-            return f"{address} is not a member of any organisation in the authority log"
+            return f"{address} is not a member in the authority log"
         if member.organisation not in self.organisations:
             return f"{address}'s organisation {member.organisation} is not registered"
-        if member.role not in ("volunteer", "coordinator"):
+        if member.role != "volunteer":
             return f"{address} is a {member.role}, not a volunteer"
         if not open_reporting and unit not in self.assignments.get(address, set()):
             return f"{address} is not assigned to unit {unit}"
@@ -207,7 +209,7 @@ class Authority:
         if member is None or member.role != role:
             held = f"a {member.role}" if member else "not a member"
             return f"{address} does not hold the role {role} ({held})"
-        if member.organisation not in self.organisations:
+        if member.organisation is not None and member.organisation not in self.organisations:
             return f"{address}'s organisation {member.organisation} is not registered"
         if role == "constituency_head":
             constituency = self.constituency_of(subject) or subject
@@ -264,14 +266,16 @@ def _grant_organisation(state: Authority, subject: str, _entry: Mapping[str, Any
 def _grant_member(state: Authority, subject: str, entry: Mapping[str, Any], dry_run: bool) -> None:
     address = _address(subject, "subject")
     organisation, role, level = entry.get("organisation"), entry.get("role"), entry.get("level")
-    if organisation not in state.organisations:
-        raise AuthorityRefused(f"organisation {organisation!r} is not registered")
     if role not in MEMBER_ROLES:
         raise AuthorityRefused(f"unknown role {role!r}; members are {', '.join(MEMBER_ROLES)}")
     if level != MEMBER_ROLES[str(role)]:
         raise AuthorityRefused(f"a {role} is at level {MEMBER_ROLES[str(role)]}")
+    if organisation is None and level == 1:
+        raise AuthorityRefused("a level-1 volunteer belongs to an organisation")
+    if organisation is not None and organisation not in state.organisations:
+        raise AuthorityRefused(f"organisation {organisation!r} is not registered")
     if not dry_run:
-        state.members[address] = Member(address, str(organisation), str(role))
+        state.members[address] = Member(address, None if organisation is None else str(organisation), str(role))
 
 
 def _grant_scope(state: Authority, subject: str, entry: Mapping[str, Any], dry_run: bool) -> None:
@@ -287,7 +291,7 @@ def _grant_scope(state: Authority, subject: str, entry: Mapping[str, Any], dry_r
 def _grant_assignment(state: Authority, subject: str, entry: Mapping[str, Any], dry_run: bool) -> None:
     address = _address(subject, "subject")
     member = state.members.get(address)
-    if member is None or member.role not in ("volunteer", "coordinator"):
+    if member is None or member.role != "volunteer":
         raise AuthorityRefused(f"{address} is not a volunteer")
     units = _ids(entry, "units")
     unknown = sorted(u for u in units if state.constituency_of(u) is None)

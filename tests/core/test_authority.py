@@ -84,6 +84,16 @@ def test_a_night_answers_who_may_report_and_decide() -> None:
     assert state.is_service_key("auto_accept", LEDGER_KEY) and not state.is_service_key("receipt", LEDGER_KEY)
 
 
+def test_heads_and_the_war_room_may_belong_to_no_organisation() -> None:
+    state = night()
+    state.apply("n1", grant("member", STRANGER, organisation=None, role="war_room", level=3))
+    assert state.members[STRANGER].organisation is None and state.members[STRANGER].level == 3
+    assert state.may_decide(STRANGER, "war_room", "BKK_1") is None
+    state.apply("n2", revoke("organisation", "ilaw"))
+    assert state.may_decide(STRANGER, "war_room", "BKK_1") is None  # no organisation to lose
+    assert "not registered" in (state.may_decide(WAR_ROOM, "war_room", "BKK_1") or "")
+
+
 def test_authority_holds_from_its_grant_until_its_revocation() -> None:
     state = night()
     state.apply("r1", revoke("scope", HEAD, constituencies=["BKK_1"]))
@@ -104,6 +114,8 @@ def test_authority_holds_from_its_grant_until_its_revocation() -> None:
         (grant("member", STRANGER, organisation="ilaw", role="admin", level=1), "unknown role"),
         (grant("member", STRANGER, organisation="ilaw", role="war_room", level=1), "at level 3"),
         (grant("member", STRANGER.lower(), organisation="ilaw", role="volunteer", level=1), "EIP-55 checksum form"),
+        (grant("member", STRANGER, organisation=None, role="volunteer", level=1), "belongs to an organisation"),
+        (grant("member", STRANGER, organisation="ilaw", role="coordinator", level=1), "unknown role"),
         (grant("scope", VOLUNTEER, constituencies=["BKK_1"]), "is not a constituency head"),
         (grant("assignment", VOLUNTEER, units=["XXX_9-0001"]), "unknown polling unit"),
         (grant("assignment", VOLUNTEER, units=[]), "non-empty list"),
