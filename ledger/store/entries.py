@@ -31,6 +31,7 @@ __all__ = [
     "entry_documents",
     "get_entry",
     "insert_entries",
+    "kind_documents_after",
     "newest_entry_id",
     "serialize_entry_ids",
     "tallies_after",
@@ -97,6 +98,13 @@ def tallies_after(session: Session, cursor: int, *, limit: int) -> list[CountedE
         .limit(limit)
     )
     return [CountedEntry(*row) for row in session.execute(query)]
+
+
+def kind_documents_after(database: Database, kind: str, cursor: int) -> list[tuple[int, str, dict[str, Any]]]:
+    """(id, CID, document) of every entry of ``kind`` after id ``cursor``, oldest first."""
+    with database.session() as session:
+        query = select(Entry.id, Entry.cid, Entry.document).where(Entry.id > cursor, Entry.kind == kind).order_by(Entry.id)
+        return [(int(row[0]), str(row[1]), dict(row[2])) for row in session.execute(query)]
 
 
 def unit_entries(database: Database, polling_unit: str) -> list[EntryRow]:

@@ -81,7 +81,9 @@ class Entry(Base):
     cid: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     election: Mapped[str] = mapped_column(String(32))
-    polling_unit: Mapped[str] = mapped_column(String(32), index=True)
+    polling_unit: Mapped[str] = mapped_column(String(80), index=True)
+    """A tally's or a decision's polling unit (or constituency); an authority entry's subject
+    (an address, an organisation, a key's SHA-256)."""
     constituency_id: Mapped[str] = mapped_column(String(32), index=True)
     signer: Mapped[str] = mapped_column(String(42), index=True)
     submission_id: Mapped[str] = mapped_column(String(64))
