@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -24,6 +24,7 @@ from ledger.content.car import encode_car_header
 from ledger.content.local import iter_dag_blocks
 from ledger.content.store import ContentStore
 from ledger.core.cid import CID, encode_varint
+from ledger.core.signing import address_from_private_key
 from ledger.core.timefmt import format_time_micro as format_time
 from ledger.election import Election, load_election
 from ledger.errors import LedgerError
@@ -43,6 +44,7 @@ from ledger.people.access import (
     load_or_create_session_secret,
     require_role,
 )
+from ledger.people.authority import AuthorityLog
 from ledger.people.roles import (
     ADMIN,
     ADMIN_ONLY,
@@ -163,12 +165,30 @@ class LedgerApp:
         return aggregates
 
     @cached_property
+    def verifier_key(self) -> bytes:
+        """The key of the ledger's automatic acceptances (decisions with the role ``ledger``)."""
+        return bytes(load_or_create_signer(self.settings, "verifier").key)
+
+    @cached_property
+    def authority(self) -> AuthorityLog:
+        """Who may report, decide and certify, as signed entries (``ledger.people.authority``);
+        a fresh ledger's genesis and service keys are written when it is first loaded."""
+        services = {"receipt": self.ledger.preparer.receipt_signer, "auto_accept": address_from_private_key(self.verifier_key)}
+        admin_key, settings = bytes(load_or_create_signer(self.settings, "authority").key), self.settings
+        log = AuthorityLog(ledger=self.ledger, admin_key=admin_key, service_keys=services, clock=lambda: datetime.now(UTC))
+        log.configure_genesis(admins=settings.authority_admins, threshold=settings.authority_threshold)
+        log.load()
+        return log
+
+    @cached_property
     def review(self) -> ReviewService:
         """The hierarchy and verification service; its decision replay is loaded on first use."""
         review = ReviewService(
             ledger=self.ledger,
             aggregates=self.aggregates,
-            verifier_key=bytes(load_or_create_signer(self.settings, "verifier").key),
+            authority=self.authority,
+            max_excluded_share=self.settings.certify_max_excluded_share,
+            verifier_key=self.verifier_key,
             required_organisations=self.settings.required_organisations,
             max_photo_distance_km=self.settings.max_photo_distance_km,
             open_reporting=self.settings.open_reporting,
@@ -197,6 +217,7 @@ class LedgerApp:
             challenge_lifetime_seconds=settings.challenge_lifetime_seconds,
             cache_seconds=settings.access_cache_seconds,
             member_role=self.review.role_of,
+            authority=self.authority,
         )
 
     @cached_property

@@ -59,6 +59,22 @@ class Settings(BaseSettings):
         "members are always held to their assignments.",
     )
 
+    certify_max_excluded_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="The largest share of a constituency's units that may be excluded when the war room certifies it "
+        "without a reason (a certify_constituency beyond it needs one).",
+    )
+    authority_admins: list[str] = Field(
+        default_factory=list,
+        description="Addresses of further admins of the authority log's genesis, besides the ledger's authority key "
+        "(keys/authority.json), which signs its entries. Read when a ledger writes its genesis, on its first start.",
+    )
+    authority_threshold: int = Field(
+        default=1, ge=1, le=50, description="How many admins of the genesis must sign a change of admins."
+    )
+
     # Chain
     rpc_url: str | None = Field(default=None, description="JSON-RPC endpoint; default: the embedded anvil node.")
     chain_id: int | None = Field(default=None, description="Expected chain id; checked against the endpoint.")

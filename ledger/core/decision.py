@@ -51,6 +51,7 @@ from ledger.core.errors import LedgerError
 __all__ = [
     "ACTIONS",
     "DECISION_FORMAT",
+    "Basis",
     "ConstituencyState",
     "DecisionRefused",
     "Replay",
@@ -88,6 +89,26 @@ class ConstituencyState:
     constituency_id: str
     certified: bool = False
     last_decision: str | None = None
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What a constituency's certified result rests on, as the replay stands: of its units,
+    how many are certified, excluded, and neither (pending), and whether it is certified.
+    Derived from the unit states; not part of any signed format."""
+
+    units_total: int
+    units_certified: int
+    units_excluded: int
+    certified: bool
+
+    @property
+    def units_pending(self) -> int:
+        return self.units_total - self.units_certified - self.units_excluded
+
+    @property
+    def excluded_share(self) -> float:
+        return self.units_excluded / self.units_total if self.units_total else 0.0
 
 
 def link_text(value: object) -> str | None:
@@ -128,6 +149,16 @@ class Replay:
 
     def constituency(self, constituency_id: str) -> ConstituencyState:
         return self.constituencies.setdefault(constituency_id, ConstituencyState(constituency_id))
+
+    def basis(self, constituency_id: str) -> Basis:
+        """How many of the constituency's units are certified and excluded, now."""
+        statuses = [self.units[u].status if u in self.units else "open" for u in self._units_of(constituency_id)]
+        return Basis(
+            units_total=len(statuses),
+            units_certified=statuses.count("certified"),
+            units_excluded=statuses.count("excluded"),
+            certified=self.constituency(constituency_id).certified,
+        )
 
     def check(self, decision: Mapping[str, Any]) -> None:
         """Raise ``DecisionRefused`` unless ``decision`` may be applied now."""

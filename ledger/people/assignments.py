@@ -8,6 +8,7 @@ only polling units, only to level-1 volunteers of their own organisation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -75,7 +76,14 @@ class Assignments:
             else:
                 constituency_id = self.election.constituency(area).id
             rows.append((area, constituency_id))
-        return store.add_assignments(self.database, member.address, rows, assigned_at=self.clock(), assigned_by=assigned_by)
+        authority = self.people.authority
+        stated = nullcontext() if authority is None else authority.grant_areas(member.address, areas, level=member.level)
+        with stated as change:
+            added = store.add_assignments(self.database, member.address, rows, assigned_at=self.clock(), assigned_by=assigned_by)
+            if change is not None:
+                change.skip = not added
+                change.node["units" if member.level == 1 else "constituencies"] = sorted(set(added))
+        return added
 
     def assigned_areas(self, address: str) -> set[str]:
         return store.assigned_areas(self.database, to_checksum_address(address))

@@ -16,11 +16,14 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ledger.core.signing import to_checksum_address
 from ledger.errors import AlreadyExists, Forbidden, NotFound
+from ledger.people.authority import AuthorityLog
 from ledger.people.roles import ADMIN, LEVEL_ROLES
 from ledger.plaintext import check_plain_text
 from ledger.store import Database
@@ -78,9 +81,12 @@ class PeopleRegistry:
     Stateless and thread-safe: the services that cache what it answers (``AccessService``)
     drop their entries after they change it."""
 
-    def __init__(self, *, database: Database, clock: Callable[[], datetime]):
+    def __init__(self, *, database: Database, clock: Callable[[], datetime], authority: AuthorityLog | None = None):
+        """``authority``: the authority log that each registration is also stated in (the
+        registry of a serving ledger has one; a registry that only reads needs none)."""
         self.database = database
         self.clock = clock
+        self.authority = authority
 
     # -- organisations ---------------------------------------------------------------
 
@@ -91,9 +97,14 @@ class PeopleRegistry:
             raise Forbidden(f"organisation kind must be one of {', '.join(ORGANISATION_KINDS)}")
         check_plain_text(name, field="name")
         row = OrganisationRow(id=organisation_id, name=name, kind=kind, created_at=self.clock())
-        if not store.add_organisation(self.database, row):
-            raise AlreadyExists(f"organisation {organisation_id!r} exists already")
+        with self._stated(lambda log: log.grant_organisation(organisation_id)):
+            if not store.add_organisation(self.database, row):
+                raise AlreadyExists(f"organisation {organisation_id!r} exists already")
         return row
+
+    def _stated(self, change: Callable[[AuthorityLog], AbstractContextManager[Any]]) -> AbstractContextManager[Any]:
+        """The authority log's change around a write of the database, if there is a log."""
+        return nullcontext() if self.authority is None else change(self.authority)
 
     def organisations(self) -> list[OrganisationRow]:
         return store.organisations(self.database)
@@ -123,19 +134,23 @@ class PeopleRegistry:
         address = to_checksum_address(address)
         check_plain_text(name, field="name")
         member = None if membership is None else self._new_member(address, membership)
-        added = store.add_person(
-            self.database,
-            address=address,
-            name=name,
-            registered_at=self.clock(),
-            registered_by=registered_by,
-            member=member,
-            readmit=membership is None,
-        )
-        if added.refusal == "no_organisation":
-            raise NotFound(f"no organisation {member.organisation_id if member else None!r}")
-        if added.refusal == "member_exists":
-            raise AlreadyExists(f"{address} is registered already")
+        stated: AbstractContextManager[Any] = nullcontext()
+        if member is not None and self.authority is not None and not store.get_member(self.database, address):
+            stated = self.authority.grant_member(address, level=member.level, organisation_id=member.organisation_id)
+        with stated:
+            added = store.add_person(
+                self.database,
+                address=address,
+                name=name,
+                registered_at=self.clock(),
+                registered_by=registered_by,
+                member=member,
+                readmit=membership is None,
+            )
+            if added.refusal == "no_organisation":
+                raise NotFound(f"no organisation {member.organisation_id if member else None!r}")
+            if added.refusal == "member_exists":
+                raise AlreadyExists(f"{address} is registered already")
         assert added.volunteer is not None
         return Registered(added.volunteer, member, added.changed)
 

@@ -9,12 +9,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ledger.core.signing import to_checksum_address
 from ledger.election import Election
 from ledger.errors import Forbidden, NotFound
+from ledger.people.authority import AuthorityLog
 from ledger.people.callers import Caller, anonymous_caller
 from ledger.people.errors import InvalidScope, Unauthenticated
 from ledger.people.keys import API_KEY_PREFIX, hash_api_key, new_api_key
@@ -80,6 +82,7 @@ class AccessService:
         cache_seconds: float = 5.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         member_role: Callable[[str], str | None] | None = None,
+        authority: AuthorityLog | None = None,
     ):
         """``member_role(address)`` gives a signed-in member's role by their level in the
         hierarchy (unit volunteer, constituency head, war room); plain volunteers without
@@ -90,7 +93,8 @@ class AccessService:
         self.sessions = sessions
         self.challenge_lifetime = timedelta(seconds=challenge_lifetime_seconds)
         self.clock = clock
-        self.registry = PeopleRegistry(database=database, clock=lambda: self.clock())
+        self.authority = authority
+        self.registry = PeopleRegistry(database=database, clock=lambda: self.clock(), authority=authority)
         self._principals = _TTLCache(cache_seconds)
         self._volunteers = _TTLCache(cache_seconds)
         self._generation_floor: dict[str, int] = {}
@@ -171,9 +175,13 @@ class AccessService:
 
     def revoke_volunteer(self, address: str) -> VolunteerRow:
         address = to_checksum_address(address)
-        row = store.revoke_volunteer(self.database, address, revoked_at=self.clock())
-        if row is None:
-            raise NotFound(f"{address} is not a registered volunteer")
+        stated: AbstractContextManager[Any] = nullcontext()
+        if self.authority is not None:  # a member's role ends with them
+            stated = self.authority.revoke_member(address)
+        with stated:
+            row = store.revoke_volunteer(self.database, address, revoked_at=self.clock())
+            if row is None:
+                raise NotFound(f"{address} is not a registered volunteer")
         self._volunteers.clear()
         self._session_roles.clear()
         return row

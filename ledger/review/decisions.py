@@ -25,8 +25,19 @@ __all__ = ["Decisions"]
 class Decisions:
     """Accepts people's decisions into the ledger. Thread-safe."""
 
-    def __init__(self, *, ledger: Ledger, people: PeopleRegistry, assignments: Assignments, decisions: DecisionReplay):
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        people: PeopleRegistry,
+        assignments: Assignments,
+        decisions: DecisionReplay,
+        max_excluded_share: float = 0.05,
+    ):
+        """``max_excluded_share``: the largest share of a constituency's units that may be
+        excluded when the war room certifies it without giving a reason."""
         self.ledger = ledger
+        self.max_excluded_share = max_excluded_share
         self.database = ledger.database
         self.election = ledger.election
         self.people = people
@@ -97,6 +108,10 @@ class Decisions:
                 raise Forbidden(f"head {member.public_id} does not oversee constituency {constituency}")
         elif role == VOLUNTEER:
             raise Forbidden("unit volunteers report counts; decisions are for heads and the war room")
+        authority = self.people.authority
+        refused = None if authority is None else authority.may_decide(decider, role, subject)
+        if refused is not None:  # the database and the log disagree: the log is what an auditor checks
+            raise Forbidden(f"the authority log does not let this decision through: {refused}")
         return node
 
     def _touches(self, node: Mapping[str, object]) -> set[str]:
@@ -115,6 +130,7 @@ class Decisions:
             for position, node in run:
                 try:
                     self._decisions.replay.check(node_view(node))
+                    self._check_basis(node)
                 except DecisionRefused as refused:
                     # A retry of a decision already applied is refused by the rules as they
                     # stand now; the ledger answers it with its first receipt (or 409 if it differs).
@@ -143,6 +159,20 @@ class Decisions:
                 created = created or (isinstance(answer, Accepted) and answer.created)
             if created:
                 self._decisions.load()
+
+    def _check_basis(self, node: Mapping[str, object]) -> None:
+        """A constituency certified with more of its units excluded than the share allowed
+        needs the war room's reason: its result then rests on few units, which the reason
+        (published with the decision) explains."""
+        if node["action"] != "certify_constituency" or str(node.get("reason") or "").strip():
+            return
+        basis = self._decisions.replay.basis(str(node["subject"]))
+        if basis.excluded_share > self.max_excluded_share:
+            raise DecisionRefused(
+                f"constituency {node['subject']} has {basis.units_excluded} of its {basis.units_total} units excluded "
+                f"({basis.excluded_share:.0%}), more than the {self.max_excluded_share:.0%} a certification may rest on "
+                "without a reason; give the reason with the decision"
+            )
 
     def _existing_decision(self, decider: str, decision_id: str) -> bool:
         return store.decision_exists(self.database, decider, decision_id)

@@ -42,6 +42,7 @@ from ledger.election.unit_list import UnitListRow
 from ledger.errors import LedgerError
 from ledger.intake.service import Accepted, Ledger, Prepared
 from ledger.people.assignments import Assignments
+from ledger.people.authority import AuthorityLog
 from ledger.people.callers import Caller
 from ledger.people.registry import PeopleRegistry
 from ledger.people.roles import LEVEL_ROLES
@@ -84,10 +85,14 @@ class ReviewService:
         clock: Callable[[], datetime] = _now,
         photo_window: tuple[timedelta, timedelta] = (timedelta(minutes=30), timedelta(hours=7)),
         photo_similarity_max_bits: int = 6,
+        authority: AuthorityLog | None = None,
+        max_excluded_share: float = 0.05,
     ):
         """``photo_window``: how long before and after the polls close a photo of the count may
         be taken (default 16:30 to 24:00 on polling day); ``photo_similarity_max_bits``: the
-        largest perceptual-hash distance of a near-duplicate photo."""
+        largest perceptual-hash distance of a near-duplicate photo; ``authority``: the log
+        that registrations and assignments are stated in, and that decisions are checked
+        against (``ledger.people.authority``)."""
         self.ledger = ledger
         self.database = ledger.database
         self.election: Election = ledger.election
@@ -96,7 +101,7 @@ class ReviewService:
         now = self._now
         close = datetime.fromisoformat(self.election.polls_close)
         self.count_window = (close - photo_window[0], close + photo_window[1])
-        self.people = PeopleRegistry(database=self.database, clock=now)
+        self.people = PeopleRegistry(database=self.database, clock=now, authority=authority)
         self.assignments = Assignments(database=self.database, election=self.election, people=self.people, clock=now)
         self.decision_replay = DecisionReplay(
             database=self.database,
@@ -131,7 +136,11 @@ class ReviewService:
             defer_screening=defer_screening,
         )
         self.decisions = Decisions(
-            ledger=ledger, people=self.people, assignments=self.assignments, decisions=self.decision_replay
+            ledger=ledger,
+            people=self.people,
+            assignments=self.assignments,
+            decisions=self.decision_replay,
+            max_excluded_share=max_excluded_share,
         )
         self.queues = Queues(
             database=self.database,

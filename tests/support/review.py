@@ -12,6 +12,7 @@ from ledger.content.local import LocalBlockStore
 from ledger.core.cid import CID, RAW
 from ledger.election import Election
 from ledger.intake.service import Ledger
+from ledger.people.authority import AuthorityLog
 from ledger.results.aggregates import Aggregates
 from ledger.review.service import ReviewService
 from ledger.store import Database
@@ -23,6 +24,8 @@ CONSTITUENCY = "MSN_1"
 
 
 VERIFIER_KEY = bytes.fromhex("04" * 32)
+AUTHORITY_KEY = bytes.fromhex("05" * 32)
+"""The admin key of the test ledger's authority log (``ledger.people.authority``)."""
 
 
 def key(name: str) -> bytes:
@@ -33,6 +36,20 @@ def address(name: str) -> str:
     from ledger.core.signing import address_from_private_key
 
     return address_from_private_key(key(name))
+
+
+def authority_log(ledger: Ledger, clock: Any) -> AuthorityLog:
+    """The authority log a serving ledger keeps, with the test keys, loaded (its genesis written)."""
+    from ledger.core.signing import address_from_private_key
+
+    log = AuthorityLog(
+        ledger=ledger,
+        admin_key=AUTHORITY_KEY,
+        service_keys={"receipt": address_from_private_key(RECEIPT_KEY), "auto_accept": address_from_private_key(VERIFIER_KEY)},
+        clock=clock,
+    )
+    log.load()
+    return log
 
 
 @pytest.fixture
@@ -49,7 +66,8 @@ def service(database: Database, tmp_path: Path, election: Election) -> ReviewSer
         clock=clock,
     )
     aggregates = Aggregates(database=database, election=election)
-    review = ReviewService(ledger=ledger, aggregates=aggregates, verifier_key=VERIFIER_KEY, clock=clock)
+    authority = authority_log(ledger, clock)
+    review = ReviewService(ledger=ledger, aggregates=aggregates, verifier_key=VERIFIER_KEY, clock=clock, authority=authority)
     units = [u.id for u in election.polling_units(CONSTITUENCY)][:5]
     for org in ("org-a", "org-b", "org-c"):
         review.create_organisation(organisation_id=org, name=org.upper(), kind="civil_society")

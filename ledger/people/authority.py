@@ -1,0 +1,196 @@
+"""The authority log of a serving ledger: who may report, decide and certify, as signed
+``tally-authority-v1`` entries (``ledger.core.authority``), stored, sealed and anchored like
+tallies and decisions.
+
+The registry and the assignments change the database and then append the entry that states
+the change; the entry is checked against the state first (``Authority.check``), so a change
+the rules refuse is refused before anything is written. The ``Authority`` state that the
+server consults (``may_decide`` for every decision) is built from the stored entries by the
+same pure state machine that ``tally verify all`` replays from the chain and the content,
+so server and auditor cannot disagree about who held which role when.
+
+A fresh ledger writes its genesis when the log is first loaded: the ledger's authority key
+(``keys/authority.json``) and any further admins of ``TALLY_AUTHORITY_ADMINS``, under
+``TALLY_AUTHORITY_THRESHOLD``; then it grants the ledger's service keys (receipts,
+automatic acceptance). Entries are signed with the authority key; changing the admins
+takes entries signed by as many admins as the rule in force asks.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ledger.core.authority import AUTHORITY_FORMAT, MEMBER_ROLES, Authority, AuthorityRefused
+from ledger.core.record import sign_entry
+from ledger.core.signing import address_from_private_key
+from ledger.core.timefmt import format_time_micro
+from ledger.election import Election
+from ledger.errors import ConflictingSubmission, Forbidden, NotFound
+from ledger.store import Database
+from ledger.store import entries as store
+
+__all__ = ["AUTHORITY_KIND", "AuthorityLog", "EntryWriter"]
+
+AUTHORITY_KIND = "authority"
+"""The ``kind`` of an authority entry's row among the ledger's entries."""
+
+
+class EntryWriter(Protocol):
+    """Where the log's entries go: the ledger's intake (``ledger.intake.service.Ledger``),
+    which stores them as it stores decisions, to be sealed and anchored with them."""
+
+    @property
+    def database(self) -> Database: ...
+
+    @property
+    def election(self) -> Election: ...
+
+    def prepare(
+        self, node: dict[str, object], *, kind: str, subject: str, constituency_id: str, signer: str, entry_id: str
+    ) -> Any: ...
+
+    def commit(self, group: Sequence[Any]) -> Sequence[Any]: ...
+
+
+@dataclass
+class _Change:
+    """An entry being made by ``AuthorityLog.change``: its node, and once stored, its receipt."""
+
+    node: dict[str, Any]
+    receipt: dict[str, Any] | None = None
+    skip: bool = False
+    """Set inside the block when the database changed nothing: no entry is written."""
+
+
+class AuthorityLog:
+    """The ledger's authority entries and the state they build. Thread-safe: one lock orders
+    the checks, writes and applications of entries."""
+
+    def __init__(
+        self,
+        *,
+        ledger: EntryWriter,
+        admin_key: bytes,
+        service_keys: Mapping[str, str],
+        clock: Callable[[], datetime],
+    ):
+        """``service_keys``: purpose → address of the ledger's own keys (``SERVICE_PURPOSES``)."""
+        self.ledger = ledger
+        self.election = ledger.election
+        self.clock = clock
+        self.admin = address_from_private_key(admin_key)
+        self._admin_key = admin_key
+        self._genesis_admins = [self.admin]
+        self._genesis_threshold = 1
+        self._service_keys = dict(service_keys)
+        self.lock = threading.RLock()
+        self.state = Authority(constituency_of=self._constituency_of)
+        self._cursor = 0
+
+    def _constituency_of(self, unit_id: str) -> str | None:
+        try:
+            return self.election.polling_unit(unit_id).constituency_id
+        except NotFound:
+            return None
+
+    # -- the log ---------------------------------------------------------------------------
+
+    def configure_genesis(self, *, admins: Sequence[str], threshold: int) -> None:
+        """The rule a fresh ledger's genesis states: ``admins`` beside the authority key, and
+        how many of them must sign a change of admins (read only when the genesis is written)."""
+        self._genesis_admins = sorted({self.admin, *admins})
+        self._genesis_threshold = threshold
+
+    def load(self) -> int:
+        """Apply the stored entries not yet applied, in ledger order; on a ledger without a
+        genesis, write it and the ledger's service keys. Returns how many entries were read."""
+        with self.lock:
+            read = 0
+            for entry_id, cid, document in store.kind_documents_after(self.ledger.database, AUTHORITY_KIND, self._cursor):
+                self.state.apply(cid, document)
+                self._cursor = entry_id
+                read += 1
+            if self.state.genesis is None:
+                self._append("genesis", subject="admins", admins=self._genesis_admins, threshold=self._genesis_threshold)
+            for purpose, address in sorted(self._service_keys.items()):
+                if self.state.service_keys.get(purpose) != address:
+                    self._append("grant", kind="service_key", subject=purpose, address=address)
+            return read
+
+    def _append(self, action: str, **fields: Any) -> None:
+        """Sign, check, store and apply one entry."""
+        with self.change(action, **fields):
+            pass
+
+    @contextmanager
+    def change(self, action: str, **fields: Any) -> Iterator[_Change]:
+        """Check an entry against the state (``Forbidden`` if the rules refuse it), let the
+        caller write what it states to the database inside the block, then sign, store and
+        apply the entry. The lock is held throughout, so no other change comes between the
+        check and the entry; an exception in the block writes no entry."""
+        with self.lock:
+            node: dict[str, Any] = {
+                "format": AUTHORITY_FORMAT,
+                "election": self.election.id,
+                "grant_id": "g-" + secrets.token_hex(12),
+                "granted_at": format_time_micro(self.clock()),
+                "signer": self.admin,
+                "action": action,
+                **fields,
+            }
+            try:
+                self.state.check(node)
+            except AuthorityRefused as refused:
+                raise Forbidden(str(refused)) from refused
+            change = _Change(node)
+            yield change
+            if change.skip:
+                return
+            prepared = self.ledger.prepare(
+                sign_entry(node, self._admin_key),
+                kind=AUTHORITY_KIND,
+                subject=str(fields["subject"]),
+                constituency_id="",
+                signer=self.admin,
+                entry_id=node["grant_id"],
+            )
+            (accepted,) = self.ledger.commit([prepared])
+            if isinstance(accepted, ConflictingSubmission):  # a grant id of 96 random bits, taken
+                raise accepted
+            self.state.apply(str(prepared.cid), node)
+            change.receipt = accepted.receipt
+
+    # -- what the registry and the assignments state -----------------------------------------
+
+    def grant_organisation(self, organisation_id: str) -> AbstractContextManager[_Change]:
+        return self.change("grant", kind="organisation", subject=organisation_id)
+
+    def grant_member(self, address: str, *, level: int, organisation_id: str | None) -> AbstractContextManager[_Change]:
+        role = next(role for role, at in MEMBER_ROLES.items() if at == level)
+        return self.change("grant", kind="member", subject=address, role=role, level=level, organisation=organisation_id)
+
+    def revoke_member(self, address: str) -> AbstractContextManager[_Change | None]:
+        """End a member's role (with their constituencies and units); no entry if they hold none."""
+        with self.lock:
+            if address not in self.state.members:
+                return nullcontext()
+            return self.change("revoke", kind="member", subject=address)
+
+    def grant_areas(self, address: str, areas: Sequence[str], *, level: int) -> AbstractContextManager[_Change | None]:
+        """Grant a level-1 volunteer polling units, or a head constituencies."""
+        if not areas:
+            return nullcontext()
+        kind, name = ("assignment", "units") if level == 1 else ("scope", "constituencies")
+        return self.change("grant", kind=kind, subject=address, **{name: sorted(set(areas))})
+
+    # -- what the state answers ------------------------------------------------------------
+
+    def may_decide(self, address: str, role: str, subject: str) -> str | None:
+        with self.lock:
+            return self.state.may_decide(address, role, subject)

@@ -1,0 +1,84 @@
+"""The serving ledger's authority log (``ledger.people.authority``): every registration and
+assignment is also a signed ``tally-authority-v1`` entry, and the state rebuilt from the
+stored entries is the state the server answers with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ledger.core.authority import AUTHORITY_FORMAT
+from ledger.core.record import verify_entry_signature
+from ledger.core.signing import address_from_private_key
+from ledger.errors import AlreadyExists, Forbidden
+from ledger.people.authority import AUTHORITY_KIND
+from ledger.store import entries
+from tests.support.intake import RECEIPT_KEY
+from tests.support.review import AUTHORITY_KEY, CONSTITUENCY, VERIFIER_KEY, address, authority_log
+
+
+def stored(service: Any) -> list[dict[str, Any]]:
+    return [document for _, _, document in entries.kind_documents_after(service.database, AUTHORITY_KIND, 0)]
+
+
+def test_the_registrations_of_a_night_are_signed_entries_of_the_log(service: Any) -> None:
+    log = stored(service)
+    assert log[0]["action"] == "genesis" and log[0]["admins"] == [address_from_private_key(AUTHORITY_KEY)]
+    assert {(e["subject"], e["address"]) for e in log if e.get("kind") == "service_key"} == {
+        ("receipt", address_from_private_key(RECEIPT_KEY)),
+        ("auto_accept", address_from_private_key(VERIFIER_KEY)),
+    }
+    assert [e["subject"] for e in log if e.get("kind") == "organisation"] == ["org-a", "org-b", "org-c"]
+    members = {e["subject"]: (e["role"], e["organisation"]) for e in log if e.get("kind") == "member"}
+    assert members[address("head")] == ("constituency_head", "org-a")
+    assert members[address("war-room")] == ("war_room", None)
+    assert [e["constituencies"] for e in log if e.get("kind") == "scope" and e["subject"] == address("head")] == [[CONSTITUENCY]]
+    assert all(e["format"] == AUTHORITY_FORMAT and e["signer"] == address_from_private_key(AUTHORITY_KEY) for e in log)
+    row = entries.get_entry(service.database, entries.kind_documents_after(service.database, AUTHORITY_KIND, 0)[0][1])
+    assert row is not None and row.kind == AUTHORITY_KIND
+    verify_entry_signature(_node(service, row.cid))  # the stored block is the signed entry
+
+
+def _node(service: Any, cid: str) -> dict[str, Any]:
+    from ledger.core import dagcbor
+    from ledger.core.cid import CID
+
+    return dagcbor.decode(service.ledger.content.get_block(CID.parse(cid)))  # type: ignore[no-any-return]
+
+
+def test_a_restarted_ledger_rebuilds_the_same_state_and_writes_no_second_genesis(service: Any) -> None:
+    before = service.people.authority.state
+    again = authority_log(service.ledger, service.clock)
+    assert sum(1 for e in stored(service) if e["action"] == "genesis") == 1
+    for name in ("admins", "threshold", "genesis", "organisations", "members", "scopes", "assignments", "service_keys"):
+        assert getattr(again.state, name) == getattr(before, name), name
+
+
+def test_only_the_areas_the_database_added_are_granted(service: Any) -> None:
+    count = len(stored(service))
+    units = [u.id for u in service.election.polling_units(CONSTITUENCY)]
+    assert service.assign(address=address("org-a"), areas=units[:5], organisation_id="org-a") == []
+    assert len(stored(service)) == count  # nothing changed, no entry
+    assert service.assign(address=address("org-a"), areas=units[4:7], organisation_id="org-a") == units[5:7]
+    assert stored(service)[-1]["units"] == units[5:7]
+    assert set(units[:7]) <= service.people.authority.state.assignments[address("org-a")]
+
+
+def test_a_refused_registration_writes_no_entry(service: Any) -> None:
+    count = len(stored(service))
+    with pytest.raises(AlreadyExists):
+        service.create_organisation(organisation_id="org-a", name="again", kind="civil_society")
+    with pytest.raises(AlreadyExists):
+        service.register_member(address=address("head"), level=2, name="head", organisation_id="org-a")
+    assert len(stored(service)) == count
+
+
+def test_the_log_refuses_what_its_rules_refuse_before_the_database_is_written(service: Any) -> None:
+    count = len(stored(service))
+    with (
+        pytest.raises(Forbidden, match="not registered"),
+        service.people.authority.grant_member(address("newcomer"), level=1, organisation_id="no-such-org"),
+    ):
+        pytest.fail("the block runs only when the log allows the entry")
+    assert len(stored(service)) == count
