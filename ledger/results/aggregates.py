@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ledger.core.decision import Basis
 from ledger.core.timefmt import format_time_micro
 from ledger.election import Constituency, Election
 from ledger.election.counting import UnitResult, VectorLayout, layout_of
@@ -57,6 +58,7 @@ class AggregateView:
         self._party_sums = {cid: [0] * (3 + len(layout.party_numbers)) for cid in layout.candidate_numbers}
         self._reporting = dict.fromkeys(layout.candidate_numbers, 0)
         self._registered_reporting = dict.fromkeys(layout.candidate_numbers, 0)
+        self._basis: dict[str, dict[str, Any]] = {}
         self.version = 0
         self.computed_at = _now()
         self._cache: dict[str, tuple[int, Any]] = {}
@@ -87,6 +89,14 @@ class AggregateView:
             self.version += 1
             self.computed_at = _now()
 
+    def set_basis(self, constituency_id: str, basis: dict[str, Any]) -> None:
+        """What the constituency's numbers in this view rest on (``Aggregates.set_basis``)."""
+        with self._lock:
+            if self._basis.get(constituency_id) != basis:
+                self._basis[constituency_id] = basis
+                self.version += 1
+                self.computed_at = _now()
+
     def _add(self, constituency_id: str, result: UnitResult, sign: int) -> None:
         sums = self._constituency_sums[constituency_id]
         for i, value in enumerate(result.constituency):
@@ -105,6 +115,11 @@ class AggregateView:
     @property
     def units_reporting(self) -> int:
         return len(self._units)
+
+    def reporting(self, constituency_id: str) -> int:
+        """How many of the constituency's units this view counts."""
+        with self._lock:
+            return self._reporting[constituency_id]
 
     def _cached(self, key: str, build: Any) -> Any:
         with self._lock:
@@ -156,7 +171,9 @@ class AggregateView:
                 leader = candidates[0]
                 margin = top - (candidates[1]["votes"] if len(candidates) > 1 else 0)
         registered = self._registered_reporting[constituency.id]
+        basis = {"basis": self._basis.get(constituency.id)} if self.name == "certified" else {}
         return {
+            **basis,
             **self._meta(reporting, constituency.unit_count),
             "constituency_id": constituency.id,
             "province_id": constituency.province_id,
@@ -438,6 +455,23 @@ class Aggregates:
                     unofficial.set_unit(row.polling_unit, result, only_newer=True)
                 self._cursor = rows[-1].id
                 read += len(rows)
+
+    def set_basis(self, constituency_id: str, basis: Basis) -> None:
+        """What a constituency's certified numbers rest on, shown beside them: its units
+        certified, excluded and pending, and how many have any counted report at all."""
+        reported = self._views["unofficial"].reporting(constituency_id)
+        self._views["certified"].set_basis(
+            constituency_id,
+            {
+                "certified": basis.certified,
+                "units_total": basis.units_total,
+                "units_reported": reported,
+                "units_certified": basis.units_certified,
+                "units_excluded": basis.units_excluded,
+                "units_pending": basis.units_pending,
+                "excluded_share": round(basis.excluded_share, 6),
+            },
+        )
 
     def set_certified(self, unit_id: str, document: Mapping[str, Any] | None, record_cid: str = "") -> None:
         """Count a unit in the certified view with ``document``'s numbers, or remove it.

@@ -130,6 +130,9 @@ class DecisionReplay:
             documents_of=[certified_records[u] for u in units if u in certified_records],
             now=now,
         )
+        touched = {*constituencies, *(self.election.polling_unit(u).constituency_id for u in units)}
+        for constituency_id in sorted(touched):
+            self.aggregates.set_basis(constituency_id, self.replay.basis(constituency_id))
         for unit_id in units:
             record_cid = certified_records.get(unit_id)
             if record_cid is not None:
