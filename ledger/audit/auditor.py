@@ -7,6 +7,8 @@ can withhold content but never alter it unnoticed. A ledger's API is used only f
 (which batch holds a record) and for the published numbers that the audit compares with
 its own replay; nothing it says is taken as true.
 
+- ``receipt``: a receipt's signature, its key (the receipt key of the anchored authority
+  log) and its record, as ``record`` checks it (``ledger.audit.receipts``).
 - ``record``: fetch the record, recompute its CID and leaf, find it in its batch's
   manifest, rebuild the batch root and compare it with the root on chain.
 - ``batch``: rebuild the whole batch from the manifest named in its ``BatchAnchored``
@@ -44,6 +46,7 @@ from ledger.audit.photos import PhotoAudit
 from ledger.audit.report import AuditReport, Mismatch
 from ledger.audit.sources import ContentSource, polite_get
 from ledger.audit.worker import start_worker, worker_certified_numbers, worker_check_photos, worker_check_records
+from ledger.core.authority import Authority, AuthorityRefused
 from ledger.core.cid import CID
 from ledger.core.decision import DecisionRefused, Replay
 from ledger.core.leaf import leaf_hash
@@ -204,6 +207,13 @@ class Auditor:
             report.mismatches += single.mismatches
         return report
 
+    def verify_receipt(self, receipt: object) -> AuditReport:
+        """A receipt's signature, its key against the anchored authority log, and its record
+        in an anchored batch (``ledger.audit.receipts``)."""
+        from ledger.audit.receipts import verify_receipt
+
+        return verify_receipt(self, receipt)
+
     # -- everything ---------------------------------------------------------------
 
     def verify_all(
@@ -351,18 +361,29 @@ class Auditor:
 
 class _NightReplay:
     """What ``verify all`` keeps of the records it has read: a record → unit map and the
-    corrections for the replay of decisions, which runs as the decisions stream past, and
-    the photo links handed to the photo check.
+    corrections for the replay of decisions, the authority state (``ledger.core.authority``),
+    both of which run as the entries stream past, and the photo links handed to the photo check.
 
-    Decisions are replayed in ledger order: a decision is always accepted after the records
+    Entries are replayed in ledger order: a decision is always accepted after the records
     it names, so they are known by then (one that names a record from later in the ledger
-    is refused, as it should be)."""
+    is refused, as it should be), and after the grants that let its signer decide. A decision
+    whose signer did not hold the role it claims (with a head's constituency, or for the
+    ledger's automatic acceptances its service key) at that point of the log is named and
+    left out of the replay, so the certified numbers never rest on it."""
 
     def __init__(self, election: Election, report: AuditReport, photos: PhotoAudit | None):
         self.report = report
         self.photos = photos
         self.record_units: dict[str, str] = {}
         self.corrects: dict[str, list[str]] = {}
+
+        def constituency_of(unit_id: str) -> str | None:
+            try:
+                return election.polling_unit(unit_id).constituency_id
+            except LedgerError:
+                return None
+
+        self.authority = Authority(constituency_of=constituency_of)
         self.replay = Replay(
             record_unit=self.record_units.get,
             corrects=lambda cid: self.corrects.get(cid, []),
@@ -379,8 +400,27 @@ class _NightReplay:
                     self.corrects[record_cid] = summary[2]
                 if self.photos is not None:
                     self.photos.add(f"{where}, record {record_cid}", summary[3])
+            elif summary[0] == "authority":
+                self.report.authority_entries += 1
+                try:
+                    self.authority.apply(record_cid, summary[1])
+                except AuthorityRefused as exc:
+                    self.report.mismatches.append(
+                        Mismatch("authority entry", f"entry {record_cid}", "an entry the authority rules allow", str(exc))
+                    )
             elif summary[0] == "decision":
                 self.report.decisions += 1
+                decision = summary[1]
+                refused = self.authority.may_decide(
+                    str(decision.get("decider")), str(decision.get("role")), str(decision.get("subject"))
+                )
+                if refused is not None:
+                    self.report.mismatches.append(
+                        Mismatch(
+                            "decider's authority", f"decision {record_cid}", "a signer who held the role it decides in", refused
+                        )
+                    )
+                    continue
                 try:
                     self.replay.apply(record_cid, summary[1])
                 except DecisionRefused as exc:

@@ -16,6 +16,7 @@ from typing import Any
 from ledger.audit.report import Mismatch
 from ledger.audit.sources import ContentSource
 from ledger.core import dagcbor
+from ledger.core.authority import AUTHORITY_FORMAT
 from ledger.core.cid import CID, DAG_CBOR
 from ledger.core.decision import DECISION_FORMAT
 from ledger.core.record import TALLY_FORMAT, node_to_json, verify_entry_signature
@@ -38,8 +39,8 @@ __all__ = [
 
 Summary = tuple[Any, ...]
 """What ``verify all`` keeps of a record for the replay and the photo check:
-``("tally", unit, corrects, photo_links)``, ``("decision", decision)`` (links as CID strings,
-without the signature) or ``("other",)``."""
+``("tally", unit, corrects, photo_links)``, ``("decision", decision)`` and
+``("authority", entry)`` (links as CID strings, without the signature) or ``("other",)``."""
 
 
 def photo_links(node: Mapping[str, Any]) -> list[tuple[str, bytes]]:
@@ -56,8 +57,9 @@ def _summary(node: Mapping[str, Any]) -> Summary:
     if node.get("format") == TALLY_FORMAT:
         corrects = [str(c) for c in node.get("corrects") or []]
         return ("tally", str(node["polling_unit"]), corrects, photo_links(node))
-    if node.get("format") == DECISION_FORMAT:
-        return ("decision", {k: (str(v) if isinstance(v, CID) else v) for k, v in node.items() if k != "signature"})
+    if node.get("format") in (DECISION_FORMAT, AUTHORITY_FORMAT):
+        kind = "decision" if node.get("format") == DECISION_FORMAT else "authority"
+        return (kind, {k: (str(v) if isinstance(v, CID) else v) for k, v in node.items() if k != "signature"})
     return ("other",)
 
 
@@ -81,6 +83,8 @@ def check_leaf(node: Mapping[str, Any], values: tuple[str, str, str], where: str
     """The manifest's leaf values must be what the record itself says."""
     if node.get("format") == TALLY_FORMAT:
         stated = (node.get("polling_unit"), node.get("submitter"))
+    elif node.get("format") == AUTHORITY_FORMAT:
+        stated = (node.get("subject"), node.get("signer"))
     else:
         stated = (node.get("subject"), node.get("decider"))
     if (values[1], values[2].lower()) != (stated[0], str(stated[1]).lower()):

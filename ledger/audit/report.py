@@ -33,6 +33,7 @@ class AuditReport:
     batches: int = 0
     records: int = 0
     decisions: int = 0
+    authority_entries: int = 0
     photos: int = 0
     photos_skipped: bool = False
     mismatches: list[Mismatch] = field(default_factory=list)

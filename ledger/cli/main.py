@@ -179,6 +179,8 @@ def _finish(report, what: str) -> None:  # type: ignore[no-untyped-def]
     for mismatch in report.mismatches:
         typer.echo(f"MISMATCH {mismatch}")
     summary = f"{report.batches} batches, {report.records} records, {report.decisions} decisions"
+    if report.authority_entries:
+        summary += f", {report.authority_entries} authority entries"
     if report.photos_skipped:
         summary += " checked; photos skipped (--skip-photos)"
     elif report.photos:
@@ -204,6 +206,27 @@ def verify_record(
     """Recompute a record's CID, leaf and batch root, and compare with the root on chain."""
     with _auditor(rpc, contract, content, api, api_key) as auditor:
         _finish(auditor.verify_record(record_cid), f"record {record_cid}")
+
+
+@verify_app.command("receipt")
+def verify_receipt(
+    receipt_file: Annotated[Path, typer.Argument(metavar="FILE", help="a receipt as the ledger answered it (JSON)")],
+    rpc: RpcOption = None,
+    contract: ContractOption = None,
+    content: ContentOption = None,
+    api: ApiOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Check a receipt: signed by the receipt key of the authority log anchored on chain, and
+    its record in an anchored batch with the leaf it promised."""
+    try:
+        receipt = json.loads(receipt_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{receipt_file}: not a readable JSON receipt ({exc})") from None
+    if isinstance(receipt, dict) and isinstance(receipt.get("receipt"), dict):
+        receipt = receipt["receipt"]  # the whole answer of POST /v1/tallies
+    with _auditor(rpc, contract, content, api, api_key) as auditor:
+        _finish(auditor.verify_receipt(receipt), f"receipt of {receipt.get('record_cid') if isinstance(receipt, dict) else '?'}")
 
 
 @verify_app.command("unit")

@@ -9,10 +9,16 @@ import pytest
 from ledger.audit import AuditReport, open_source
 from ledger.content.car import export_car
 from ledger.core.cid import CID
+from ledger.core.record import node_to_json, sign_entry
+from ledger.core.signing import address_from_private_key
+from ledger.election.validation import validate_decision
+from ledger.errors import Forbidden
+from ledger.sealing.anchoring import AnchorWorker
 from ledger.sealing.batches import Batcher
 from tests.support.audit import auditor
 from tests.support.chain import HAVE_ANVIL
-from tests.support.review import CONSTITUENCY
+from tests.support.review import CONSTITUENCY, address, decide, key, tally
+from wallets.tally_client import sign_decision
 
 pytestmark = pytest.mark.skipif(not HAVE_ANVIL, reason="anvil not installed (run npm ci)")
 
@@ -21,7 +27,10 @@ def test_an_honest_ledger_checks_out(night) -> None:  # type: ignore[no-untyped-
     service, client = night
     report = auditor(service, client).verify_all()
     assert report.ok, report.mismatches
-    assert report.batches == 1 and report.records == 6 + 3 + 3  # tallies, automatic accepts, certifications
+    # tallies, automatic accepts, certifications, and the authority log: genesis, 2 service keys, 3 organisations,
+    # 3 volunteers and their units, 2 heads and their constituencies, the war room
+    assert report.authority_entries == 1 + 2 + 3 + 3 * 2 + 2 * 2 + 1
+    assert report.batches == 1 and report.records == 6 + 3 + 3 + report.authority_entries
     assert sum(c["units"] for c in report.certified["constituencies"].values()) == 3
     unit = service.unit_review([u.id for u in service.election.polling_units(CONSTITUENCY)][0])
     assert auditor(service, client).verify_record(unit["reports"][0]["record_cid"]).ok
@@ -80,3 +89,87 @@ def test_worker_processes_reach_the_same_verdict(night, tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     report = auditor(service, client, source).verify_all(workers=2)
     assert any(m.what == "record" and record_cid in m.where for m in report.mismatches)
+
+
+def forge_certify(service, signer: str, unit: str, *, role: str = "war_room") -> str:  # type: ignore[no-untyped-def]
+    """A ``certify`` signed by ``signer``'s key, put straight into the database and the content
+    store (as an operator with database access could), past every check of the server."""
+    decision = {
+        "decision_id": f"forged-{signer}-{unit}",
+        "decided_at": "2023-05-14T13:00:00Z",
+        "role": role,
+        "action": "certify",
+        "subject": unit,
+        "record": service.replay.unit(unit).accepted,
+    }
+    node = validate_decision(sign_decision(decision, key(signer), service.election), election=service.election)
+    unit_row = service.election.polling_unit(unit)
+    (accepted,) = service.ledger.commit(
+        [
+            service.ledger.prepare(
+                node,
+                kind="decision",
+                subject=unit,
+                constituency_id=unit_row.constituency_id,
+                signer=str(node["decider"]),
+                entry_id=str(node["decision_id"]),
+            )
+        ]
+    )
+    return str(accepted.receipt["record_cid"])
+
+
+@pytest.mark.parametrize(
+    ("signer", "role", "why"),
+    [("impostor", "war_room", "not a member"), ("other-head", "constituency_head", "not the head of constituency MSN_1")],
+)
+def test_a_certify_by_a_key_without_the_authority_is_named_and_not_counted(night, signer: str, role: str, why: str) -> None:  # type: ignore[no-untyped-def]
+    service, client = night
+    unit = [u.id for u in service.election.polling_units(CONSTITUENCY)][3]
+    service.submit_report(tally(service, "org-a", unit))
+    service.submit_report(tally(service, "org-b", unit))  # the two agree: accepted by the ledger's key
+    forged = forge_certify(service, signer, unit, role=role)
+    Batcher(service.ledger).seal_due(force=True)
+    AnchorWorker(database=service.database, content=service.ledger.content, client=client).drain()
+    report = auditor(service, client).verify_all()
+    named = [m for m in report.mismatches if m.what == "decider's authority"]
+    assert [m.where for m in named] == [f"decision {forged}"] and why in named[0].found, report.mismatches
+    assert len(report.mismatches) == 1
+    assert sum(c["units"] for c in report.certified["constituencies"].values()) == 3  # the forged certify counts for nothing
+
+
+def test_the_server_refuses_a_decision_the_authority_log_does_not_allow(night) -> None:  # type: ignore[no-untyped-def]
+    service, _ = night
+    unit = [u.id for u in service.election.polling_units(CONSTITUENCY)][3]
+    service.submit_report(tally(service, "org-a", unit))
+    service.submit_report(tally(service, "org-b", unit))
+    with service.people.authority.revoke_member(address("war-room")):
+        pass  # the log alone says the war room's key is no longer a member; the database still does
+    with pytest.raises(Forbidden, match="the authority log does not let this decision through"):
+        decide(service, "war-room", "certify", unit, record=service.replay.unit(unit).accepted)
+
+
+def test_a_receipt_ties_to_the_anchored_receipt_key_and_its_record(night) -> None:  # type: ignore[no-untyped-def]
+    service, client = night
+    unit = [u.id for u in service.election.polling_units(CONSTITUENCY)][4]
+    receipt = service.submit_report(tally(service, "org-c", unit)).receipt
+    Batcher(service.ledger).seal_due(force=True)
+    AnchorWorker(database=service.database, content=service.ledger.content, client=client).drain()
+    report = auditor(service, client).verify_receipt(receipt)
+    assert report.ok and report.records == 1, report.mismatches
+
+    forger = bytes.fromhex("66" * 32)
+    forged = node_to_json(sign_entry({**receipt, "ledger": address_from_private_key(forger), "signature": b""}, forger))
+    named = auditor(service, client).verify_receipt(forged).mismatches
+    assert [m.what for m in named] == ["receipt key"], named
+
+    altered = {**receipt, "leaf_hash": "0x" + "00" * 32}
+    assert [m.what for m in auditor(service, client).verify_receipt(altered).mismatches] == ["receipt"]
+    assert [m.what for m in auditor(service, client).verify_receipt({"format": "nope"}).mismatches] == ["receipt"]
+
+
+def test_a_receipt_for_a_record_never_anchored_is_named(night) -> None:  # type: ignore[no-untyped-def]
+    service, client = night
+    unit = [u.id for u in service.election.polling_units(CONSTITUENCY)][4]
+    receipt = service.submit_report(tally(service, "org-c", unit)).receipt  # accepted, not yet sealed
+    assert [m.what for m in auditor(service, client).verify_receipt(receipt).mismatches] == ["inclusion"]
