@@ -31,6 +31,7 @@ items)::
     assignment    subject = volunteer's address; units = [polling unit id, ...]
     service_key   subject = purpose (SERVICE_PURPOSES); address
     api_key       subject = SHA-256 of the key, 64 hex digits; role, scope = [ids] (may be empty)
+    policy        subject = "open_reporting"; enabled = true|false (revoke: false)
 
 The roots of trust are the admins and their threshold. The first entry is a ``genesis``
 (``admins`` = sorted addresses, ``threshold`` ≥ 1), signed by one of its own admins; its
@@ -67,7 +68,7 @@ __all__ = [
 
 AUTHORITY_FORMAT = "tally-authority-v1"
 ACTIONS = ("genesis", "admins", "grant", "revoke")
-KINDS = ("organisation", "member", "scope", "assignment", "service_key", "api_key")
+KINDS = ("organisation", "member", "scope", "assignment", "service_key", "api_key", "policy")
 MEMBER_ROLES = {"volunteer": 1, "constituency_head": 2, "war_room": 3}
 """The roles a member may hold, with the level each belongs to (an organisation's coordinator
 holds an API key, ``api_key``, not a membership)."""
@@ -112,6 +113,9 @@ class Authority:
     assignments: dict[str, set[str]] = field(default_factory=dict)
     service_keys: dict[str, str] = field(default_factory=dict)
     api_keys: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    open_reporting: bool = False
+    """Whether volunteers who are no members may report any unit (members are always held
+    to their areas); the server's ``TALLY_OPEN_REPORTING``, stated in the log."""
     _proposals: dict[tuple[frozenset[str], int], set[str]] = field(default_factory=dict)
     _grants: set[str] = field(default_factory=set)
 
@@ -185,17 +189,21 @@ class Authority:
 
     # -- what the state answers -------------------------------------------------------------
 
-    def may_report(self, address: str, unit: str, *, open_reporting: bool = False) -> str | None:
-        """None if ``address`` may report for ``unit`` now, else why not."""
+    def may_report(self, address: str, unit: str) -> str | None:
+        """None if ``address`` may sign a tally of ``unit`` now, else why not: a volunteer
+        for their units, a head for their constituencies' units (a corrected tally), the
+        war room for any; anyone else only under open reporting."""
         member = self.members.get(address)
         if member is None:
-            return f"{address} is not a member in the authority log"
-        if member.organisation not in self.organisations:
+            return None if self.open_reporting else f"{address} is not a member in the authority log"
+        if member.organisation is not None and member.organisation not in self.organisations:
             return f"{address}'s organisation {member.organisation} is not registered"
-        if member.role != "volunteer":
-            return f"{address} is a {member.role}, not a volunteer"
-        if not open_reporting and unit not in self.assignments.get(address, set()):
+        if member.role == "volunteer" and unit not in self.assignments.get(address, set()):
             return f"{address} is not assigned to unit {unit}"
+        if member.role == "constituency_head":
+            constituency = self.constituency_of(unit)
+            if constituency not in self.scopes.get(address, set()):
+                return f"{address} is not the head of constituency {constituency or unit}"
         return None
 
     def may_decide(self, address: str, role: str, subject: str) -> str | None:
@@ -320,6 +328,19 @@ def _grant_api_key(state: Authority, subject: str, entry: Mapping[str, Any], dry
         state.api_keys[subject] = (role, frozenset(scope))
 
 
+def _grant_policy(state: Authority, subject: str, entry: Mapping[str, Any], dry_run: bool) -> None:
+    if subject != "open_reporting":
+        raise AuthorityRefused(f'unknown policy {subject!r}; the policy is "open_reporting"')
+    if not isinstance(entry.get("enabled"), bool):
+        raise AuthorityRefused("a policy's enabled is true or false")
+    if not dry_run:
+        state.open_reporting = bool(entry["enabled"])
+
+
+def _revoke_policy(state: Authority, subject: str, _entry: Mapping[str, Any], dry_run: bool) -> None:
+    _grant_policy(state, subject, {"enabled": False}, dry_run)
+
+
 def _revoke_whole(table: str, what: str) -> Callable[[Authority, str, Mapping[str, Any], bool], None]:
     """Revoke a grant held whole under ``subject`` in ``table`` (a set or a dict of the state)."""
 
@@ -357,6 +378,7 @@ _GRANTS = {
     "assignment": _grant_assignment,
     "service_key": _grant_service_key,
     "api_key": _grant_api_key,
+    "policy": _grant_policy,
 }
 
 
@@ -376,4 +398,5 @@ _REVOKES = {
     "assignment": _revoke_items("assignments", "units"),
     "service_key": _revoke_whole("service_keys", "service key"),
     "api_key": _revoke_whole("api_keys", "API key"),
+    "policy": _revoke_policy,
 }

@@ -72,7 +72,14 @@ def test_a_night_answers_who_may_report_and_decide() -> None:
     assert state.genesis == "cid-0"
     assert state.may_report(VOLUNTEER, "BKK_1-0001") is None
     assert "not assigned to unit BKK_1-0002" in (state.may_report(VOLUNTEER, "BKK_1-0002") or "")
-    assert state.may_report(VOLUNTEER, "BKK_1-0002", open_reporting=True) is None
+    assert "not a member" in (state.may_report(STRANGER, "BKK_1-0001") or "")
+    assert state.may_report(HEAD, "BKK_1-0002") is None  # a head's corrected tally, in their constituency
+    assert "not the head of constituency CMI_2" in (state.may_report(HEAD, "CMI_2-0001") or "")
+    assert state.may_report(WAR_ROOM, "CMI_2-0001") is None
+    state.apply("p1", grant("policy", "open_reporting", enabled=True))
+    assert state.may_report(STRANGER, "BKK_1-0001") is None  # open reporting: anyone who is no member
+    assert "not assigned to unit BKK_1-0002" in (state.may_report(VOLUNTEER, "BKK_1-0002") or "")  # members: their units
+    state.apply("p2", revoke("policy", "open_reporting"))
     assert "not a member" in (state.may_report(STRANGER, "BKK_1-0001") or "")
     assert state.may_decide(HEAD, "constituency_head", "BKK_1-0002") is None
     assert "not the head of constituency CMI_2" in (state.may_decide(HEAD, "constituency_head", "CMI_2-0001") or "")
@@ -122,6 +129,8 @@ def test_authority_holds_from_its_grant_until_its_revocation() -> None:
         (grant("service_key", "minting", address=LEDGER_KEY), "unknown service key"),
         (grant("api_key", "ABC", role="newsroom", scope=[]), "SHA-256"),
         (grant("cabinet", "ilaw"), "unknown kind"),
+        (grant("policy", "anything_goes", enabled=True), "unknown policy"),
+        (grant("policy", "open_reporting", enabled="yes"), "true or false"),
         (revoke("member", STRANGER), "nothing to revoke"),
         (revoke("assignment", VOLUNTEER, units=["BKK_1-0002"]), "does not hold BKK_1-0002"),
         (genesis(), "already has its genesis"),
