@@ -176,7 +176,9 @@ class LedgerApp:
         services = {"receipt": self.ledger.preparer.receipt_signer, "auto_accept": address_from_private_key(self.verifier_key)}
         admin_key, settings = bytes(load_or_create_signer(self.settings, "authority").key), self.settings
         log = AuthorityLog(ledger=self.ledger, admin_key=admin_key, service_keys=services, clock=lambda: datetime.now(UTC))
-        log.configure_genesis(admins=settings.authority_admins, threshold=settings.authority_threshold)
+        log.configure(
+            admins=settings.authority_admins, threshold=settings.authority_threshold, open_reporting=settings.open_reporting
+        )
         log.load()
         return log
 

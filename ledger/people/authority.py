@@ -88,6 +88,7 @@ class AuthorityLog:
         self._admin_key = admin_key
         self._genesis_admins = [self.admin]
         self._genesis_threshold = 1
+        self._open_reporting = False
         self._service_keys = dict(service_keys)
         self.lock = threading.RLock()
         self.state = Authority(constituency_of=self._constituency_of)
@@ -101,11 +102,13 @@ class AuthorityLog:
 
     # -- the log ---------------------------------------------------------------------------
 
-    def configure_genesis(self, *, admins: Sequence[str], threshold: int) -> None:
-        """The rule a fresh ledger's genesis states: ``admins`` beside the authority key, and
-        how many of them must sign a change of admins (read only when the genesis is written)."""
+    def configure(self, *, admins: Sequence[str], threshold: int, open_reporting: bool) -> None:
+        """Before ``load``: the rule a fresh ledger's genesis states (``admins`` beside the
+        authority key, and how many of them must sign a change of admins; read only when the
+        genesis is written), and the open-reporting policy the log must state."""
         self._genesis_admins = sorted({self.admin, *admins})
         self._genesis_threshold = threshold
+        self._open_reporting = open_reporting
 
     def load(self) -> int:
         """Apply the stored entries not yet applied, in ledger order; on a ledger without a
@@ -121,7 +124,15 @@ class AuthorityLog:
             for purpose, address in sorted(self._service_keys.items()):
                 if self.state.service_keys.get(purpose) != address:
                     self._append("grant", kind="service_key", subject=purpose, address=address)
+            self.set_open_reporting(self._open_reporting)
             return read
+
+    def set_open_reporting(self, enabled: bool) -> None:
+        """State the open-reporting policy in the log, when it says otherwise."""
+        with self.lock:
+            self._open_reporting = enabled
+            if self.state.open_reporting != enabled:
+                self._append("grant", kind="policy", subject="open_reporting", enabled=enabled)
 
     def _append(self, action: str, **fields: Any) -> None:
         """Sign, check, store and apply one entry."""
@@ -190,6 +201,10 @@ class AuthorityLog:
         return self.change("grant", kind=kind, subject=address, **{name: sorted(set(areas))})
 
     # -- what the state answers ------------------------------------------------------------
+
+    def may_report(self, address: str, unit_id: str) -> str | None:
+        with self.lock:
+            return self.state.may_report(address, unit_id)
 
     def may_decide(self, address: str, role: str, subject: str) -> str | None:
         with self.lock:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from ledger.core.signing import to_checksum_address
-from ledger.errors import FieldError, Forbidden, InvalidSignature, InvalidTally, LedgerError
+from ledger.errors import FieldError, Forbidden, InvalidSignature, InvalidTally, LedgerError, NotFound
 from ledger.intake.service import Accepted, Ledger, Prepared
 from ledger.people.assignments import Assignments
 from ledger.review.screener import Screener
@@ -111,7 +111,8 @@ class ReportIntake:
         if not asking:
             return
         allowed_each = self.assignments.may_report([(who, unit) for _, who, unit in asking])
-        for (position, who, _), allowed in zip(asking, allowed_each, strict=True):
+        authority = self.assignments.people.authority
+        for (position, who, unit), allowed in zip(asking, allowed_each, strict=True):
             if isinstance(allowed, Forbidden):
                 answers[position] = allowed
             elif not allowed and not self.open_reporting:
@@ -119,6 +120,17 @@ class ReportIntake:
                     f"{who} is not a member of the coalition's hierarchy; "
                     "a coordinator registers volunteers and assigns their units"
                 )
+            elif authority is not None and self._exists(unit):  # an unknown unit: validation names it
+                refused = authority.may_report(who, unit)  # what the auditor will check, from the anchored log
+                if refused is not None:
+                    answers[position] = Forbidden(f"the authority log does not let this report through: {refused}")
+
+    def _exists(self, unit_id: str) -> bool:
+        try:
+            self.ledger.election.polling_unit(unit_id)
+        except NotFound:
+            return False
+        return True
 
     def _prepare(
         self,

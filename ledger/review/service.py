@@ -165,6 +165,8 @@ class ReviewService:
 
     @open_reporting.setter
     def open_reporting(self, value: bool) -> None:
+        if self.people.authority is not None:  # the policy is stated in the authority log first
+            self.people.authority.set_open_reporting(value)
         self.reports.open_reporting = value
 
     @property
