@@ -369,7 +369,8 @@ class _NightReplay:
     is refused, as it should be), and after the grants that let its signer decide. A decision
     whose signer did not hold the role it claims (with a head's constituency, or for the
     ledger's automatic acceptances its service key) at that point of the log is named and
-    left out of the replay, so the certified numbers never rest on it."""
+    left out of the replay, so the certified numbers never rest on it; so is a tally whose
+    signer could not report its unit then (``Authority.may_report``)."""
 
     def __init__(self, election: Election, report: AuditReport, photos: PhotoAudit | None):
         self.report = report
@@ -395,6 +396,12 @@ class _NightReplay:
         self.report.mismatches.extend(mismatches)
         for record_cid, summary in summaries:
             if summary[0] == "tally":
+                refused = self.authority.may_report(summary[4], summary[1])
+                if refused is not None:  # named, and never counted: no decision can rest on it
+                    self.report.mismatches.append(
+                        Mismatch("reporter's authority", f"record {record_cid}", "a signer who may report this unit", refused)
+                    )
+                    continue
                 self.record_units[record_cid] = summary[1]
                 if summary[2]:
                     self.corrects[record_cid] = summary[2]

@@ -39,7 +39,7 @@ __all__ = [
 
 Summary = tuple[Any, ...]
 """What ``verify all`` keeps of a record for the replay and the photo check:
-``("tally", unit, corrects, photo_links)``, ``("decision", decision)`` and
+``("tally", unit, corrects, photo_links, submitter)``, ``("decision", decision)`` and
 ``("authority", entry)`` (links as CID strings, without the signature) or ``("other",)``."""
 
 
@@ -56,7 +56,7 @@ def photo_links(node: Mapping[str, Any]) -> list[tuple[str, bytes]]:
 def _summary(node: Mapping[str, Any]) -> Summary:
     if node.get("format") == TALLY_FORMAT:
         corrects = [str(c) for c in node.get("corrects") or []]
-        return ("tally", str(node["polling_unit"]), corrects, photo_links(node))
+        return ("tally", str(node["polling_unit"]), corrects, photo_links(node), str(node.get("submitter")))
     if node.get("format") in (DECISION_FORMAT, AUTHORITY_FORMAT):
         kind = "decision" if node.get("format") == DECISION_FORMAT else "authority"
         return (kind, {k: (str(v) if isinstance(v, CID) else v) for k, v in node.items() if k != "signature"})

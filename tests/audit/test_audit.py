@@ -173,3 +173,61 @@ def test_a_receipt_for_a_record_never_anchored_is_named(night) -> None:  # type:
     unit = [u.id for u in service.election.polling_units(CONSTITUENCY)][4]
     receipt = service.submit_report(tally(service, "org-c", unit)).receipt  # accepted, not yet sealed
     assert [m.what for m in auditor(service, client).verify_receipt(receipt).mismatches] == ["inclusion"]
+
+
+def test_a_report_by_a_volunteer_not_assigned_to_the_unit_is_named(night) -> None:  # type: ignore[no-untyped-def]
+    service, client = night
+    unassigned = [u.id for u in service.election.polling_units(CONSTITUENCY)][7]  # org-a covers the first five
+    submission = tally(service, "org-a", unassigned)
+    with pytest.raises(Forbidden, match="not assigned"):
+        service.submit_report(submission)  # the server refuses it; an operator puts it in anyway
+    (accepted,) = service.ledger.commit([service.ledger.prepare_tally(submission)])
+    Batcher(service.ledger).seal_due(force=True)
+    AnchorWorker(database=service.database, content=service.ledger.content, client=client).drain()
+    report = auditor(service, client).verify_all()
+    named = [(m.what, m.where) for m in report.mismatches]
+    assert named == [("reporter's authority", f"record {accepted.receipt['record_cid']}")], report.mismatches
+    assert f"is not assigned to unit {unassigned}" in report.mismatches[0].found
+
+
+def test_an_authority_entry_not_signed_by_an_admin_is_named_and_grants_nothing(night) -> None:  # type: ignore[no-untyped-def]
+    service, client = night
+    stranger = bytes.fromhex("77" * 32)
+    node = {
+        "format": "tally-authority-v1",
+        "election": service.election.id,
+        "grant_id": "forged-grant-0001",
+        "granted_at": "2023-05-14T12:30:00Z",
+        "signer": address_from_private_key(stranger),
+        "action": "grant",
+        "kind": "member",
+        "subject": address("impostor"),
+        "role": "war_room",
+        "level": 3,
+        "organisation": None,
+    }
+    signed = sign_entry(node, stranger)
+    (granted,) = service.ledger.commit(
+        [
+            service.ledger.prepare(
+                signed,
+                kind="authority",
+                subject=address("impostor"),
+                constituency_id="",
+                signer=str(node["signer"]),
+                entry_id="forged-grant-0001",
+            )
+        ]
+    )
+    unit = [u.id for u in service.election.polling_units(CONSTITUENCY)][3]
+    service.submit_report(tally(service, "org-a", unit))
+    service.submit_report(tally(service, "org-b", unit))
+    forged = forge_certify(service, "impostor", unit)  # relying on the forged grant
+    Batcher(service.ledger).seal_due(force=True)
+    AnchorWorker(database=service.database, content=service.ledger.content, client=client).drain()
+    report = auditor(service, client).verify_all()
+    assert [(m.what, m.where) for m in report.mismatches] == [
+        ("authority entry", f"entry {granted.receipt['record_cid']}"),
+        ("decider's authority", f"decision {forged}"),
+    ], report.mismatches
+    assert "is not an admin" in report.mismatches[0].found
