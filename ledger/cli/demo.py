@@ -281,7 +281,15 @@ class Night:
             if self.review.replay.unit(unit.id).status == "certified":
                 self.report.units_certified += 1
         if not self.review.replay.constituency(constituency.id).certified:
-            self._decide(self.war_room, "war_room", "certify_constituency", constituency.id)
+            basis = self.review.replay.basis(constituency.id)
+            reason = f"{basis.units_excluded} of {basis.units_total} units excluded: no report reached the war room"
+            self._decide(
+                self.war_room,
+                "war_room",
+                "certify_constituency",
+                constituency.id,
+                **({"reason": reason} if basis.units_excluded else {}),
+            )
         self.report.constituencies_certified += 1
 
 

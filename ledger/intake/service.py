@@ -301,7 +301,8 @@ class Ledger:
     def changes(self, *, after: int = 0, limit: int = 100, view: str = "unofficial") -> tuple[list[dict[str, Any]], int]:
         """Entries accepted after cursor ``after`` (oldest first) and the cursor to ask next.
 
-        ``unofficial``: every accepted entry (reports and decisions), labelled as such.
+        ``unofficial``: every accepted entry (reports, decisions and the authority log's
+        grants and revocations), labelled by its kind.
         ``certified``: only what changes the certified results (units certified, excluded or
         reopened, constituencies certified), each certification with the certified numbers.
         """

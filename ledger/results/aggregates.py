@@ -116,11 +116,6 @@ class AggregateView:
     def units_reporting(self) -> int:
         return len(self._units)
 
-    def reporting(self, constituency_id: str) -> int:
-        """How many of the constituency's units this view counts."""
-        with self._lock:
-            return self._reporting[constituency_id]
-
     def _cached(self, key: str, build: Any) -> Any:
         with self._lock:
             hit = self._cache.get(key)
@@ -457,15 +452,14 @@ class Aggregates:
                 read += len(rows)
 
     def set_basis(self, constituency_id: str, basis: Basis) -> None:
-        """What a constituency's certified numbers rest on, shown beside them: its units
-        certified, excluded and pending, and how many have any counted report at all."""
-        reported = self._views["unofficial"].reporting(constituency_id)
+        """What a constituency's certified numbers rest on, shown beside them: of its units,
+        how many are certified (counted), excluded (left out by the war room, with a reason)
+        and pending (neither, yet), and whether the constituency is certified."""
         self._views["certified"].set_basis(
             constituency_id,
             {
                 "certified": basis.certified,
                 "units_total": basis.units_total,
-                "units_reported": reported,
                 "units_certified": basis.units_certified,
                 "units_excluded": basis.units_excluded,
                 "units_pending": basis.units_pending,

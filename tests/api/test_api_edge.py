@@ -62,9 +62,7 @@ def test_a_canonical_last_event_id_still_resumes(world: ApiWorld) -> None:
     world.submit(unit_id="BKK_1-0002", submission_id="edge-0002")
     page = world.client.get("/v1/feed?limit=1000", headers=world.headers("newsroom")).json()
     first = next(item["cursor"] for item in page["items"] if item["polling_unit"] == "BKK_1-0001")  # after the authority log's
-    resumed = world.client.get(
-        "/v1/feed/stream?timeout=0.2", headers={**world.headers("newsroom"), "Last-Event-ID": str(first)}
-    )
+    resumed = world.client.get("/v1/feed/stream?timeout=0.2", headers={**world.headers("newsroom"), "Last-Event-ID": str(first)})
     assert resumed.status_code == 200 and "BKK_1-0002" in resumed.text and "BKK_1-0001" not in resumed.text
 
 

@@ -77,12 +77,25 @@ def test_election_night_in_one_constituency(service: ReviewService, election: El
     for unit in units[5:]:
         decide(service, "war-room", "exclude", unit, reason="no report before the deadline")
     assert service.war_room_queue()["constituencies_ready"] == [CONSTITUENCY]
-    decisions.append(decide(service, "war-room", "certify_constituency", CONSTITUENCY))
+    excluded = len(units) - 5
+    with pytest.raises(DecisionRefused, match=f"has {excluded} of its {len(units)} units excluded .* give the reason"):
+        decide(service, "war-room", "certify_constituency", CONSTITUENCY)  # a result resting on 5 units needs a reason
+    decisions.append(
+        decide(service, "war-room", "certify_constituency", CONSTITUENCY, reason="the other units sent no report by 23:00")
+    )
 
     # The certified aggregate counts exactly the certified records.
     certified = service.aggregates.view("certified").constituency(CONSTITUENCY)
     documents = [service.ledger.entry(accepted[u]).document for u in (u1, u2, u3, u4, u5)]
     assert certified["units_reporting"] == 5
+    assert certified["basis"] == {
+        "certified": True,
+        "units_total": len(units),
+        "units_certified": 5,
+        "units_excluded": excluded,
+        "units_pending": 0,
+        "excluded_share": round(excluded / len(units), 6),
+    }
     assert certified["ballots_cast"] == sum(d["constituency"]["ballots_cast"] for d in documents)
     assert {c["number"]: c["votes"] for c in certified["candidates"]}[1] == sum(
         d["constituency"]["votes"]["1"] for d in documents
@@ -181,7 +194,10 @@ def test_the_certified_feed_carries_only_certifications_with_their_numbers(servi
         service.submit_report(tally(service, "org-b", unit))
     decide(service, "war-room", "certify", units[0], record=service.replay.unit(units[0]).accepted)
     unofficial, _ = service.ledger.changes(after=0, limit=100)
-    assert {i["view"] for i in unofficial} == {"unofficial"} and len(unofficial) == 4 + 2 + 1
+    assert {i["view"] for i in unofficial} == {"unofficial"}
+    assert (
+        sorted(i["kind"] for i in unofficial if i["kind"] != "authority") == ["decision"] * 3 + ["tally"] * 4
+    )  # 2 accepts, 1 certify
     certified, cursor = service.ledger.changes(after=0, limit=100, view="certified")
     assert [(i["polling_unit"], i["document"]["action"]) for i in certified] == [(units[0], "certify")]
     assert certified[0]["certified_record"]["polling_unit"] == units[0]
@@ -272,7 +288,8 @@ def test_decisions_decided_as_a_group_are_answered_as_one_by_one(
 
     # A constituency is certified in the same group as the exclusions that complete it.
     rest = [(signed(service, "war-room", "exclude", unit, reason="no report"), war_room) for unit in units[3:]]
-    final = service.decide_many([*rest, (signed(service, "war-room", "certify_constituency", CONSTITUENCY), war_room)])
+    certify = signed(service, "war-room", "certify_constituency", CONSTITUENCY, reason="the rest sent no report")
+    final = service.decide_many([*rest, (certify, war_room)])
     assert all(a.created for a in final)  # type: ignore[union-attr]
     assert service.replay.constituency(CONSTITUENCY).certified
     assert commits[3:] == [len(rest), 1]

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from ledger.core.decision import DECISION_FORMAT, DecisionRefused, Replay
+from ledger.core.decision import DECISION_FORMAT, Basis, DecisionRefused, Replay
 from ledger.review.screening import Report, assess_unit, numbers_of
 from tests.support.screening import document
 
@@ -91,9 +91,12 @@ def test_the_whole_path_to_a_certified_constituency() -> None:
     with pytest.raises(DecisionRefused, match="neither certified nor excluded"):
         log.check(decision("certify_constituency", subject="C_1"))
     log.apply("d4", decision("certify", record="bafyFix"))
+    assert log.basis("C_1") == Basis(units_total=2, units_certified=1, units_excluded=0, certified=False)
     log.apply("d5", decision("exclude", subject="C_1-0002", reason="unit did not open"))
     log.apply("d6", decision("certify_constituency", subject="C_1"))
     assert log.constituency("C_1").certified
+    basis = log.basis("C_1")
+    assert (basis.units_pending, basis.excluded_share, basis.certified) == (0, 0.5, True)
     assert log.certified_records() == {"C_1-0001": "bafyFix"}
     log.apply("d7", decision("reopen", reopens="d4", reason="new evidence"))
     assert log.unit("C_1-0001").status == "open" and log.certified_records() == {}
