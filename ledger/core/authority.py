@@ -30,7 +30,8 @@ items)::
     scope         subject = head's address; constituencies = [constituency id, ...]
     assignment    subject = volunteer's address; units = [polling unit id, ...]
     service_key   subject = purpose (SERVICE_PURPOSES); address
-    api_key       subject = SHA-256 of the key, 64 hex digits; role, scope = [ids] (may be empty)
+    api_key       subject = SHA-256 of the key, 64 hex digits; role; scope = null, or a map of
+                  SCOPE_KINDS to lists of ids (the areas the key is limited to)
     policy        subject = "open_reporting"; enabled = true|false (revoke: false)
 
 The roots of trust are the admins and their threshold. The first entry is a ``genesis``
@@ -60,6 +61,7 @@ __all__ = [
     "AUTHORITY_FORMAT",
     "KINDS",
     "MEMBER_ROLES",
+    "SCOPE_KINDS",
     "SERVICE_PURPOSES",
     "Authority",
     "AuthorityRefused",
@@ -72,6 +74,8 @@ KINDS = ("organisation", "member", "scope", "assignment", "service_key", "api_ke
 MEMBER_ROLES = {"volunteer": 1, "constituency_head": 2, "war_room": 3}
 """The roles a member may hold, with the level each belongs to (an organisation's coordinator
 holds an API key, ``api_key``, not a membership)."""
+SCOPE_KINDS = ("constituencies", "provinces", "organisations")
+"""What an API key's scope may limit it to."""
 SERVICE_PURPOSES = ("receipt", "auto_accept", "relay")
 """The ledger's own keys: receipts, automatic acceptance of agreeing reports, relaying for
 custodial volunteers."""
@@ -112,7 +116,8 @@ class Authority:
     scopes: dict[str, set[str]] = field(default_factory=dict)
     assignments: dict[str, set[str]] = field(default_factory=dict)
     service_keys: dict[str, str] = field(default_factory=dict)
-    api_keys: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    api_keys: dict[str, tuple[str, tuple[tuple[str, frozenset[str]], ...] | None]] = field(default_factory=dict)
+    """Key hash → (role, scope as sorted (kind, ids) pairs, or None for no limit)."""
     open_reporting: bool = False
     """Whether volunteers who are no members may report any unit (members are always held
     to their areas); the server's ``TALLY_OPEN_REPORTING``, stated in the log."""
@@ -323,9 +328,12 @@ def _grant_api_key(state: Authority, subject: str, entry: Mapping[str, Any], dry
     role = entry.get("role")
     if not isinstance(role, str) or not _ID.fullmatch(role):
         raise AuthorityRefused("an API key's role must be a role name")
-    scope = _ids(entry, "scope", may_be_empty=True)
+    scope = entry.get("scope")
+    if scope is not None and (not isinstance(scope, Mapping) or not set(scope) <= set(SCOPE_KINDS)):
+        raise AuthorityRefused(f"an API key's scope is null or a map of {', '.join(SCOPE_KINDS)} to lists of ids")
+    limits = None if scope is None else tuple(sorted((kind, frozenset(_ids(scope, kind))) for kind in scope))
     if not dry_run:
-        state.api_keys[subject] = (role, frozenset(scope))
+        state.api_keys[subject] = (role, limits)
 
 
 def _grant_policy(state: Authority, subject: str, entry: Mapping[str, Any], dry_run: bool) -> None:

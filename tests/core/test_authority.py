@@ -91,6 +91,18 @@ def test_a_night_answers_who_may_report_and_decide() -> None:
     assert state.is_service_key("auto_accept", LEDGER_KEY) and not state.is_service_key("receipt", LEDGER_KEY)
 
 
+def test_an_api_key_is_granted_by_its_hash_with_its_role_and_scope_until_revoked() -> None:
+    state = night()
+    state.apply("k1", grant("api_key", "ab" * 32, role="coordinator", scope={"organisations": ["ilaw"]}))
+    state.apply("k2", grant("api_key", "cd" * 32, role="newsroom", scope=None))
+    assert state.api_keys == {
+        "ab" * 32: ("coordinator", (("organisations", frozenset({"ilaw"})),)),
+        "cd" * 32: ("newsroom", None),
+    }
+    state.apply("k3", revoke("api_key", "ab" * 32))
+    assert set(state.api_keys) == {"cd" * 32}
+
+
 def test_heads_and_the_war_room_may_belong_to_no_organisation() -> None:
     state = night()
     state.apply("n1", grant("member", STRANGER, organisation=None, role="war_room", level=3))
@@ -127,7 +139,10 @@ def test_authority_holds_from_its_grant_until_its_revocation() -> None:
         (grant("assignment", VOLUNTEER, units=["XXX_9-0001"]), "unknown polling unit"),
         (grant("assignment", VOLUNTEER, units=[]), "non-empty list"),
         (grant("service_key", "minting", address=LEDGER_KEY), "unknown service key"),
-        (grant("api_key", "ABC", role="newsroom", scope=[]), "SHA-256"),
+        (grant("api_key", "ABC", role="newsroom", scope=None), "SHA-256"),
+        (grant("api_key", "ab" * 32, role="newsroom", scope=["BKK_1"]), "a map of"),
+        (grant("api_key", "ab" * 32, role="newsroom", scope={"districts": ["x"]}), "a map of"),
+        (grant("api_key", "ab" * 32, role="newsroom", scope={"constituencies": []}), "non-empty list"),
         (grant("cabinet", "ilaw"), "unknown kind"),
         (grant("policy", "anything_goes", enabled=True), "unknown policy"),
         (grant("policy", "open_reporting", enabled="yes"), "true or false"),
