@@ -200,6 +200,15 @@ class AuthorityLog:
         kind, name = ("assignment", "units") if level == 1 else ("scope", "constituencies")
         return self.change("grant", kind=kind, subject=address, **{name: sorted(set(areas))})
 
+    def grant_api_key(self, token_hash: str, *, role: str, scope: Mapping[str, Any] | None) -> AbstractContextManager[_Change]:
+        return self.change("grant", kind="api_key", subject=token_hash, role=role, scope=None if scope is None else dict(scope))
+
+    def revoke_api_key(self, token_hash: str) -> None:
+        """End an API key in the log (nothing if the log does not hold it)."""
+        with self.lock:
+            if token_hash in self.state.api_keys:
+                self._append("revoke", kind="api_key", subject=token_hash)
+
     # -- what the state answers ------------------------------------------------------------
 
     def may_report(self, address: str, unit_id: str) -> str | None:

@@ -132,16 +132,21 @@ class AccessService:
             raise InvalidScope(f"role {role!r} cannot hold an API key{hint}; roles: {', '.join(KEY_ROLES)}")
         check_plain_text(name, field="name")
         token = new_api_key()
-        row = store.add_principal(
-            self.database,
-            role=role,
-            name=name,
-            scope=self._check_scope(scope),
-            token_hash=hash_api_key(token),
-            token_hint=token[:10],
-            created_at=self.clock(),
-            created_by=created_by,
-        )
+        checked = self._check_scope(scope)
+        stated: AbstractContextManager[Any] = nullcontext()
+        if self.authority is not None:  # the key's hash, role and scope; never its name
+            stated = self.authority.grant_api_key(hash_api_key(token), role=role, scope=checked)
+        with stated:
+            row = store.add_principal(
+                self.database,
+                role=role,
+                name=name,
+                scope=checked,
+                token_hash=hash_api_key(token),
+                token_hint=token[:10],
+                created_at=self.clock(),
+                created_by=created_by,
+            )
         return row, token
 
     def principals(self, *, include_revoked: bool = False) -> list[PrincipalRow]:
@@ -154,6 +159,8 @@ class AccessService:
         row = store.revoke_principal(self.database, principal_id, revoked_at=self.clock())
         if row is None:
             raise NotFound(f"no principal {principal_id}")
+        if self.authority is not None:
+            self.authority.revoke_api_key(row.token_hash)
         self._principals.clear()
         return row
 

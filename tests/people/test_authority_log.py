@@ -13,6 +13,9 @@ from ledger.core.record import verify_entry_signature
 from ledger.core.signing import address_from_private_key
 from ledger.errors import AlreadyExists, Forbidden
 from ledger.people.authority import AUTHORITY_KIND
+from ledger.people.keys import hash_api_key
+from ledger.people.service import AccessService
+from ledger.people.sessions import SessionSigner
 from ledger.store import entries
 from tests.support.intake import RECEIPT_KEY
 from tests.support.review import AUTHORITY_KEY, CONSTITUENCY, VERIFIER_KEY, address, authority_log
@@ -82,3 +85,38 @@ def test_the_log_refuses_what_its_rules_refuse_before_the_database_is_written(se
     ):
         pytest.fail("the block runs only when the log allows the entry")
     assert len(stored(service)) == count
+
+
+def test_api_keys_are_stated_by_their_hash_role_and_scope_and_revoked_with_them(service: Any) -> None:
+    access = AccessService(
+        database=service.database,
+        election=service.election,
+        sessions=SessionSigner(b"s" * 32, lifetime_seconds=60),
+        authority=service.people.authority,
+    )
+    row, token = access.create_principal(role="coordinator", name="Khun Somchai", scope={"organisations": ["org-a"]})
+    entry = stored(service)[-1]
+    assert (entry["kind"], entry["subject"], entry["role"], entry["scope"]) == (
+        "api_key",
+        hash_api_key(token),
+        "coordinator",
+        {"organisations": ["org-a"]},
+    )
+    assert "Somchai" not in str(stored(service))  # names stay in the database
+    access.revoke_principal(row.id)
+    assert (stored(service)[-1]["action"], stored(service)[-1]["subject"]) == ("revoke", hash_api_key(token))
+    assert hash_api_key(token) not in service.people.authority.state.api_keys
+    access.revoke_principal(row.id)  # revoked again: the log holds nothing more to revoke
+    assert stored(service)[-1]["action"] == "revoke" and len([e for e in stored(service) if e.get("kind") == "api_key"]) == 2
+
+
+def test_revoking_a_member_ends_their_role_in_the_log(service: Any) -> None:
+    access = AccessService(
+        database=service.database,
+        election=service.election,
+        sessions=SessionSigner(b"s" * 32, lifetime_seconds=60),
+        authority=service.people.authority,
+    )
+    access.revoke_volunteer(address("head"))
+    assert address("head") not in service.people.authority.state.members
+    assert "not a member" in (service.people.authority.may_decide(address("head"), "constituency_head", CONSTITUENCY) or "")
