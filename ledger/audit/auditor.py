@@ -385,6 +385,7 @@ class _NightReplay:
                 return None
 
         self.authority = Authority(constituency_of=constituency_of)
+        self._first = True
         self.replay = Replay(
             record_unit=self.record_units.get,
             corrects=lambda cid: self.corrects.get(cid, []),
@@ -395,6 +396,17 @@ class _NightReplay:
         """The results of checking some records of the batch at ``where``, in ledger order."""
         self.report.mismatches.extend(mismatches)
         for record_cid, summary in summaries:
+            if self._first:  # the root of trust: batch 1's root commits to its first record
+                self._first = False
+                if summary[0] != "authority" or summary[1].get("action") != "genesis":
+                    self.report.mismatches.append(
+                        Mismatch(
+                            "authority genesis",
+                            f"{where}, record {record_cid}",
+                            "the authority log's genesis as the ledger's first record",
+                            f"a {summary[0]} entry",
+                        )
+                    )
             if summary[0] == "tally":
                 refused = self.authority.may_report(summary[4], summary[1])
                 if refused is not None:  # named, and never counted: no decision can rest on it

@@ -10,8 +10,9 @@ and will be in a batch. It checks out when:
 3. the record it names is in an anchored batch (``Auditor.verify_record``), with the leaf
    hash the receipt promised.
 
-The authority log is read from the anchored batches: the genesis is the first record whose
-leaf subject is ``admins``, and after it only the records signed by an admin are fetched.
+The authority log is read from the anchored batches: the genesis is the ledger's first
+record (record 0 of batch 1, so the first root on chain commits to it), and after it only
+the records signed by an admin are fetched.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def _receipt_node(receipt: object) -> dict[str, Any]:
 
 
 def _authority_entries(auditor: Auditor, report: AuditReport) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(CID, entry) of each anchored authority entry, in ledger order."""
+    """(CID, entry) of each anchored authority entry, in ledger order: the genesis, which
+    must be the first record of batch 1, then the records signed by an admin it or a later
+    change of admins names."""
     admins: set[str] | None = None
     for batch_id in range(1, auditor.chain.next_batch_id()):
         event = auditor.chain.get_batch(batch_id, from_block=auditor.chain.deploy_block)
@@ -65,23 +68,32 @@ def _authority_entries(auditor: Auditor, report: AuditReport) -> Iterator[tuple[
         except (LedgerError, ValueError) as exc:
             report.mismatches.append(Mismatch("manifest", f"batch {batch_id}", f"manifest {event.manifest_cid}", str(exc)))
             continue
-        for record_cid, subject, signer in manifest["records"]:
-            if (admins is None and subject != "admins") or (admins is not None and signer not in admins):
+        for record_cid, _subject, signer in manifest["records"]:
+            if admins is not None and signer not in admins:
                 continue
+            where = f"batch {batch_id}, record {record_cid}"
             try:
                 node = dagcbor.decode(auditor.content.node_block(CID.parse(record_cid)))
-                if not isinstance(node, dict) or node.get("format") != AUTHORITY_FORMAT:
-                    continue
+                if not isinstance(node, dict):
+                    raise LedgerError("a record must be a map")
                 verify_entry_signature(node)
             except (LedgerError, ValueError) as exc:
-                report.mismatches.append(Mismatch("record", f"batch {batch_id}, record {record_cid}", "a signed entry", str(exc)))
+                report.mismatches.append(Mismatch("record", where, "a signed entry", str(exc)))
+                if admins is None:
+                    return
                 continue
-            if admins is None:
-                if node.get("action") != "genesis":
-                    continue
-                admins = set()
-            yield record_cid, {k: v for k, v in node.items() if k != "signature"}
+            if admins is None and (node.get("format") != AUTHORITY_FORMAT or node.get("action") != "genesis"):
+                report.mismatches.append(
+                    Mismatch(
+                        "authority genesis", where, "the authority log's genesis as the ledger's first record", "another entry"
+                    )
+                )
+                return
+            if node.get("format") != AUTHORITY_FORMAT:
+                continue
+            admins = admins or set()
             admins |= set(node.get("admins") or [])  # every admin ever named may have signed later entries
+            yield record_cid, {k: v for k, v in node.items() if k != "signature"}
 
 
 def anchored_authority(auditor: Auditor, report: AuditReport) -> tuple[Authority, set[str]]:

@@ -231,3 +231,15 @@ def test_an_authority_entry_not_signed_by_an_admin_is_named_and_grants_nothing(n
         ("decider's authority", f"decision {forged}"),
     ], report.mismatches
     assert "is not an admin" in report.mismatches[0].found
+
+
+def test_a_ledger_whose_first_record_is_no_genesis_has_no_root_of_trust(election) -> None:  # type: ignore[no-untyped-def]
+    """The genesis must be record 0 of batch 1: the first root on chain then commits to it,
+    and no later genesis (or none at all) can stand in for it."""
+    from ledger.audit.auditor import _NightReplay
+
+    report = AuditReport()
+    night = _NightReplay(election, report, None)
+    night.take("batch 1", [], [("bafy-first", ("tally", "BKK_1-0001", [], [], address("org-a")))])
+    assert [(m.what, m.where) for m in report.mismatches[:1]] == [("authority genesis", "batch 1, record bafy-first")]
+    assert report.mismatches[1].what == "reporter's authority"  # and with no log, nobody may report
