@@ -243,3 +243,37 @@ def test_a_ledger_whose_first_record_is_no_genesis_has_no_root_of_trust(election
     night.take("batch 1", [], [("bafy-first", ("tally", "BKK_1-0001", [], [], address("org-a")))])
     assert [(m.what, m.where) for m in report.mismatches[:1]] == [("authority genesis", "batch 1, record bafy-first")]
     assert report.mismatches[1].what == "reporter's authority"  # and with no log, nobody may report
+
+
+def test_tally_verify_receipt_reads_a_receipt_file_and_names_a_forgery(  # type: ignore[no-untyped-def]
+    night, settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ledger.cli.main import app
+
+    service, client = night
+    unit = [u.id for u in service.election.polling_units(CONSTITUENCY)][4]
+    accepted = service.submit_report(tally(service, "org-c", unit))
+    Batcher(service.ledger).seal_due(force=True)
+    AnchorWorker(database=service.database, content=service.ledger.content, client=client).drain()
+    monkeypatch.setenv("TALLY_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("TALLY_ANVIL_PORT", str(settings.anvil_port))
+    content = ["--content", f"blocks:{service.ledger.content.root}"]
+    honest = tmp_path / "receipt.json"
+    honest.write_text(json.dumps({"receipt": accepted.receipt}))  # the whole answer of POST /v1/tallies
+    result = CliRunner().invoke(app, ["verify", "receipt", str(honest), *content])
+    assert result.exit_code == 0 and f"OK receipt of {accepted.receipt['record_cid']}" in result.output, result.output
+    forger = bytes.fromhex("66" * 32)
+    forged = tmp_path / "forged.json"
+    forged.write_text(
+        json.dumps(node_to_json(sign_entry({**accepted.receipt, "ledger": address_from_private_key(forger)}, forger)))
+    )
+    result = CliRunner().invoke(app, ["verify", "receipt", str(forged), *content])
+    assert result.exit_code == 1 and "MISMATCH receipt key" in result.output, result.output
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    result = CliRunner().invoke(app, ["verify", "receipt", str(garbage), *content])
+    assert result.exit_code == 2 and "not a readable JSON receipt" in result.output, result.output
