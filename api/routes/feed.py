@@ -24,10 +24,11 @@ router = APIRouter(prefix="/v1/feed", tags=["feed"])
 MAX_CURSOR = 2**31 - 1
 Cursor = Annotated[int, Query(ge=0, le=MAX_CURSOR, description="Return entries after this cursor (0: from the start)")]
 View = Annotated[
-    Literal["unofficial", "certified"],
+    Literal["unofficial", "certified", "authority"],
     Query(
-        description="unofficial: every accepted entry, labelled as such; certified: only units certified, excluded or "
-        "reopened and constituencies certified, each certification with its numbers"
+        description="unofficial: every accepted report and decision, labelled as such; certified: only units certified, "
+        "excluded or reopened and constituencies certified, each certification with its numbers; authority: the "
+        "authority log's grants and revocations (who may report, decide and certify)"
     ),
 ]
 STREAM_PAGE = 500

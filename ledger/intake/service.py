@@ -301,13 +301,14 @@ class Ledger:
     def changes(self, *, after: int = 0, limit: int = 100, view: str = "unofficial") -> tuple[list[dict[str, Any]], int]:
         """Entries accepted after cursor ``after`` (oldest first) and the cursor to ask next.
 
-        ``unofficial``: every accepted entry (reports, decisions and the authority log's
-        grants and revocations), labelled by its kind.
+        ``unofficial``: every accepted report and decision, labelled by its kind.
         ``certified``: only what changes the certified results (units certified, excluded or
         reopened, constituencies certified), each certification with the certified numbers.
+        ``authority``: the authority log's entries (``ledger.core.authority``), who was granted
+        and revoked what, for anyone who checks the log as it grows.
         """
-        if view not in ("unofficial", "certified"):
-            raise NotFound(f"no feed view {view!r}; views are unofficial, certified")
+        if view not in ("unofficial", "certified", "authority"):
+            raise NotFound(f"no feed view {view!r}; views are unofficial, certified, authority")
         with self.database.session() as session:
             high = after
             if view == "certified":
@@ -316,7 +317,8 @@ class Ledger:
                 high = entry_queries.newest_entry_id(session) or after
                 rows = entry_queries.entries_after(session, after, limit=limit, up_to=high, actions=CERTIFIED_FEED_ACTIONS)
             else:
-                rows = entry_queries.entries_after(session, after, limit=limit)
+                kinds = ("authority",) if view == "authority" else ("tally", "decision")
+                rows = entry_queries.entries_after(session, after, limit=limit, kinds=kinds)
             certified = [
                 str((row.document.get("record") or {}).get("/"))
                 for row in rows

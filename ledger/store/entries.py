@@ -120,14 +120,23 @@ def newest_entry_id(session: Session) -> int | None:
 
 
 def entries_after(
-    session: Session, cursor: int, *, limit: int, up_to: int | None = None, actions: Sequence[str] | None = None
+    session: Session,
+    cursor: int,
+    *,
+    limit: int,
+    up_to: int | None = None,
+    actions: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
 ) -> list[EntryRow]:
-    """The entries after id ``cursor``, oldest first, at most ``limit`` (the change feed).
+    """The entries after id ``cursor``, oldest first, at most ``limit`` (the change feed);
+    with ``kinds``, only entries of those kinds.
 
     With ``up_to`` (and ``actions``), only the decisions up to that id whose action is one
     of ``actions``: filtered in the database, so that a feed of a few decisions among many
     reports reads only those."""
     query = select(*_ENTRY_COLUMNS).where(Entry.id > cursor)
+    if kinds is not None:
+        query = query.where(Entry.kind.in_(kinds))
     if up_to is not None:
         query = query.where(Entry.id <= up_to, Entry.kind == "decision", Entry.document["action"].as_string().in_(actions or ()))
     return [EntryRow(*row) for row in session.execute(query.order_by(Entry.id).limit(limit))]

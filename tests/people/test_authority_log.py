@@ -120,3 +120,11 @@ def test_revoking_a_member_ends_their_role_in_the_log(service: Any) -> None:
     access.revoke_volunteer(address("head"))
     assert address("head") not in service.people.authority.state.members
     assert "not a member" in (service.people.authority.may_decide(address("head"), "constituency_head", CONSTITUENCY) or "")
+
+
+def test_the_authority_feed_carries_the_log_and_the_results_feed_does_not(service: Any) -> None:
+    log, _ = service.ledger.changes(after=0, limit=1000, view="authority")
+    assert [item["document"] for item in log] == stored(service)
+    assert {item["kind"] for item in log} == {AUTHORITY_KIND}
+    unofficial, _ = service.ledger.changes(after=0, limit=1000)
+    assert all(item["kind"] != AUTHORITY_KIND for item in unofficial)
