@@ -299,8 +299,9 @@ def test_tally_verify_names_a_poisoned_record_that_was_anchored(night: Any) -> N
     Batcher(service.ledger).seal_due(force=True)
     AnchorWorker(database=service.database, content=service.ledger.content, client=client).drain()
     report = auditor(service, client).verify_all()
-    (mismatch,) = report.mismatches
-    assert accepted.receipt["record_cid"] in mismatch.where and "party_list.votes.๓๑" in mismatch.found
+    record, reporter = report.mismatches  # its numbers, and its signer, who is no member of the hierarchy
+    assert accepted.receipt["record_cid"] in record.where and "party_list.votes.๓๑" in record.found
+    assert (reporter.what, reporter.where) == ("reporter's authority", f"record {accepted.receipt['record_cid']}")
     assert report.batches == 2
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ledger.audit.report import AuditReport, Mismatch
 from ledger.core import dagcbor
@@ -31,9 +31,21 @@ from ledger.core.record import RECEIPT_FORMAT, verify_entry_signature
 from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
-    from ledger.audit.auditor import Auditor
+    from ledger.audit.sources import ContentSource
+    from ledger.election import Election
 
 __all__ = ["anchored_authority", "verify_receipt"]
+
+
+class Auditor(Protocol):
+    """What a receipt check uses of ``ledger.audit.auditor.Auditor``."""
+
+    chain: Any
+    """A ``ledger.audit.auditor.ChainReader`` (named here without importing the auditor)."""
+    content: ContentSource
+    election: Election
+
+    def verify_record(self, record_cid: str) -> AuditReport: ...
 
 
 def _receipt_node(receipt: object) -> dict[str, Any]:
