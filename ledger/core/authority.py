@@ -230,6 +230,10 @@ class Authority:
                 return f"{address} is not the head of constituency {constituency}"
         return None
 
+    def holds(self, grant_id: str) -> bool:
+        """Whether an entry with ``grant_id`` has been applied."""
+        return grant_id in self._grants
+
     def is_service_key(self, purpose: str, address: str) -> bool:
         return self.service_keys.get(purpose) == address
 

@@ -58,6 +58,15 @@ def test_a_restarted_ledger_rebuilds_the_same_state_and_writes_no_second_genesis
         assert getattr(again.state, name) == getattr(before, name), name
 
 
+def test_loading_again_applies_only_what_another_process_wrote(service: Any) -> None:
+    log = service.people.authority
+    other = authority_log(service.ledger, service.clock)  # another process of the same ledger
+    with other.grant_organisation("org-late"):
+        pass
+    assert log.load() == 1 and "org-late" in log.state.organisations
+    assert log.load() == 0
+
+
 def test_only_the_areas_the_database_added_are_granted(service: Any) -> None:
     count = len(stored(service))
     units = [u.id for u in service.election.polling_units(CONSTITUENCY)]
