@@ -9,7 +9,7 @@ from typing import Any
 from ledger.core.signing import to_checksum_address
 from ledger.errors import Forbidden, InvalidSignature
 from ledger.people.errors import Unauthenticated
-from ledger.people.roles import ANONYMOUS, RELAYING_ROLES
+from ledger.people.roles import ANONYMOUS, RELAYING_ROLES, VOLUNTEER
 
 __all__ = ["Caller", "anonymous_caller", "check_relay", "check_submitter", "require_role"]
 
@@ -74,7 +74,9 @@ def check_submitter(caller: Caller, submission: Any) -> None:
         )
 
 
-def check_relay(caller: Caller, *, volunteer: str, organisation: str | None, level: int, custodial: bool) -> None:
+def check_relay(
+    caller: Caller, *, volunteer: str, organisation: str | None, level: int, custodial: bool, address: str | None = None
+) -> None:
     """Who may have the ledger sign a count with a volunteer's custodial key and submit it.
 
     Only a coordinator's API key whose scope lists the volunteer's organisation, and only for
@@ -83,7 +85,14 @@ def check_relay(caller: Caller, *, volunteer: str, organisation: str | None, lev
     admin judge the reports, so a report they entered in a volunteer's name would be their
     own number posing as an independent organisation's; a head enters corrections signed
     with their own key. ``volunteer`` is the public id, for the messages.
+
+    Given the volunteer's ``address``, the custodial volunteer themselves may have the
+    ledger sign their own count: signed in with an invitation, they hold no key to sign it.
     """
+    if address is not None and caller.role == VOLUNTEER and caller.address == address:
+        if not custodial or level != 1:
+            raise Forbidden(f"{volunteer} holds their own key; sign your tally and POST it to /v1/tallies")
+        return
     if caller.role not in RELAYING_ROLES:
         raise Forbidden(
             f"only a coordinator of the volunteer's organisation relays a custodial volunteer's count; "

@@ -19,7 +19,14 @@ from ledger.errors import Forbidden, NotFound
 from ledger.people.authority import AuthorityLog
 from ledger.people.callers import Caller, anonymous_caller
 from ledger.people.errors import InvalidScope, Unauthenticated
-from ledger.people.keys import API_KEY_PREFIX, hash_api_key, new_api_key
+from ledger.people.keys import (
+    API_KEY_PREFIX,
+    INVITATION_LENGTH,
+    hash_api_key,
+    new_api_key,
+    new_invitation_code,
+    normalise_invitation_code,
+)
 from ledger.people.registry import ORGANISATION_ID_PATTERN, PeopleRegistry
 from ledger.people.roles import KEY_ROLES, VOLUNTEER
 from ledger.people.sessions import SessionSigner, challenge_message, is_session_token, recover_personal_sign
@@ -283,6 +290,55 @@ class AccessService:
         generation = self._session_generation(address)
         if generation is None:
             raise Forbidden(f"{address} is not a registered volunteer; ask your coordinator to register it")
+        token, expires_at = self.sessions.issue(address, generation=generation)
+        return token, expires_at, address
+
+    # -- invitations (custodial volunteers) -------------------------------------------
+
+    def invite(self, *, address: str, issued_by: int | None, lifetime_seconds: float) -> tuple[str, datetime]:
+        """A single-use sign-in code for the registered volunteer ``address`` (who may ask is
+        the caller's business: ``ledger.people.callers.check_relay``); ``(code, expires_at)``."""
+        address = to_checksum_address(address)
+        generation = self._session_generation(address)
+        if generation is None:
+            raise Forbidden(f"{address} is not a registered volunteer")
+        code = new_invitation_code()
+        now = self.clock()
+        expires_at = now + timedelta(seconds=lifetime_seconds)
+        store.add_invitation(
+            self.database,
+            code_hash=hash_api_key(normalise_invitation_code(code) or ""),
+            address=address,
+            session_generation=generation,
+            issued_by=issued_by,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+        return code, expires_at
+
+    def redeem_invitation(self, code: str) -> tuple[str, datetime, str]:
+        """Open a session with an invitation code, once: ``(token, expires_at, address)``.
+        ``Unauthenticated`` for a code that is malformed, unknown, used or expired."""
+        normalised = normalise_invitation_code(code)
+        if normalised is None:
+            raise Unauthenticated(
+                f"an invitation code is {INVITATION_LENGTH} letters and digits (dashes and spaces are ignored), "
+                "as your coordinator gave it"
+            )
+        address, issued_generation, why = store.use_invitation(self.database, hash_api_key(normalised), now=self.clock())
+        if address is None:
+            raise Unauthenticated(
+                {
+                    "unknown": "no such invitation; check the code with your coordinator",
+                    "used": "this invitation was used already; ask your coordinator for a new one",
+                    "expired": "this invitation has expired; ask your coordinator for a new one",
+                }[why]
+            )
+        generation = self._session_generation(address)
+        if generation is None:
+            raise Forbidden(f"{address} is no longer a registered volunteer; ask your coordinator")
+        if generation != issued_generation:
+            raise Unauthenticated("your sessions were ended after this invitation was issued; ask your coordinator for a new one")
         token, expires_at = self.sessions.issue(address, generation=generation)
         return token, expires_at, address
 

@@ -4,12 +4,12 @@ volunteers' sign-in state, and sign-in challenges, answering with frozen rows.""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from ledger.store.access_models import AuthChallenge, Principal, Volunteer
+from ledger.store.access_models import AuthChallenge, Invitation, Principal, Volunteer
 from ledger.store.people import VolunteerRow, volunteer_row
 from ledger.store.session import Database
 
@@ -17,6 +17,7 @@ __all__ = [
     "ChallengeRow",
     "PrincipalRow",
     "add_challenge",
+    "add_invitation",
     "add_principal",
     "end_sessions",
     "get_challenge",
@@ -27,6 +28,7 @@ __all__ = [
     "revoke_volunteer",
     "session_generation",
     "use_challenge",
+    "use_invitation",
 ]
 
 
@@ -181,3 +183,47 @@ def use_challenge(database: Database, nonce: str, *, used_at: datetime) -> bool:
             update(AuthChallenge).where(AuthChallenge.nonce == nonce, AuthChallenge.used_at.is_(None)).values(used_at=used_at)
         )
         return bool(used.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def add_invitation(
+    database: Database,
+    *,
+    code_hash: str,
+    address: str,
+    session_generation: int,
+    issued_by: int | None,
+    issued_at: datetime,
+    expires_at: datetime,
+) -> None:
+    """Store a new invitation, and sweep those that expired a day before ``issued_at``."""
+    with database.session() as session:
+        session.execute(delete(Invitation).where(Invitation.expires_at < issued_at - timedelta(days=1)))
+        session.add(
+            Invitation(
+                code_hash=code_hash,
+                address=address,
+                session_generation=session_generation,
+                issued_by=issued_by,
+                issued_at=issued_at,
+                expires_at=expires_at,
+            )
+        )
+
+
+def use_invitation(database: Database, code_hash: str, *, now: datetime) -> tuple[str | None, int, str]:
+    """Mark an unused, unexpired invitation used, atomically: ``(address, session generation
+    at issue, "")``, or ``(None, 0, why)`` with why ``"unknown"``, ``"used"`` or ``"expired"``."""
+    with database.session() as session:
+        row = session.get(Invitation, code_hash)
+        if row is None:
+            return None, 0, "unknown"
+        if row.used_at is not None:
+            return None, 0, "used"
+        if row.expires_at <= now:
+            return None, 0, "expired"
+        used = session.execute(
+            update(Invitation).where(Invitation.code_hash == code_hash, Invitation.used_at.is_(None)).values(used_at=now)
+        )
+        if used.rowcount != 1:  # type: ignore[attr-defined]
+            return None, 0, "used"
+        return str(row.address), int(row.session_generation), ""

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.store.models import Base, UTCDateTime
 
-__all__ = ["AuthChallenge", "Principal", "Volunteer"]
+__all__ = ["AuthChallenge", "Invitation", "Principal", "Volunteer"]
 
 
 class Principal(Base):
@@ -65,3 +65,20 @@ class AuthChallenge(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Invitation(Base):
+    """A sign-in code a coordinator gives a custodial volunteer, who has no key of their own:
+    answered once, before it expires, it opens a session as that volunteer. Only the code's
+    SHA-256 is stored (codes are 80-bit random, a fast hash is enough)."""
+
+    __tablename__ = "invitations"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42), index=True)
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("principals.id"), nullable=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    session_generation: Mapped[int] = mapped_column(Integer)
+    """The volunteer's session generation when it was issued: ending their sessions ends it too."""
