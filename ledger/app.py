@@ -40,6 +40,7 @@ from ledger.people.access import (
     RateLimited,
     SessionSigner,
     Unauthenticated,
+    check_relay,
     check_submitter,
     load_or_create_session_secret,
     require_role,
@@ -88,6 +89,7 @@ from ledger.store import Database
 from ledger.views import (
     BatchView,
     ChallengeView,
+    InvitationView,
     MemberView,
     OrganisationView,
     PhotoView,
@@ -256,12 +258,38 @@ class LedgerApp:
         return await self.writer.report(submission, caller.address, prepared)
 
     async def relay_tally(self, caller: Caller, volunteer: str, tally: Mapping[str, Any]) -> Accepted:
-        """A coordinator relays a custodial volunteer's count: signed here with the
-        volunteer's key (``wallets.custodial``), then submitted."""
+        """A custodial volunteer's count, signed here with their key (``wallets.custodial``)
+        and submitted: relayed by a coordinator, or sent by the volunteer, signed in with an
+        invitation."""
         member = await anyio.to_thread.run_sync(self.review.member, volunteer)
         wallets = CustodialWallets(self.settings)
         signed = await anyio.to_thread.run_sync(wallets.relay_tally, caller, member, tally, self.election)
-        return await self.writer.report(signed, None)
+        return await self.writer.report(signed, caller.address if caller.role == VOLUNTEER else None)
+
+    def invite_custodial(self, caller: Caller, volunteer: str) -> InvitationView:
+        """A single-use, expiring sign-in code for a custodial volunteer, asked by whoever may
+        relay their count (``check_relay``: a coordinator of their organisation)."""
+        member = self.review.member(volunteer)
+        check_relay(
+            caller,
+            volunteer=member.public_id,
+            organisation=member.organisation_id,
+            level=member.level,
+            custodial=member.custodial,
+        )
+        lifetime = self.settings.invitation_lifetime_hours * 3600
+        code, expires_at = self.access.invite(address=member.address, issued_by=caller.principal_id, lifetime_seconds=lifetime)
+        return InvitationView(code=code, address=member.address, public_id=member.public_id, expires_at=format_time(expires_at))
+
+    def redeem_invitation(self, code: str) -> SessionView:
+        token, expires_at, address = self.access.redeem_invitation(code)
+        return SessionView(token=token, address=address, expires_at=format_time(expires_at))
+
+    def own_records(self, caller: Caller, *, limit: int) -> list[RecordView]:
+        """The newest tallies signed by the signed-in volunteer's key, with their receipts."""
+        if caller.address is None:
+            raise Forbidden("sign in as a volunteer to see your own reports")
+        return [record_view(entry) for entry in self.ledger.signer_records(caller.address, limit=limit)]
 
     async def submit_decision(self, decision: Any, signed_in_as: str | None) -> Accepted:
         return await self.writer.decision(decision, signed_in_as)

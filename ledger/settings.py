@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         description="The largest share of a constituency's units that may be excluded when the war room certifies it "
         "without a reason (a certify_constituency beyond it needs one).",
     )
+    invitation_lifetime_hours: float = Field(
+        default=48.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a custodial volunteer's sign-in code (POST /v1/custodial/invitations) stays valid; used once.",
+    )
     authority_admins: list[str] = Field(
         default_factory=list,
         description="Addresses of further admins of the authority log's genesis, besides the ledger's authority key "

@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "BatchView",
     "ChallengeView",
+    "InvitationView",
     "MemberView",
     "OrganisationView",
     "PhotoView",
@@ -103,6 +104,16 @@ class ChallengeView:
 class SessionView:
     token: str
     address: str
+    expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationView:
+    """A custodial volunteer's sign-in code, shown once to the coordinator who asked."""
+
+    code: str
+    address: str
+    public_id: str
     expires_at: str
 
 

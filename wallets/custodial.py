@@ -72,13 +72,15 @@ class CustodialWallets:
 
     def relay_tally(self, caller: Caller, member: Member, submission: Mapping[str, Any], election: Election) -> dict[str, Any]:
         """Sign the count ``caller`` relays for ``member``, once ``ledger.people.access.check_relay``
-        let them: a coordinator of the member's organisation, for a custodial level-1 volunteer."""
+        let them: a coordinator of the member's organisation, for a custodial level-1 volunteer,
+        or that volunteer themselves, signed in with an invitation."""
         check_relay(
             caller,
             volunteer=member.public_id,
             organisation=member.organisation_id,
             level=member.level,
             custodial=member.custodial,
+            address=member.address,
         )
         return self.sign_tally(member.address, submission, election)
 

@@ -298,6 +298,10 @@ class Ledger:
             raise NotFound(f"no record {cid} in this ledger")
         return row
 
+    def signer_records(self, signer: str, *, limit: int) -> list[EntryRow]:
+        """The newest tallies signed by ``signer``, newest first."""
+        return entry_queries.signer_entries(self.database, signer, kind="tally", limit=limit)
+
     def changes(self, *, after: int = 0, limit: int = 100, view: str = "unofficial") -> tuple[list[dict[str, Any]], int]:
         """Entries accepted after cursor ``after`` (oldest first) and the cursor to ask next.
 

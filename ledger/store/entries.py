@@ -34,6 +34,7 @@ __all__ = [
     "kind_documents_after",
     "newest_entry_id",
     "serialize_entry_ids",
+    "signer_entries",
     "tallies_after",
     "taken_submissions",
     "unit_entries",
@@ -105,6 +106,13 @@ def kind_documents_after(database: Database, kind: str, cursor: int) -> list[tup
     with database.session() as session:
         query = select(Entry.id, Entry.cid, Entry.document).where(Entry.id > cursor, Entry.kind == kind).order_by(Entry.id)
         return [(int(row[0]), str(row[1]), dict(row[2])) for row in session.execute(query)]
+
+
+def signer_entries(database: Database, signer: str, *, kind: str, limit: int) -> list[EntryRow]:
+    """The newest ``limit`` entries of ``kind`` signed by ``signer``, newest first."""
+    with database.session() as session:
+        query = select(*_ENTRY_COLUMNS).where(Entry.signer == signer, Entry.kind == kind).order_by(Entry.id.desc()).limit(limit)
+        return [EntryRow(*row) for row in session.execute(query)]
 
 
 def unit_entries(database: Database, polling_unit: str) -> list[EntryRow]:
