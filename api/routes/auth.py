@@ -6,7 +6,15 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EVERYONE, CallerDep, StateDep, access
-from api.schemas import ChallengeCreate, ChallengePublic, SessionCreate, SessionPublic, SessionsEndedPublic, WhoAmIPublic
+from api.schemas import (
+    ChallengeCreate,
+    ChallengePublic,
+    InvitationRedeem,
+    SessionCreate,
+    SessionPublic,
+    SessionsEndedPublic,
+    WhoAmIPublic,
+)
 from ledger.app import SIGNED_IN_ROLES
 from ledger.views import SessionsEndedView
 
@@ -42,6 +50,14 @@ async def create_session(body: SessionCreate, state: StateDep) -> SessionPublic:
     session = await run_in_threadpool(
         lambda: state.ledger_app.open_session(address=body.address, nonce=body.nonce, signature=body.signature)
     )
+    return SessionPublic(token=session.token, address=session.address, expires_at=session.expires_at)
+
+
+@router.post("/invitation", response_model=SessionPublic, status_code=201, **access(*EVERYONE, errors=(403,)))
+async def redeem_invitation(body: InvitationRedeem, state: StateDep) -> SessionPublic:
+    """A custodial volunteer, who holds no key, trades the invitation code their coordinator
+    gave them for a session token. Each code works once, before it expires; 401 otherwise."""
+    session = await run_in_threadpool(state.ledger_app.redeem_invitation, body.code)
     return SessionPublic(token=session.token, address=session.address, expires_at=session.expires_at)
 
 

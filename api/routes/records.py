@@ -7,16 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EVERYONE, CidPath, StateDep, UnitPath, access
+from api.deps import EVERYONE, CallerDep, CidPath, StateDep, UnitPath, access
 from api.schemas import (
     BatchPagePublic,
     BatchPublic,
+    OwnRecordsPublic,
     OzDumpPublic,
     ProofPublic,
     RecordPublic,
     UnitProofsPublic,
     UnitRecordsPublic,
 )
+from ledger.app import VOLUNTEER
 from ledger.core.cid import CID
 from ledger.views import BatchView, RecordView
 
@@ -68,6 +70,14 @@ async def unit_records(unit_id: UnitPath, state: StateDep) -> UnitRecordsPublic:
     return UnitRecordsPublic(
         polling_unit=unit.id, constituency_id=unit.constituency_id, records=[record_public(record) for record in records]
     )
+
+
+@router.get("/me/records", response_model=OwnRecordsPublic, **access(VOLUNTEER))
+async def own_records(caller: CallerDep, state: StateDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> OwnRecordsPublic:
+    """The signed-in volunteer's own tallies, newest first, each with its signed receipt
+    (``tally verify receipt`` checks one against the chain)."""
+    records = await run_in_threadpool(lambda: state.ledger_app.own_records(caller, limit=limit))
+    return OwnRecordsPublic(address=str(caller.address), records=[record_public(record) for record in records])
 
 
 @router.get("/proofs/{cid}", response_model=ProofPublic, **access(*EVERYONE, errors=(404,)))

@@ -13,7 +13,6 @@ from api.routes.submissions import receipt_response
 from api.schemas import (
     AssignmentCreate,
     AssignmentResult,
-    CustodialTallyCreate,
     MemberCreate,
     MemberPrivate,
     OrganisationCreate,
@@ -29,7 +28,6 @@ from ledger.app import (
     DECIDERS,
     OVERSIGHT,
     PEOPLE_MANAGERS,
-    RELAYING_ROLES,
     WAR_ROOM,
     Caller,
     Forbidden,
@@ -214,17 +212,5 @@ async def decide(request: Request, caller: CallerDep, state: StateDep) -> Respon
     if isinstance(body, dict) and body.get("role") not in (None, caller.role):
         raise Forbidden(f"you are signed in as {caller.role}, but the decision is a {body.get('role')}'s")
     accepted = await state.ledger_app.submit_decision(body, caller.address)
-    state.feed.notify()
-    return receipt_response(accepted)
-
-
-@router.post(
-    "/custodial/tallies", status_code=201, response_model=TallyReceiptPublic, **access(*RELAYING_ROLES, errors=(404, 409))
-)
-async def custodial_tally(body: CustodialTallyCreate, caller: CallerDep, state: StateDep) -> Response:
-    """A coordinator relays the count of a custodial level-1 volunteer of an organisation
-    their key is scoped to; the ledger signs it with that key and submits it. Any other
-    key, or another organisation's volunteer, is 403 (``ledger.people.callers.check_relay``)."""
-    accepted = await state.ledger_app.relay_tally(caller, body.volunteer, body.tally)
     state.feed.notify()
     return receipt_response(accepted)

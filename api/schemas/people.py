@@ -164,3 +164,20 @@ class AssignmentCreate(_Closed):
 class AssignmentResult(BaseModel):
     address: str
     added: list[str]
+
+
+class InvitationCreate(_Closed):
+    volunteer: Address = Field(description="A custodial level-1 volunteer of an organisation your key is scoped to")
+
+
+class InvitationPublic(BaseModel):
+    code: str = Field(description="Shown once: the volunteer signs in with it at POST /v1/auth/invitation, once")
+    address: str
+    public_id: str
+    expires_at: Timestamp
+
+
+class InvitationRedeem(_Closed):
+    code: Annotated[str, StringConstraints(max_length=64)] = Field(
+        description="The code the coordinator gave (16 letters and digits; dashes and spaces are ignored)"
+    )

@@ -40,6 +40,11 @@ class RecordPublic(BaseModel):
     receipt: dict[str, Any]
 
 
+class OwnRecordsPublic(BaseModel):
+    address: str
+    records: list[RecordPublic] = Field(description="Your newest tallies, newest first, each with its signed receipt")
+
+
 class UnitRecordsPublic(BaseModel):
     polling_unit: str
     constituency_id: str

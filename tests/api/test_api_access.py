@@ -192,11 +192,24 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
     "GET /v1/review/queue": (DECIDERS, get("/v1/review/queue"), {200}),
     "GET /v1/units/{unit_id}/review": (EVERYONE, get("/v1/units/BKK_1-0009/review"), {200}),
     "POST /v1/decisions": (DECIDERS, lambda w, h: w.client.post("/v1/decisions", json={}, headers=h), {422}),
+    # a volunteer gets past the role check and is refused for another volunteer's count (403:
+    # test_custodial.py has their own); the coordinator relays it
     "POST /v1/custodial/tallies": (
-        frozenset({"coordinator"}),
+        frozenset({"coordinator", "volunteer"}),
         lambda w, h: w.client.post("/v1/custodial/tallies", json={"volunteer": w.member, "tally": w.custodial_tally}, headers=h),
-        {200, 201},
+        {200, 201, 403},
     ),
+    "POST /v1/custodial/invitations": (
+        frozenset({"coordinator"}),
+        lambda w, h: w.client.post("/v1/custodial/invitations", json={"volunteer": w.member}, headers=h),
+        {201},
+    ),
+    "POST /v1/auth/invitation": (
+        EVERYONE,
+        lambda w, h: w.client.post("/v1/auth/invitation", json={"code": "AAAA-BBBB-CCCC-DDDD"}, headers=h),
+        {401},
+    ),
+    "GET /v1/me/records": (VOLUNTEERS, get("/v1/me/records"), {200}),
 }
 
 

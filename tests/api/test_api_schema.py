@@ -40,6 +40,8 @@ SEMANTIC_BODIES = {
     "/v1/members/{address}/assignments",
     "/v1/decisions",
     "/v1/custodial/tallies",
+    "/v1/custodial/invitations",
+    "/v1/auth/invitation",
     "/v1/admin/volunteers",
     "/v1/organisations",
 }
