@@ -51,8 +51,9 @@ def test_a_tampered_block_is_caught(night) -> None:  # type: ignore[no-untyped-d
 def test_a_car_file_is_a_content_source(night, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     service, client = night
     roots = [CID.parse(b.manifest_cid) for b in Batcher(service.ledger).batches()]
-    items, _ = service.ledger.changes(after=0, limit=1000)
-    roots += [CID.parse(i["record_cid"]) for i in items]
+    for view in ("unofficial", "authority"):  # reports and decisions, and the authority log
+        items, _ = service.ledger.changes(after=0, limit=1000, view=view)
+        roots += [CID.parse(i["record_cid"]) for i in items]
     export_car(service.ledger.content, roots, tmp_path / "night.car")
     source = open_source(f"car:{tmp_path / 'night.car'}", scratch=tmp_path)
     assert auditor(service, client, source).verify_all().ok

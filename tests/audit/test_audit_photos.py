@@ -95,8 +95,9 @@ def test_a_car_file_carries_the_photos_and_a_tampered_one_is_refused(photo_night
     naming the block (a CAR with a hole is refused too: see tests/content)."""
     service, client, _record, _board, blocks = photo_night
     roots = [CID.parse(b.manifest_cid) for b in Batcher(service.ledger).batches()]
-    items, _ = service.ledger.changes(after=0, limit=1000)
-    roots += [CID.parse(i["record_cid"]) for i in items]
+    for view in ("unofficial", "authority"):  # reports and decisions, and the authority log
+        items, _ = service.ledger.changes(after=0, limit=1000, view=view)
+        roots += [CID.parse(i["record_cid"]) for i in items]
     car = tmp_path / "night.car"
     export_car(service.ledger.content, roots, car)
     report = auditor(service, client, open_source(f"car:{car}", scratch=tmp_path / "honest")).verify_all()
