@@ -110,6 +110,16 @@ class Basis:
     def excluded_share(self) -> float:
         return self.units_excluded / self.units_total if self.units_total else 0.0
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "certified": self.certified,
+            "units_total": self.units_total,
+            "units_certified": self.units_certified,
+            "units_excluded": self.units_excluded,
+            "units_pending": self.units_pending,
+            "excluded_share": round(self.excluded_share, 6),
+        }
+
 
 def link_text(value: object) -> str | None:
     """A link as its CID text: ``{"/": cid}`` (DAG-JSON), a CID, or a string; None stays None."""

@@ -84,6 +84,9 @@ class Ledger:
         self.database = database
         self.content = content
         self.election = election
+        self.basis_of: Callable[[str], dict[str, Any] | None] | None = None
+        """What a ``certify_constituency`` (by CID) rested on when it was applied, for the
+        certified feed; set by the review service, which replays the decisions."""
         self.batch_max_records = batch_max_records
         self.preparer = Preparer(
             content=content,
@@ -347,8 +350,10 @@ class Ledger:
                 if record_cid not in documents:
                     raise NotFound(f"certified record {record_cid} is not in this ledger")
                 item["certified_record"] = documents[record_cid]
+            if view == "certified" and row.document.get("action") == "certify_constituency" and self.basis_of is not None:
+                item["basis"] = self.basis_of(row.cid)
             items.append(item)
-        if len(rows) == limit or view == "unofficial":
+        if len(rows) == limit or view != "certified":
             return items, (rows[-1].id if rows else after)
         return items, max(high, after)
 

@@ -455,17 +455,7 @@ class Aggregates:
         """What a constituency's certified numbers rest on, shown beside them: of its units,
         how many are certified (counted), excluded (left out by the war room, with a reason)
         and pending (neither, yet), and whether the constituency is certified."""
-        self._views["certified"].set_basis(
-            constituency_id,
-            {
-                "certified": basis.certified,
-                "units_total": basis.units_total,
-                "units_certified": basis.units_certified,
-                "units_excluded": basis.units_excluded,
-                "units_pending": basis.units_pending,
-                "excluded_share": round(basis.excluded_share, 6),
-            },
-        )
+        self._views["certified"].set_basis(constituency_id, basis.as_json())
 
     def set_certified(self, unit_id: str, document: Mapping[str, Any] | None, record_cid: str = "") -> None:
         """Count a unit in the certified view with ``document``'s numbers, or remove it.

@@ -44,6 +44,8 @@ class DecisionReplay:
         self._record_units: dict[str, str] = {}
         self._record_corrects: dict[str, list[str]] = {}
         self._decision_cursor = 0
+        self.certification_bases: dict[str, dict[str, Any]] = {}
+        """Each applied ``certify_constituency`` (by CID): its constituency's basis just after."""
         self.replay = self._new_replay()
 
     def _new_replay(self) -> Replay:
@@ -99,6 +101,8 @@ class DecisionReplay:
                         self.aggregates.quarantine.add("replay", cid, str(subject_text or ""), exc)
                         continue
                     subject = str(decision["subject"])
+                    if decision["action"] == "certify_constituency":  # what it rested on, for the feed
+                        self.certification_bases[cid] = self.replay.basis(subject).as_json()
                     if decision["action"] == "certify_constituency" or subject in self.election.constituencies:
                         constituencies.add(subject)
                     else:

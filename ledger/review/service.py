@@ -128,6 +128,7 @@ class ReviewService:
             clock=now,
         )
         self.verifier = self.screener.verifier
+        ledger.basis_of = self.decision_replay.certification_bases.get
         self.reports = ReportIntake(
             ledger=ledger,
             assignments=self.assignments,

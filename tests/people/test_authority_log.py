@@ -132,8 +132,9 @@ def test_revoking_a_member_ends_their_role_in_the_log(service: Any) -> None:
 
 
 def test_the_authority_feed_carries_the_log_and_the_results_feed_does_not(service: Any) -> None:
-    log, _ = service.ledger.changes(after=0, limit=1000, view="authority")
+    log, cursor = service.ledger.changes(after=0, limit=1000, view="authority")
     assert [item["document"] for item in log] == stored(service)
+    assert cursor == log[-1]["cursor"] and service.ledger.changes(after=cursor, limit=10, view="authority") == ([], cursor)
     assert {item["kind"] for item in log} == {AUTHORITY_KIND}
     unofficial, _ = service.ledger.changes(after=0, limit=1000)
     assert all(item["kind"] != AUTHORITY_KIND for item in unofficial)

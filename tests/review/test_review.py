@@ -96,6 +96,9 @@ def test_election_night_in_one_constituency(service: ReviewService, election: El
         "units_pending": 0,
         "excluded_share": round(excluded / len(units), 6),
     }
+    feed, _ = service.ledger.changes(after=0, limit=1000, view="certified")
+    (certification,) = [i for i in feed if i["document"]["action"] == "certify_constituency"]
+    assert certification["basis"] == certified["basis"]  # the certified feed says what it rests on, too
     assert certified["ballots_cast"] == sum(d["constituency"]["ballots_cast"] for d in documents)
     assert {c["number"]: c["votes"] for c in certified["candidates"]}[1] == sum(
         d["constituency"]["votes"]["1"] for d in documents
