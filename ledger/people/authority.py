@@ -33,7 +33,9 @@ from ledger.core.timefmt import format_time_micro
 from ledger.election import Election
 from ledger.errors import ConflictingSubmission, Forbidden, NotFound
 from ledger.store import Database
+from ledger.store import access as access_store
 from ledger.store import entries as store
+from ledger.store import people as people_store
 
 __all__ = ["AUTHORITY_KIND", "AuthorityLog", "EntryWriter"]
 
@@ -122,11 +124,29 @@ class AuthorityLog:
                     read += 1
             if self.state.genesis is None:
                 self._append("genesis", subject="admins", admins=self._genesis_admins, threshold=self._genesis_threshold)
+                self._state_registered_before()
             for purpose, address in sorted(self._service_keys.items()):
                 if self.state.service_keys.get(purpose) != address:
                     self._append("grant", kind="service_key", subject=purpose, address=address)
             self.set_open_reporting(self._open_reporting)
             return read
+
+    def _state_registered_before(self) -> None:
+        """A ledger whose people were registered before it kept an authority log: state its
+        organisations, members, their areas and live API keys now, after the genesis, so that
+        it goes on. (Its earlier reports and decisions stay unproven: the auditor names them,
+        since the log did not exist when they were signed.)"""
+        for organisation_id in sorted(people_store.organisation_ids(self.ledger.database)):
+            self._append("grant", kind="organisation", subject=organisation_id)
+        for member, areas in people_store.active_members(self.ledger.database):
+            with self.grant_member(member.address, level=member.level, organisation_id=member.organisation_id):
+                pass
+            if member.level in (1, 2):
+                with self.grant_areas(member.address, areas, level=member.level):
+                    pass  # the database holds them already
+        for principal in access_store.list_principals(self.ledger.database, include_revoked=False):
+            with self.grant_api_key(principal.token_hash, role=principal.role, scope=principal.scope):
+                pass
 
     def set_open_reporting(self, enabled: bool) -> None:
         """State the open-reporting policy in the log, when it says otherwise."""

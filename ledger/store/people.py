@@ -22,6 +22,7 @@ from ledger.store.session import Database
 
 __all__ = [
     "AddedPerson",
+    "active_members",
     "MemberRow",
     "OrganisationRow",
     "VolunteerRow",
@@ -186,6 +187,19 @@ def get_member(database: Database, address: str) -> MemberRow | None:
     with database.session() as session:
         row = session.get(Member, address)
         return None if row is None else _frozen(MemberRow, row)
+
+
+def active_members(database: Database) -> list[tuple[MemberRow, list[str]]]:
+    """Every member whose volunteer is not revoked, with their areas, in registration order."""
+    with database.session() as session:
+        members = session.scalars(
+            select(Member).join(Volunteer, Volunteer.address == Member.address).where(Volunteer.revoked_at.is_(None))
+        ).all()
+        areas: dict[str, list[str]] = {}
+        for address, area in session.execute(select(Assignment.address, Assignment.area).order_by(Assignment.area)):
+            areas.setdefault(address, []).append(area)
+        rows = [(_frozen(MemberRow, row), areas.get(row.address, [])) for row in members]
+    return sorted(rows, key=lambda pair: (pair[0].registered_at, pair[0].address))
 
 
 def member_level(database: Database, address: str) -> int | None:

@@ -138,3 +138,35 @@ def test_the_authority_feed_carries_the_log_and_the_results_feed_does_not(servic
     assert {item["kind"] for item in log} == {AUTHORITY_KIND}
     unofficial, _ = service.ledger.changes(after=0, limit=1000)
     assert all(item["kind"] != AUTHORITY_KIND for item in unofficial)
+
+
+def test_a_ledger_registered_before_its_log_states_its_people_after_the_genesis(
+    database: Any, tmp_path: Any, election: Any
+) -> None:
+    from ledger.content.local import LocalBlockStore
+    from ledger.intake.service import Ledger
+    from ledger.results.aggregates import Aggregates
+    from ledger.review.service import ReviewService
+    from tests.support.intake import Clock
+
+    clock = Clock()
+    ledger = Ledger(
+        database=database,
+        content=LocalBlockStore(tmp_path / "b"),
+        election=election,
+        receipt_key=RECEIPT_KEY,
+        batch_max_records=50,
+        batch_max_age_seconds=60,
+        clock=clock,
+    )
+    before = ReviewService(ledger=ledger, aggregates=Aggregates(database=database, election=election), verifier_key=VERIFIER_KEY)
+    before.create_organisation(organisation_id="org-a", name="A", kind="civil_society")
+    before.register_member(address=address("v"), level=1, name="v", organisation_id="org-a")
+    before.assign(address=address("v"), areas=["BKK_1-0001", "BKK_1-0002"], organisation_id="org-a")
+    before.register_member(address=address("h"), level=2, name="h", organisation_id=None)
+    before.assign(address=address("h"), areas=["BKK_1"])
+    log = authority_log(ledger, clock)  # the upgrade: the first start with an authority log
+    kinds = [(e["action"], e.get("kind")) for e in [d for _, _, d in entries.kind_documents_after(database, AUTHORITY_KIND, 0)]]
+    assert kinds[0] == ("genesis", None) and ("grant", "assignment") in kinds and ("grant", "scope") in kinds
+    assert log.may_report(address("v"), "BKK_1-0002") is None
+    assert log.may_decide(address("h"), "constituency_head", "BKK_1-0003") is None
