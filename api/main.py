@@ -50,7 +50,20 @@ from fastapi.responses import FileResponse, HTMLResponse
 from api.deps import reject_unknown_query
 from api.errors import install_error_handlers
 from api.middleware import BodyLimit
-from api.routes import admin, aggregates, auth, content, custodial, election, feed, hot, records, review, submissions
+from api.routes import (
+    admin,
+    aggregates,
+    auth,
+    authority,
+    content,
+    custodial,
+    election,
+    feed,
+    hot,
+    records,
+    review,
+    submissions,
+)
 from api.state import AppState
 from ledger.errors import NotFound
 from ledger.runtime import Runtime
@@ -187,7 +200,7 @@ def create_app(settings: Settings | None = None, *, app_state: AppState | None =
     app.state.tally = state
     app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (auth, admin, submissions, records, content, election, aggregates, feed, review, custodial):
+    for module in (auth, admin, submissions, records, content, election, aggregates, feed, review, custodial, authority):
         app.include_router(module.router)
     _install_docs(app)
     if fast_paths:

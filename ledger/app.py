@@ -281,6 +281,11 @@ class LedgerApp:
         code, expires_at = self.access.invite(address=member.address, issued_by=caller.principal_id, lifetime_seconds=lifetime)
         return InvitationView(code=code, address=member.address, public_id=member.public_id, expires_at=format_time(expires_at))
 
+    def submit_authority_entry(self, entry: Any) -> Accepted:
+        """An authority entry one of the log's admins signed elsewhere (``ledger.people.authority``)."""
+        accepted: Accepted = self.authority.submit(entry)
+        return accepted
+
     def redeem_invitation(self, code: str) -> SessionView:
         token, expires_at, address = self.access.redeem_invitation(code)
         return SessionView(token=token, address=address, expires_at=format_time(expires_at))

@@ -18,6 +18,7 @@ takes entries signed by as many admins as the rule in force asks.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,7 +28,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ledger.core.authority import AUTHORITY_FORMAT, MEMBER_ROLES, Authority, AuthorityRefused
-from ledger.core.record import sign_entry
+from ledger.core.errors import FieldError, InvalidEncoding, InvalidSignature, InvalidTally
+from ledger.core.record import sign_entry, verify_entry_signature
 from ledger.core.signing import address_from_private_key
 from ledger.core.timefmt import format_time_micro
 from ledger.election import Election
@@ -198,6 +200,32 @@ class AuthorityLog:
             self.state.apply(str(prepared.cid), node)
             change.receipt = accepted.receipt
 
+    def submit(self, entry: Mapping[str, Any]) -> Any:
+        """An entry signed elsewhere by an admin, as JSON (its signature 0x-hex): a change of
+        admins takes as many such entries as the rule in force asks. Its envelope and
+        signature are checked (``InvalidTally``), then the rules (``Forbidden``); then it is
+        stored and applied like the log's own entries. Returns its ``Accepted``."""
+        node = _signed_entry(entry, self.election.id)
+        with self.lock:
+            try:
+                self.state.check(node)
+            except AuthorityRefused as refused:
+                raise Forbidden(str(refused)) from refused
+            prepared = self.ledger.prepare(
+                node,
+                kind=AUTHORITY_KIND,
+                subject=str(node["subject"]),
+                constituency_id="",
+                signer=str(node["signer"]),
+                entry_id=str(node["grant_id"]),
+            )
+            (accepted,) = self.ledger.commit([prepared])
+            if isinstance(accepted, ConflictingSubmission):
+                raise accepted
+            if accepted.created:
+                self.state.apply(str(prepared.cid), {k: v for k, v in node.items() if k != "signature"})
+            return accepted
+
     # -- what the registry and the assignments state -----------------------------------------
 
     def grant_organisation(self, organisation_id: str) -> AbstractContextManager[_Change]:
@@ -239,3 +267,44 @@ class AuthorityLog:
     def may_decide(self, address: str, role: str, subject: str) -> str | None:
         with self.lock:
             return self.state.may_decide(address, role, subject)
+
+
+_ENTRY_FIELDS = {
+    "format", "election", "grant_id", "granted_at", "signer", "action", "kind", "subject", "admins", "threshold",
+    "organisation", "role", "level", "constituencies", "units", "address", "scope", "enabled", "signature",
+}  # fmt: skip
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z", re.ASCII)
+
+
+def _signed_entry(entry: Mapping[str, Any], election_id: str) -> dict[str, Any]:
+    """The node of an authority entry sent as JSON, its signature checked against its signer."""
+    errors: list[FieldError] = []
+    if not isinstance(entry, Mapping):
+        raise InvalidTally([FieldError((), "an authority entry must be a JSON object")])
+    for extra in sorted(set(entry) - _ENTRY_FIELDS):  # keys, roles and organisations only: never a name
+        errors.append(FieldError((str(extra),), "is not a field of an authority entry"))
+    if entry.get("format") != AUTHORITY_FORMAT:
+        errors.append(FieldError(("format",), f"must be {AUTHORITY_FORMAT!r}"))
+    if entry.get("election") != election_id:
+        errors.append(FieldError(("election",), f"this ledger keeps the authority of election {election_id!r}"))
+    if not isinstance(entry.get("granted_at"), str) or not _TIME.fullmatch(entry["granted_at"]):
+        errors.append(FieldError(("granted_at",), "must be a UTC time like '2023-05-14T09:00:00Z'"))
+    if not isinstance(entry.get("subject"), str):
+        errors.append(FieldError(("subject",), "is required: what the entry is about"))
+    raw = entry.get("signature")
+    signature = None
+    if isinstance(raw, str) and raw.startswith("0x") and len(raw) == 132:
+        try:
+            signature = bytes.fromhex(raw[2:])
+        except ValueError:
+            pass
+    if signature is None:
+        errors.append(FieldError(("signature",), "must be 0x and 130 hex digits (65 bytes)"))
+    if errors:
+        raise InvalidTally(errors)
+    node = {**entry, "signature": signature}
+    try:
+        verify_entry_signature(node)
+    except (InvalidSignature, InvalidEncoding) as exc:
+        raise InvalidTally([FieldError(("signature",), str(exc))]) from None
+    return node

@@ -210,6 +210,7 @@ TABLE: dict[str, tuple[frozenset[str], Probe, set[int]]] = {
         {401},
     ),
     "GET /v1/me/records": (VOLUNTEERS, get("/v1/me/records"), {200}),
+    "POST /v1/authority/entries": (ADMIN, lambda w, h: w.client.post("/v1/authority/entries", json={}, headers=h), {422}),
 }
 
 

@@ -41,6 +41,7 @@ SEMANTIC_BODIES = {
     "/v1/decisions",
     "/v1/custodial/tallies",
     "/v1/custodial/invitations",
+    "/v1/authority/entries",
     "/v1/auth/invitation",
     "/v1/admin/volunteers",
     "/v1/organisations",

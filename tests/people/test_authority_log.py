@@ -11,7 +11,7 @@ import pytest
 from ledger.core.authority import AUTHORITY_FORMAT
 from ledger.core.record import verify_entry_signature
 from ledger.core.signing import address_from_private_key
-from ledger.errors import AlreadyExists, Forbidden
+from ledger.errors import AlreadyExists, Forbidden, InvalidTally
 from ledger.people.authority import AUTHORITY_KIND
 from ledger.people.keys import hash_api_key
 from ledger.people.service import AccessService
@@ -19,6 +19,7 @@ from ledger.people.sessions import SessionSigner
 from ledger.store import entries
 from tests.support.intake import RECEIPT_KEY
 from tests.support.review import AUTHORITY_KEY, CONSTITUENCY, VERIFIER_KEY, address, authority_log
+from wallets.authority_client import sign_authority_entry
 
 
 def stored(service: Any) -> list[dict[str, Any]]:
@@ -170,3 +171,46 @@ def test_a_ledger_registered_before_its_log_states_its_people_after_the_genesis(
     assert kinds[0] == ("genesis", None) and ("grant", "assignment") in kinds and ("grant", "scope") in kinds
     assert log.may_report(address("v"), "BKK_1-0002") is None
     assert log.may_decide(address("h"), "constituency_head", "BKK_1-0003") is None
+
+
+def test_admins_sign_elsewhere_and_a_change_of_admins_takes_the_rule_in_force(service: Any) -> None:
+    log = service.people.authority
+    election = service.election.id
+    keys = [bytes([n]) * 32 for n in (11, 12, 13)]
+    board = sorted(address_from_private_key(k) for k in keys)
+    to_board = {"action": "admins", "subject": "admins", "admins": board, "threshold": 2}
+    log.submit(sign_authority_entry(to_board, AUTHORITY_KEY, election=election))  # 1 of 1: the server's key hands over
+    assert log.state.admins == frozenset(board) and log.state.threshold == 2
+    with pytest.raises(Forbidden, match="is not an admin"):
+        service.create_organisation(organisation_id="org-late", name="late", kind="civil_society")  # no longer its to grant
+    grant = {"action": "grant", "kind": "organisation", "subject": "org-late"}
+    accepted = log.submit(sign_authority_entry(grant, keys[0], election=election))  # one admin grants
+    assert accepted.created and "org-late" in log.state.organisations
+    back = {"action": "admins", "subject": "admins", "admins": [log.admin], "threshold": 1}
+    log.submit(sign_authority_entry(back, keys[1], election=election))
+    assert log.state.admins == frozenset(board)  # 1 of the 2 it takes
+    with pytest.raises(Forbidden, match="already signed this change"):
+        log.submit(sign_authority_entry(back, keys[1], election=election))
+    log.submit(sign_authority_entry(back, keys[2], election=election))
+    assert log.state.admins == frozenset({log.admin})
+    again = authority_log(service.ledger, service.clock)  # and a restart agrees
+    assert again.state.admins == log.state.admins and "org-late" in again.state.organisations
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"signature": "0x" + "00" * 65}, "signature"),
+        ({"election": "th-2570"}, "election"),
+        ({"granted_at": "yesterday"}, "granted_at"),
+        ({"name": "Khun Somchai"}, "name"),
+        ({"subject": "org-x"}, "signature"),  # altered after signing
+    ],
+)
+def test_an_entry_signed_elsewhere_is_checked_before_the_rules(service: Any, change: dict[str, Any], path: str) -> None:
+    entry = sign_authority_entry(
+        {"action": "grant", "kind": "organisation", "subject": "org-y"}, AUTHORITY_KEY, election=service.election.id
+    )
+    with pytest.raises(InvalidTally) as refused:
+        service.people.authority.submit({**entry, **change})
+    assert path in [error.path[0] for error in refused.value.errors]
