@@ -32,7 +32,8 @@ def setup_people(
     *, data_dir: Path, database_url: str | None, batch_max_records: int, seed: int, election: Any, constituencies: list[Any]
 ) -> tuple[int, int, float]:
     """3 organisations, one level-1 volunteer per organisation per constituency assigned every
-    unit of it (assignments bulk-inserted), and a war-room member (level 3), in a database
+    unit of it (assignments bulk-inserted, and each volunteer's units stated in the authority
+    log as one entry, as ``Assignments.assign`` would), and a war-room member (level 3), in a database
     that must hold no entries yet. Returns (volunteers, assignments, seconds)."""
     from sqlalchemy import insert, select
 
@@ -73,6 +74,8 @@ def setup_people(
                     registered_by=f"coordinator of {organisation}",
                 )
                 addresses.append(address)
+                with app.authority.grant_areas(address, units, level=1):
+                    pass  # stated in the authority log; the rows are bulk-inserted below
                 assignments += [
                     {
                         "address": address,
