@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from ledger.core.authority import AUTHORITY_FORMAT, MEMBER_ROLES, Authority, AuthorityRefused
 from ledger.core.errors import FieldError, InvalidEncoding, InvalidSignature, InvalidTally
-from ledger.core.record import sign_entry, verify_entry_signature
+from ledger.core.record import sign_entry, unsigned, verify_entry_signature
 from ledger.core.signing import address_from_private_key
 from ledger.core.timefmt import format_time_micro
 from ledger.election import Election
@@ -178,27 +178,12 @@ class AuthorityLog:
                 "action": action,
                 **fields,
             }
-            try:
-                self.state.check(node)
-            except AuthorityRefused as refused:
-                raise Forbidden(str(refused)) from refused
+            self._check(node)
             change = _Change(node)
             yield change
             if change.skip:
                 return
-            prepared = self.ledger.prepare(
-                sign_entry(node, self._admin_key),
-                kind=AUTHORITY_KIND,
-                subject=str(fields["subject"]),
-                constituency_id="",
-                signer=self.admin,
-                entry_id=node["grant_id"],
-            )
-            (accepted,) = self.ledger.commit([prepared])
-            if isinstance(accepted, ConflictingSubmission):  # a grant id of 96 random bits, taken
-                raise accepted
-            self.state.apply(str(prepared.cid), node)
-            change.receipt = accepted.receipt
+            change.receipt = self._store(sign_entry(node, self._admin_key)).receipt
 
     def submit(self, entry: Mapping[str, Any]) -> Any:
         """An entry signed elsewhere by an admin, as JSON (its signature 0x-hex): a change of
@@ -207,24 +192,31 @@ class AuthorityLog:
         stored and applied like the log's own entries. Returns its ``Accepted``."""
         node = _signed_entry(entry, self.election.id)
         with self.lock:
-            try:
-                self.state.check(node)
-            except AuthorityRefused as refused:
-                raise Forbidden(str(refused)) from refused
-            prepared = self.ledger.prepare(
-                node,
-                kind=AUTHORITY_KIND,
-                subject=str(node["subject"]),
-                constituency_id="",
-                signer=str(node["signer"]),
-                entry_id=str(node["grant_id"]),
-            )
-            (accepted,) = self.ledger.commit([prepared])
-            if isinstance(accepted, ConflictingSubmission):
-                raise accepted
-            if accepted.created:
-                self.state.apply(str(prepared.cid), {k: v for k, v in node.items() if k != "signature"})
-            return accepted
+            self._check(node)
+            return self._store(node)
+
+    def _check(self, node: Mapping[str, Any]) -> None:
+        try:
+            self.state.check(node)
+        except AuthorityRefused as refused:
+            raise Forbidden(str(refused)) from refused
+
+    def _store(self, signed: dict[str, Any]) -> Any:
+        """Store a signed, checked entry and apply it (under the lock); its ``Accepted``."""
+        prepared = self.ledger.prepare(
+            signed,
+            kind=AUTHORITY_KIND,
+            subject=str(signed["subject"]),
+            constituency_id="",
+            signer=str(signed["signer"]),
+            entry_id=str(signed["grant_id"]),
+        )
+        (accepted,) = self.ledger.commit([prepared])
+        if isinstance(accepted, ConflictingSubmission):  # the same grant id with other content
+            raise accepted
+        if accepted.created:  # a retry of an entry already applied changes nothing
+            self.state.apply(str(prepared.cid), unsigned(signed))
+        return accepted
 
     # -- what the registry and the assignments state -----------------------------------------
 
