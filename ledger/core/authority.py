@@ -283,13 +283,13 @@ def _grant_organisation(state: Authority, subject: str, _entry: Mapping[str, Any
 def _grant_member(state: Authority, subject: str, entry: Mapping[str, Any], dry_run: bool) -> None:
     address = _address(subject, "subject")
     organisation, role, level = entry.get("organisation"), entry.get("role"), entry.get("level")
-    if role not in MEMBER_ROLES:
+    if not isinstance(role, str) or role not in MEMBER_ROLES:
         raise AuthorityRefused(f"unknown role {role!r}; members are {', '.join(MEMBER_ROLES)}")
     if level != MEMBER_ROLES[str(role)]:
         raise AuthorityRefused(f"a {role} is at level {MEMBER_ROLES[str(role)]}")
     if organisation is None and level == 1:
         raise AuthorityRefused("a level-1 volunteer belongs to an organisation")
-    if organisation is not None and organisation not in state.organisations:
+    if organisation is not None and (not isinstance(organisation, str) or organisation not in state.organisations):
         raise AuthorityRefused(f"organisation {organisation!r} is not registered")
     if not dry_run:
         state.members[address] = Member(address, None if organisation is None else str(organisation), str(role))

@@ -144,6 +144,8 @@ def test_authority_holds_from_its_grant_until_its_revocation() -> None:
         (grant("api_key", "ab" * 32, role="newsroom", scope={"districts": ["x"]}), "a map of"),
         (grant("api_key", "ab" * 32, role="newsroom", scope={"constituencies": []}), "non-empty list"),
         (grant("cabinet", "ilaw"), "unknown kind"),
+        (grant("member", STRANGER, organisation=["ilaw"], role="volunteer", level=1), "not registered"),  # no TypeError
+        (grant("member", STRANGER, organisation="ilaw", role=["volunteer"], level=1), "unknown role"),
         (grant("policy", "anything_goes", enabled=True), "unknown policy"),
         (grant("policy", "open_reporting", enabled="yes"), "true or false"),
         (revoke("member", STRANGER), "nothing to revoke"),
